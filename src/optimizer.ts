@@ -1,0 +1,70 @@
+// The coordinator's half of a step, as pure functions over Float32Arrays: reduce the
+// shards' gradient sums into one gradient, then apply Adam to the flat weights in place.
+
+/**
+ * grad = (slab_0 + slab_1 + ... ) / normaliser, summed in shard-index order so the
+ * result does not depend on which shard finished first. Workers return SUMS and we
+ * divide once by the GLOBAL normaliser: a mean of shard means would weight rows of
+ * small shards more and break equivalence with the single-process gradient.
+ */
+export function reduceGradients(slabs: readonly Float32Array[], normaliser: number, out: Float32Array): void {
+  const n = out.length;
+  const inv = 1 / normaliser;
+  const first = slabs[0];
+  if (slabs.length === 2) {
+    // The common case (2 workers) as one fused pass.
+    const second = slabs[1];
+    for (let i = 0; i < n; i++) out[i] = (first[i] + second[i]) * inv;
+    return;
+  }
+  out.set(first);
+  for (let s = 1; s < slabs.length; s++) {
+    const slab = slabs[s];
+    for (let i = 0; i < n; i++) out[i] += slab[i];
+  }
+  for (let i = 0; i < n; i++) out[i] *= inv;
+}
+
+export interface AdamConfig {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+}
+
+/** tf.train.adam's defaults (tfjs-core AdamOptimizer). */
+export const ADAM_DEFAULTS: AdamConfig = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7 };
+
+export interface AdamState {
+  /** Steps applied so far; the next step uses t + 1. */
+  t: number;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+export function newAdamState(numParams: number): AdamState {
+  return { t: 0, m: new Float32Array(numParams), v: new Float32Array(numParams) };
+}
+
+/**
+ * One Adam step in place, the formula of tf.train.adam:
+ *   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+ *   w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps),  t from 1.
+ */
+export function adamStep(cfg: AdamConfig, state: AdamState, grad: Float32Array, weights: Float32Array): void {
+  const t = ++state.t;
+  const { lr, beta1, beta2, eps } = cfg;
+  const { m, v } = state;
+  const bc1 = 1 - Math.pow(beta1, t);
+  const bc2 = 1 - Math.pow(beta2, t);
+  const a1 = 1 - beta1;
+  const a2 = 1 - beta2;
+  for (let i = 0; i < weights.length; i++) {
+    const g = grad[i];
+    const mi = beta1 * m[i] + a1 * g;
+    const vi = beta2 * v[i] + a2 * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    weights[i] -= (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
+  }
+}

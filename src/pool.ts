@@ -1,0 +1,49 @@
+// The Piscina pool of gradient workers: one thread per shard, started and pinged once.
+import { existsSync } from 'node:fs';
+import { Piscina } from 'piscina';
+import type { PingResult, Task, WorkerInit } from './protocol.js';
+import { TASK } from './protocol.js';
+import { WORKER_FILE } from './paths.js';
+
+export interface WorkerPool {
+  pool: Piscina<Task, unknown>;
+  /** Tensor count of a worker after set-up; every step must leave it unchanged. */
+  baselineTensors: number;
+  /** Set when the pool itself reports an error (a thread died outside a task). */
+  failure: Error | null;
+}
+
+/**
+ * minThreads = maxThreads = numWorkers and no idle timeout: threads (and their wasm
+ * instances) live for the whole run. Every thread is pinged before training so a
+ * backend that fails to load stops the run at start-up, not at step 1.
+ */
+export async function createPool(init: WorkerInit, numWorkers: number): Promise<WorkerPool> {
+  if (!existsSync(WORKER_FILE)) throw new Error(`${WORKER_FILE} is missing: run \`npm run build\` (npm ci does it)`);
+  const pool = new Piscina<Task, unknown>({
+    filename: WORKER_FILE,
+    minThreads: numWorkers,
+    maxThreads: numWorkers,
+    idleTimeout: Infinity,
+    concurrentTasksPerWorker: 1,
+    workerData: init,
+  });
+  const wp: WorkerPool = { pool, baselineTensors: 0, failure: null };
+  pool.on('error', (err: Error) => {
+    wp.failure = err;
+  });
+  // Concurrent pings land on distinct threads once all are busy with set-up; repeat
+  // until every thread has answered (a thread that answers twice was just faster).
+  const seen = new Map<number, PingResult>();
+  for (let round = 0; round < 20 && seen.size < numWorkers; round++) {
+    const pings = await Promise.all(Array.from({ length: numWorkers }, () => pool.run({ kind: TASK.ping }) as Promise<PingResult>));
+    for (const p of pings) seen.set(p.threadId, p);
+  }
+  if (seen.size < numWorkers) throw new Error(`only ${seen.size} of ${numWorkers} worker threads answered the start-up ping`);
+  const first = [...seen.values()][0];
+  for (const p of seen.values()) {
+    if (p.backend !== init.backend) throw new Error(`worker thread ${p.threadId} runs backend '${p.backend}', expected '${init.backend}'`);
+  }
+  wp.baselineTensors = first.numTensors;
+  return wp;
+}

@@ -1,0 +1,57 @@
+// The messages between the coordinator and a worker thread, and what a worker gets
+// once at start-up. Both sides import this file; nothing here runs TensorFlow.js.
+import type { ModelSpec, ParamLayout, SharedBuffers } from './shared-memory.js';
+
+/** Handed to every worker once, through Piscina's `workerData`. */
+export interface WorkerInit {
+  buffers: SharedBuffers;
+  model: ModelSpec;
+  layout: ParamLayout;
+  backend: 'wasm' | 'cpu';
+}
+
+export const TASK = { ping: 'ping', gradient: 'gradient', predict: 'predict' } as const;
+
+export interface PingTask {
+  kind: typeof TASK.ping;
+}
+
+export interface PingResult {
+  threadId: number;
+  backend: string;
+  numTensors: number;
+}
+
+/** Compute the gradient SUM of the masked loss over batch[start, end) into slab `shardIndex`. */
+export interface GradientTask {
+  kind: typeof TASK.gradient;
+  step: number;
+  weightsVersion: number;
+  shardIndex: number;
+  start: number;
+  end: number;
+}
+
+export interface GradientResult {
+  lossSum: number;
+  conditionSum: number;
+  rows: number;
+  /** The weights version the worker read from shared memory, checked by the coordinator. */
+  weightsVersion: number;
+  numTensors: number;
+  timings: { prepMs: number; computeMs: number; writeMs: number };
+}
+
+/** Write the predicted class of rows [start, end) of a split into the shared predictions. */
+export interface PredictTask {
+  kind: typeof TASK.predict;
+  split: 'train' | 'test';
+  start: number;
+  end: number;
+}
+
+export interface PredictResult {
+  rows: number;
+}
+
+export type Task = PingTask | GradientTask | PredictTask;

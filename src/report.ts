@@ -1,0 +1,96 @@
+// The seed's evaluation report from labels and predicted classes: accuracy on odd- and
+// even-labelled rows with a confusion matrix each, bincounts of true and predicted
+// labels, plus accuracy by condition and per class. Pure functions; no TensorFlow.js.
+
+export interface GroupReport {
+  rows: number;
+  accuracy: number;
+  /** confusion[true][predicted] over the group's rows. */
+  confusion: number[][];
+}
+
+export interface SplitReport {
+  rows: number;
+  accuracy: number;
+  odd: GroupReport;
+  even: GroupReport;
+  /** Rows whose condition column is 1 (the rows the loss trains on) and 0. */
+  condition1: { rows: number; accuracy: number };
+  condition0: { rows: number; accuracy: number };
+  perClassAccuracy: number[];
+  trueCounts: number[];
+  predCounts: number[];
+}
+
+const ratio = (a: number, b: number): number => (b === 0 ? 0 : a / b);
+const matrix = (n: number): number[][] => Array.from({ length: n }, () => new Array<number>(n).fill(0));
+
+export function evalReport(labels: Uint8Array, predictions: Uint8Array, cond: Uint8Array, numClasses: number): SplitReport {
+  const odd = matrix(numClasses);
+  const even = matrix(numClasses);
+  const trueCounts = new Array<number>(numClasses).fill(0);
+  const predCounts = new Array<number>(numClasses).fill(0);
+  const classCorrect = new Array<number>(numClasses).fill(0);
+  const c = { rows: [0, 0], correct: [0, 0] };
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    const p = predictions[i];
+    const hit = y === p ? 1 : 0;
+    (y % 2 === 1 ? odd : even)[y][p]++;
+    trueCounts[y]++;
+    predCounts[p]++;
+    classCorrect[y] += hit;
+    correct += hit;
+    c.rows[cond[i]]++;
+    c.correct[cond[i]] += hit;
+  }
+  const group = (m: number[][]): GroupReport => {
+    let rows = 0;
+    let diag = 0;
+    m.forEach((row, y) => row.forEach((n, p) => { rows += n; if (y === p) diag += n; }));
+    return { rows, accuracy: ratio(diag, rows), confusion: m };
+  };
+  return {
+    rows: labels.length,
+    accuracy: ratio(correct, labels.length),
+    odd: group(odd),
+    even: group(even),
+    condition1: { rows: c.rows[1], accuracy: ratio(c.correct[1], c.rows[1]) },
+    condition0: { rows: c.rows[0], accuracy: ratio(c.correct[0], c.rows[0]) },
+    perClassAccuracy: classCorrect.map((n, k) => ratio(n, trueCounts[k])),
+    trueCounts,
+    predCounts,
+  };
+}
+
+function table(rows: (string | number)[][]): string {
+  const cells = rows.map((r) => r.map(String));
+  const widths = cells[0].map((_, j) => Math.max(...cells.map((r) => r[j].length)));
+  return cells.map((r) => r.map((s, j) => s.padStart(widths[j])).join('  ')).join('\n');
+}
+
+function confusionTable(title: string, g: GroupReport): string {
+  const n = g.confusion.length;
+  const head = ['true\\pred', ...Array.from({ length: n }, (_, k) => k)];
+  const body = g.confusion.map((row, y) => [y, ...row]).filter((r) => r.slice(1).some((v) => v !== 0));
+  return `${title}: accuracy ${g.accuracy.toFixed(4)} on ${g.rows} rows\n${table([head, ...body])}`;
+}
+
+/** The report as readable text (printed on stderr at the end of a run). */
+export function formatReport(name: string, r: SplitReport): string {
+  const n = r.trueCounts.length;
+  const classes = Array.from({ length: n }, (_, k) => k);
+  return [
+    `== ${name} set: ${r.rows} rows, accuracy ${r.accuracy.toFixed(4)} ` +
+      `(condition=1: ${r.condition1.accuracy.toFixed(4)} on ${r.condition1.rows}; condition=0: ${r.condition0.accuracy.toFixed(4)} on ${r.condition0.rows})`,
+    confusionTable('odd-labelled rows', r.odd),
+    confusionTable('even-labelled rows', r.even),
+    table([
+      ['class', ...classes],
+      ['true count', ...r.trueCounts],
+      ['pred count', ...r.predCounts],
+      ['accuracy', ...r.perClassAccuracy.map((a) => a.toFixed(3))],
+    ]),
+  ].join('\n\n');
+}

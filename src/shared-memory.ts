@@ -1,0 +1,142 @@
+// Owns every offset: the flat parameter layout and the SharedArrayBuffer regions
+// that the coordinator and the workers share. No offset arithmetic lives elsewhere.
+//
+//   region        type            size                       written by            when
+//   ------------  --------------  -------------------------  --------------------  ------------------------
+//   trainImages   Uint8Array      numTrain * inputSize       coordinator           once, at load
+//   trainLabels   Uint8Array      numTrain                   coordinator           once, at load
+//   trainCond     Uint8Array      numTrain (0/1 condition)   coordinator           once, at load
+//   testImages    Uint8Array      numTest * inputSize        coordinator           once, at load
+//   testLabels    Uint8Array      numTest                    coordinator           once, at load
+//   weights       Float32Array    numParams                  coordinator           between steps only
+//   slabs         Float32Array    numShards * numParams      shard i -> slab i     during a step only
+//   batch         Int32Array      batchSize                  coordinator           before dispatching a step
+//   predictions   Uint8Array      numTrain + numTest         task owning the rows  during evaluation only
+//   control       Int32Array      CONTROL_SLOTS              coordinator           between steps only
+//
+// Images stay bytes (47 MB for MNIST instead of 188 MB as floats); workers scale
+// the rows they read to [0, 1] while building their shard's input.
+
+export const CONTROL = { weightsVersion: 0 } as const;
+const CONTROL_SLOTS = 1;
+
+export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'linear';
+
+export interface ModelSpec {
+  inputSize: number;
+  hidden: { units: number; activation: Activation }[];
+  numClasses: number;
+}
+
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+export interface ParamLayout {
+  params: ParamSpec[];
+  numParams: number;
+}
+
+/** The ordered, named parameter layout: kernel then bias of every dense layer, Keras names. */
+export function paramLayout(model: ModelSpec): ParamLayout {
+  const params: ParamSpec[] = [];
+  let offset = 0;
+  const sizes = [model.inputSize, ...model.hidden.map((h) => h.units), model.numClasses];
+  for (let l = 0; l + 1 < sizes.length; l++) {
+    const prefix = l === 0 ? 'dense' : `dense_${l}`;
+    for (const [suffix, shape] of [['kernel', [sizes[l], sizes[l + 1]]], ['bias', [sizes[l + 1]]]] as const) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      params.push({ name: `${prefix}/${suffix}`, shape: [...shape], offset, size });
+      offset += size;
+    }
+  }
+  return { params, numParams: offset };
+}
+
+/** Throws if two layouts differ: workers call it at start-up against the coordinator's. */
+export function assertSameLayout(expected: ParamLayout, actual: ParamLayout): void {
+  const a = JSON.stringify(expected);
+  const b = JSON.stringify(actual);
+  if (a !== b) throw new Error(`parameter layout mismatch: coordinator ${a}, worker ${b}`);
+}
+
+export interface SharedBuffers {
+  trainImages: SharedArrayBuffer;
+  trainLabels: SharedArrayBuffer;
+  trainCond: SharedArrayBuffer;
+  testImages: SharedArrayBuffer;
+  testLabels: SharedArrayBuffer;
+  weights: SharedArrayBuffer;
+  slabs: SharedArrayBuffer;
+  batch: SharedArrayBuffer;
+  predictions: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+}
+
+export interface SharedSizes {
+  numTrain: number;
+  numTest: number;
+  inputSize: number;
+  numParams: number;
+  numShards: number;
+  batchSize: number;
+}
+
+export function allocShared(s: SharedSizes): SharedBuffers {
+  return {
+    trainImages: new SharedArrayBuffer(s.numTrain * s.inputSize),
+    trainLabels: new SharedArrayBuffer(s.numTrain),
+    trainCond: new SharedArrayBuffer(s.numTrain),
+    testImages: new SharedArrayBuffer(s.numTest * s.inputSize),
+    testLabels: new SharedArrayBuffer(s.numTest),
+    weights: new SharedArrayBuffer(s.numParams * 4),
+    slabs: new SharedArrayBuffer(s.numShards * s.numParams * 4),
+    batch: new SharedArrayBuffer(s.batchSize * 4),
+    predictions: new SharedArrayBuffer(s.numTrain + s.numTest),
+    control: new SharedArrayBuffer(CONTROL_SLOTS * 4),
+  };
+}
+
+export interface SharedViews {
+  trainImages: Uint8Array;
+  trainLabels: Uint8Array;
+  trainCond: Uint8Array;
+  testImages: Uint8Array;
+  testLabels: Uint8Array;
+  weights: Float32Array;
+  /** slabs[i] is the gradient-sum region of shard i. */
+  slabs: Float32Array[];
+  batch: Int32Array;
+  /** predictions of the training rows, then of the test rows. */
+  trainPredictions: Uint8Array;
+  testPredictions: Uint8Array;
+  control: Int32Array;
+}
+
+export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
+  const numShards = b.slabs.byteLength / (numParams * 4);
+  const numTrain = b.trainLabels.byteLength;
+  const slabs: Float32Array[] = [];
+  for (let i = 0; i < numShards; i++) slabs.push(new Float32Array(b.slabs, i * numParams * 4, numParams));
+  return {
+    trainImages: new Uint8Array(b.trainImages),
+    trainLabels: new Uint8Array(b.trainLabels),
+    trainCond: new Uint8Array(b.trainCond),
+    testImages: new Uint8Array(b.testImages),
+    testLabels: new Uint8Array(b.testLabels),
+    weights: new Float32Array(b.weights),
+    slabs,
+    batch: new Int32Array(b.batch),
+    trainPredictions: new Uint8Array(b.predictions, 0, numTrain),
+    testPredictions: new Uint8Array(b.predictions, numTrain),
+    control: new Int32Array(b.control),
+  };
+}
+
+/** A parameter's region of a flat weights or gradient array (a view, not a copy). */
+export function paramView(flat: Float32Array, p: ParamSpec): Float32Array {
+  return flat.subarray(p.offset, p.offset + p.size);
+}

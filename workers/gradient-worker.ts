@@ -1,0 +1,113 @@
+// The code that runs inside one Piscina worker thread. It exports one function and
+// does not know the pool exists: a task comes in, results go into shared memory, a
+// small summary goes back. One-time set-up (backend, views, buffers) is memoised.
+import Piscina from 'piscina';
+import * as tf from '@tensorflow/tfjs-core';
+import { forwardLogits, initBackend, lossSumAndGrads, weightTensors } from '../src/mlp-tf.js';
+import type { GradientResult, GradientTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/protocol.js';
+import { TASK } from '../src/protocol.js';
+import { assertSameLayout, CONTROL, paramLayout, paramView, viewsOf } from '../src/shared-memory.js';
+import type { SharedViews } from '../src/shared-memory.js';
+import { gatherRows } from '../src/shards.js';
+import type { ShardBuffers } from '../src/shards.js';
+import { threadId } from 'node:worker_threads';
+
+interface State {
+  init: WorkerInit;
+  views: SharedViews;
+  buf: ShardBuffers;
+}
+
+let state: Promise<State> | undefined;
+
+async function setup(): Promise<State> {
+  const init = Piscina.workerData as WorkerInit | undefined;
+  if (!init || typeof init !== 'object' || !init.buffers || !init.model || !init.layout) {
+    throw new Error('gradient worker started without its WorkerInit in workerData');
+  }
+  // The worker recomputes the layout from the model spec and refuses to run if it
+  // differs from the coordinator's: a silent mismatch would train garbage.
+  assertSameLayout(init.layout, paramLayout(init.model));
+  await initBackend(init.backend);
+  const views = viewsOf(init.buffers, init.layout.numParams);
+  const maxRows = views.batch.length;
+  const { inputSize, numClasses } = init.model;
+  const buf: ShardBuffers = {
+    x: new Float32Array(maxRows * inputSize),
+    xT: new Float32Array(maxRows * inputSize),
+    label: new Float32Array(maxRows * (numClasses + 1)),
+  };
+  return { init, views, buf };
+}
+
+function gradient(s: State, task: GradientTask): GradientResult {
+  const { views, buf, init } = s;
+  const { inputSize, numClasses } = init.model;
+  const rows = task.end - task.start;
+  // The version is read before the weights: the coordinator only writes weights
+  // between steps, so a matching version proves these weights are the step's.
+  const weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
+  const t0 = performance.now();
+  const conditionSum = gatherRows(
+    views.trainImages, views.trainLabels, views.trainCond, views.batch,
+    task.start, task.end, inputSize, numClasses, buf,
+  );
+  const slab = views.slabs[task.shardIndex];
+  let lossSum = 0;
+  let t1 = t0;
+  let t2 = t0;
+  if (rows === 0) {
+    slab.fill(0);
+  } else {
+    tf.tidy(() => {
+      const x = tf.tensor2d(buf.x.subarray(0, rows * inputSize), [rows, inputSize]);
+      const xT = tf.tensor2d(buf.xT.subarray(0, rows * inputSize), [inputSize, rows]);
+      const label = tf.tensor2d(buf.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]);
+      const w = weightTensors(views.weights, init.layout);
+      t1 = performance.now();
+      const { lossSum: loss, grads } = lossSumAndGrads(x, xT, label, w, init.model);
+      lossSum = loss.dataSync()[0];
+      t2 = performance.now();
+      init.layout.params.forEach((p, i) => paramView(slab, p).set(grads[i].dataSync()));
+    });
+  }
+  const t3 = performance.now();
+  return {
+    lossSum,
+    conditionSum,
+    rows,
+    weightsVersion,
+    numTensors: tf.memory().numTensors,
+    timings: { prepMs: t1 - t0, computeMs: t2 - t1, writeMs: t3 - t2 },
+  };
+}
+
+const PREDICT_CHUNK = 1000;
+
+function predict(s: State, task: PredictTask): PredictResult {
+  const { views, init } = s;
+  const { inputSize } = init.model;
+  const images = task.split === 'train' ? views.trainImages : views.testImages;
+  const out = task.split === 'train' ? views.trainPredictions : views.testPredictions;
+  const x = new Float32Array(PREDICT_CHUNK * inputSize);
+  for (let start = task.start; start < task.end; start += PREDICT_CHUNK) {
+    const rows = Math.min(PREDICT_CHUNK, task.end - start);
+    for (let k = 0; k < rows * inputSize; k++) x[k] = images[start * inputSize + k] / 255;
+    tf.tidy(() => {
+      const w = weightTensors(views.weights, init.layout);
+      const logits = forwardLogits(tf.tensor2d(x.subarray(0, rows * inputSize), [rows, inputSize]), w, init.model);
+      out.set(tf.argMax(logits, 1).dataSync(), start);
+    });
+  }
+  return { rows: task.end - task.start };
+}
+
+export default async function run(task: Task): Promise<GradientResult | PredictResult | PingResult> {
+  const s = await (state ??= setup());
+  switch (task.kind) {
+    case TASK.gradient: return gradient(s, task);
+    case TASK.predict: return predict(s, task);
+    case TASK.ping: return { threadId, backend: tf.getBackend(), numTensors: tf.memory().numTensors };
+    default: throw new Error(`unknown task kind: ${JSON.stringify((task as { kind?: unknown }).kind)}`);
+  }
+}
