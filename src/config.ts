@@ -148,9 +148,17 @@ function flagValue(flag: string, text: string, kind: string): unknown {
 export function resolveConfig(argv: string[]): Config {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, config: { type: 'string' } };
   for (const spec of Object.values(KEYS)) if (spec.flag) options[spec.flag] = { type: 'string' };
+  // `--flag value` -> `--flag=value`, so a negative number is read as the flag's value
+  // (and then rejected by its check) rather than as an unknown flag.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith('--') && !argv[i].includes('=') ? argv[i].slice(2) : '';
+    if (options[name]?.type === 'string' && i + 1 < argv.length && !argv[i + 1].startsWith('--')) args.push(`${argv[i]}=${argv[++i]}`);
+    else args.push(argv[i]);
+  }
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
   } catch (e) {
     const msg = (e as Error).message;
     const unknown = /Unknown option '([^']+)'/.exec(msg);

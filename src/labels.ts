@@ -13,7 +13,7 @@ export function parseMask(text: string): MaskRule | string {
   if (text === 'odd' || text === 'even' || text === 'all') return { kind: text };
   const m = /^classes=(\d+(?:,\d+)*)$/.exec(text);
   if (m) return { kind: 'classes', classes: [...new Set(m[1].split(',').map(Number))].sort((a, b) => a - b) };
-  return `expected odd, even, all or classes=1,3,7`;
+  return 'odd, even, all or classes=1,3,7';
 }
 
 export function maskToString(rule: MaskRule): string {

@@ -87,19 +87,21 @@ function dense(act: Activation) {
  * Its gradient wrt the logits is (softmax * sum(onehot) - onehot) * condition.
  */
 export function maskedLossSum(label: T2, numClasses: number) {
-  const onehot = tf.slice(label, [0, 0], [-1, numClasses]);
-  const cond = tf.slice(label, [0, numClasses], [-1, 1]);
   return tf.customGrad((...args) => {
     const [logits, save] = args as [tf.Tensor, Save];
+    const onehot = tf.slice(label, [0, 0], [-1, numClasses]);
+    const cond = tf.slice(label, [0, numClasses], [-1, 1]);
     const logp = tf.logSoftmax(logits as T2);
-    save([logp]);
+    // Saved, not captured: tensors made in the forward pass are disposed before
+    // backprop unless saved.
+    save([logp, onehot, cond]);
     const perRow = tf.neg(tf.sum(tf.mul(onehot, logp), 1, true));
     return {
       value: tf.sum(tf.mul(perRow, cond)),
       gradFunc: (dy, saved) => {
-        const p = tf.exp(saved[0]);
-        const g = tf.sub(tf.mul(p, tf.sum(onehot, 1, true)), onehot);
-        return [tf.mul(tf.mul(g, cond), dy)];
+        const [lp, oh, c] = saved;
+        const g = tf.sub(tf.mul(tf.exp(lp), tf.sum(oh, 1, true)), oh);
+        return [tf.mul(tf.mul(g, c), dy)];
       },
     };
   }) as (logits: tf.Tensor) => tf.Scalar;

@@ -36,6 +36,8 @@ export interface GradientResult {
   lossSum: number;
   conditionSum: number;
   rows: number;
+  /** The worker thread that computed it (for logs and tests). */
+  threadId: number;
   /** The weights version the worker read from shared memory, checked by the coordinator. */
   weightsVersion: number;
   numTensors: number;

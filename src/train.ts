@@ -49,6 +49,44 @@ interface Phases {
 
 const newPhases = (): Phases => ({ steps: 0, computeMs: 0, waitMs: 0, reduceAdamMs: 0, loss: 0, startedAt: performance.now() });
 
+/** Copies the dataset once into shared memory and allocates weights and slabs. */
+export function loadShared(data: Dataset, numTrain: number, mask: MaskRule, config: Pick<Config, 'workers' | 'batchSize' | 'model'>) {
+  const model: ModelSpec = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
+  const layout = paramLayout(model);
+  const buffers = allocShared({
+    numTrain, numTest: data.test.count, inputSize: model.inputSize, numParams: layout.numParams, numShards: config.workers, batchSize: config.batchSize,
+  });
+  const views = viewsOf(buffers, layout.numParams);
+  views.trainImages.set(data.train.images.subarray(0, numTrain * model.inputSize));
+  views.trainLabels.set(data.train.labels.subarray(0, numTrain));
+  views.testImages.set(data.test.images);
+  views.testLabels.set(data.test.labels);
+  fillConditions(views.trainLabels, mask, views.trainCond);
+  return { model, layout, buffers, views };
+}
+
+/**
+ * Steps 3b-3c of the loop: every shard computes its gradient SUM of the batch in
+ * `views.batch` into its slab; then the slabs are reduced into `grad`, divided once by
+ * the global normaliser. Returns the step's loss (already normalised) and normaliser.
+ */
+export async function computeGradient(
+  wp: WorkerPool, views: SharedViews, shards: [number, number][], step: number,
+  normalize: Config['normalize'], grad: Float32Array,
+) {
+  const weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
+  const t0 = performance.now();
+  const results = await Promise.all(shards.map(([start, end], shardIndex) =>
+    wp.pool.run({ kind: TASK.gradient, step, weightsVersion, shardIndex, start, end }) as Promise<GradientResult>));
+  const t1 = performance.now();
+  const { lossSum, conditionSum, maxWorkerMs } = checkResults(results, weightsVersion, wp, step);
+  const batchSize = shards.at(-1)![1];
+  // Divide once by the GLOBAL normaliser (see reduceGradients); guard an all-zero condition.
+  const normaliser = normalize === 'batch' ? batchSize : Math.max(conditionSum, 1);
+  reduceGradients(views.slabs, normaliser, grad);
+  return { loss: lossSum / normaliser, normaliser, weightsVersion, computeMs: maxWorkerMs, waitMs: t1 - t0 - maxWorkerMs, t1 };
+}
+
 /** Runs the job described by `config`, logging to `log`. Throws on any failure. */
 export async function runTraining(config: Config, log: Logger, dataset?: Dataset): Promise<RunSummary> {
   const runStart = performance.now();
@@ -59,18 +97,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
   const numWorkers = config.workers;
   const batchSize = config.batchSize;
   checkAgainstData(config, data);
-  const model: ModelSpec = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
-  const layout = paramLayout(model);
-  const buffers = allocShared({
-    numTrain, numTest: data.test.count, inputSize: model.inputSize, numParams: layout.numParams, numShards: numWorkers, batchSize,
-  });
-  const views = viewsOf(buffers, layout.numParams);
-  views.trainImages.set(data.train.images.subarray(0, numTrain * model.inputSize));
-  views.trainLabels.set(data.train.labels.subarray(0, numTrain));
-  views.testImages.set(data.test.images);
-  views.testLabels.set(data.test.labels);
-  fillConditions(views.trainLabels, mask, views.trainCond);
-
+  const { model, layout, buffers, views } = loadShared(data, numTrain, mask, config);
   // 2. Weights, optimizer state and the pool.
   initWeights(layout, config.seed, views.weights);
   const adam = newAdamState(layout.numParams);
@@ -99,28 +126,19 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       for (let s = 0; s < stepsPerEpoch; s++, step++) {
         // 3a. Shard: the batch's sample indices go to shared memory; tasks carry ranges.
         views.batch.set(perm.subarray(s * batchSize, (s + 1) * batchSize));
-        const weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
-        // 3b. Compute: every shard's gradient SUM lands in its slab.
-        const t0 = performance.now();
-        const results = await Promise.all(shards.map(([start, end], shardIndex) =>
-          wp.pool.run({ kind: TASK.gradient, step, weightsVersion, shardIndex, start, end }) as Promise<GradientResult>));
-        const t1 = performance.now();
-        const { lossSum, conditionSum, maxWorkerMs } = checkResults(results, weightsVersion, wp, step);
-        // 3c. Reduce: divide once by the GLOBAL normaliser (see reduceGradients).
-        const normaliser = config.normalize === 'batch' ? batchSize : Math.max(conditionSum, 1);
-        reduceGradients(views.slabs, normaliser, grad);
+        // 3b-3c. Compute every shard's gradient sum in its slab; reduce them into `grad`.
+        const g = await computeGradient(wp, views, shards, step, config.normalize, grad);
         // 3d. Adam on the one shared copy of the weights, then publish the new version.
         adamStep(config, adam, grad, views.weights);
-        Atomics.store(views.control, CONTROL.weightsVersion, weightsVersion + 1);
+        Atomics.store(views.control, CONTROL.weightsVersion, g.weightsVersion + 1);
         const t2 = performance.now();
         // 3e. Log, only when a line is due.
-        const loss = lossSum / normaliser;
-        epochLoss += loss;
+        epochLoss += g.loss;
         window.steps++;
-        window.loss += loss;
-        window.computeMs += maxWorkerMs;
-        window.waitMs += t1 - t0 - maxWorkerMs;
-        window.reduceAdamMs += t2 - t1;
+        window.loss += g.loss;
+        window.computeMs += g.computeMs;
+        window.waitMs += g.waitMs;
+        window.reduceAdamMs += t2 - g.t1;
         if ((step + 1) % config.progressEvery === 0) {
           logProgress(log, window, epoch, step, batchSize);
           window = newPhases();

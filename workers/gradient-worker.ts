@@ -76,6 +76,7 @@ function gradient(s: State, task: GradientTask): GradientResult {
     lossSum,
     conditionSum,
     rows,
+    threadId,
     weightsVersion,
     numTensors: tf.memory().numTensors,
     timings: { prepMs: t1 - t0, computeMs: t2 - t1, writeMs: t3 - t2 },

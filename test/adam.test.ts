@@ -1,0 +1,53 @@
+// The flat Adam against tf.train.adam itself, and the reduce against a plain sum.
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/mlp-tf.js';
+import { ADAM_DEFAULTS, adamStep, newAdamState, reduceGradients } from '../src/optimizer.js';
+import { Rng } from '../src/rng.js';
+import { maxRelDiff } from './helpers.js';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+describe('flat Adam', () => {
+  for (const cfg of [ADAM_DEFAULTS, { lr: 0.01, beta1: 0.8, beta2: 0.99, eps: 1e-5 }]) {
+    it(`equals tf.train.adam over 8 steps (lr ${cfg.lr}, beta1 ${cfg.beta1}, beta2 ${cfg.beta2}, eps ${cfg.eps})`, () => {
+      const rng = new Rng(3);
+      const n = 1000;
+      const w0 = Float32Array.from({ length: n }, () => rng.next() - 0.5);
+      const ours = w0.slice();
+      const state = newAdamState(n);
+      const variable = tf.variable(tf.tensor1d(w0));
+      const opt = tf.train.adam(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps);
+      for (let step = 0; step < 8; step++) {
+        // Gradients of mixed scale, some exactly zero, as real ones are.
+        const g = Float32Array.from({ length: n }, (_, i) => (i % 17 === 0 ? 0 : (rng.next() - 0.5) * 10 ** (i % 5 - 3)));
+        adamStep(cfg, state, g, ours);
+        tf.tidy(() => opt.applyGradients({ [variable.name]: tf.tensor1d(g) }));
+        const ref = variable.dataSync();
+        expect(maxRelDiff(ours, ref)).toBeLessThan(1e-6);
+        // Also per element, relative to how far each weight moved, so a wrong update of
+        // small weights cannot hide behind the large ones.
+        let worst = 0;
+        for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(ours[i] - ref[i]) / Math.max(Math.abs(ref[i] - w0[i]), 1e-3));
+        expect(worst).toBeLessThan(1e-3);
+      }
+      expect(state.t).toBe(8);
+      opt.dispose();
+      variable.dispose();
+    });
+  }
+});
+
+describe('reduceGradients', () => {
+  for (const shards of [1, 2, 3, 4]) {
+    it(`sums ${shards} slabs in order and divides once`, () => {
+      const slabs = Array.from({ length: shards }, (_, s) => Float32Array.from({ length: 7 }, (_, i) => (s + 1) * (i - 3)));
+      const out = new Float32Array(7);
+      reduceGradients(slabs, 4, out);
+      const expected = Array.from({ length: 7 }, (_, i) => slabs.reduce((a, sl) => a + sl[i], 0) / 4);
+      expected.forEach((e, i) => expect(out[i]).toBeCloseTo(e, 6));
+    });
+  }
+});

@@ -1,0 +1,45 @@
+// Shared by the tests: the real MNIST data, loaded once, and running the CLI for real.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { builtinMnistDir, loadDataset } from '../src/idx.js';
+import type { Dataset } from '../src/idx.js';
+import { PROJECT_ROOT } from '../src/paths.js';
+
+let mnist: Dataset | undefined;
+export function mnistData(): Dataset {
+  return (mnist ??= loadDataset(builtinMnistDir(), 10));
+}
+
+export function tmpDir(prefix = 'trainer-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface CliRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as NDJSON events. */
+  events: Record<string, unknown>[];
+}
+
+/** Runs `node dist/<script>` with args, as `npm run ...` would. */
+export function runCli(script: string, args: string[], timeoutMs = 300_000): CliRun {
+  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', script), ...args], {
+    cwd: PROJECT_ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024,
+  });
+  const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, events };
+}
+
+/** Max |a - b| over max |b|: the relative error of a whole vector against a reference. */
+export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return den === 0 ? num : num / den;
+}
