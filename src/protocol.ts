@@ -41,7 +41,12 @@ export interface GradientResult {
   /** The weights version the worker read from shared memory, checked by the coordinator. */
   weightsVersion: number;
   numTensors: number;
-  timings: { prepMs: number; computeMs: number; writeMs: number };
+  /**
+   * prep: gather rows and build tensors; compute: forward + backward; write: gradients
+   * into the slab. startedAt / endedAt are absolute (performance.timeOrigin-based) ms,
+   * comparable across threads, so the coordinator can tell dispatch latency apart.
+   */
+  timings: { prepMs: number; computeMs: number; writeMs: number; startedAt: number; endedAt: number };
 }
 
 /** Write the predicted class of rows [start, end) of a split into the shared predictions. */

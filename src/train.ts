@@ -21,6 +21,7 @@ import { glorotUniform, Rng } from './rng.js';
 import { allocShared, CONTROL, paramLayout, paramView, viewsOf } from './shared-memory.js';
 import type { ModelSpec, ParamLayout, SharedViews } from './shared-memory.js';
 import { splitShards } from './shards.js';
+import { round, StepStats } from './step-stats.js';
 
 /** Glorot-uniform kernels and zero biases, as Keras initialises Dense layers; seeded. */
 export function initWeights(layout: ParamLayout, seed: number, out: Float32Array): void {
@@ -34,20 +35,9 @@ export function initWeights(layout: ParamLayout, seed: number, out: Float32Array
 export interface RunSummary {
   weights: Float32Array;
   steps: number;
-  epochs: { loss: number; seconds: number; samplesPerSec: number }[];
+  epochs: ReturnType<StepStats['summary']>[];
   eval: { train: SplitReport; test: SplitReport };
 }
-
-interface Phases {
-  steps: number;
-  computeMs: number;
-  waitMs: number;
-  reduceAdamMs: number;
-  loss: number;
-  startedAt: number;
-}
-
-const newPhases = (): Phases => ({ steps: 0, computeMs: 0, waitMs: 0, reduceAdamMs: 0, loss: 0, startedAt: performance.now() });
 
 /** Copies the dataset once into shared memory and allocates weights and slabs. */
 export function loadShared(data: Dataset, numTrain: number, mask: MaskRule, config: Pick<Config, 'workers' | 'batchSize' | 'model'>) {
@@ -84,7 +74,11 @@ export async function computeGradient(
   // Divide once by the GLOBAL normaliser (see reduceGradients); guard an all-zero condition.
   const normaliser = normalize === 'batch' ? batchSize : Math.max(conditionSum, 1);
   reduceGradients(views.slabs, normaliser, grad);
-  return { loss: lossSum / normaliser, normaliser, weightsVersion, computeMs: maxWorkerMs, waitMs: t1 - t0 - maxWorkerMs, t1 };
+  const t2 = performance.now();
+  return {
+    loss: lossSum / normaliser, normaliser, weightsVersion,
+    computeMs: maxWorkerMs, waitMs: t1 - t0 - maxWorkerMs, reduceMs: t2 - t1,
+  };
 }
 
 /** Runs the job described by `config`, logging to `log`. Throws on any failure. */
@@ -118,36 +112,34 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     const grad = new Float32Array(layout.numParams);
     const epochs: RunSummary['epochs'] = [];
     let step = 0;
+    // performance.now() counts from process start: this is what a user waits for.
+    let timeToFirstStepMs = 0;
     for (let epoch = 0; epoch < config.epochs; epoch++) {
       shuffleRng.shuffle(perm);
-      const epochStart = performance.now();
-      let epochLoss = 0;
-      let window = newPhases();
+      const epochStats = new StepStats(stepsPerEpoch);
+      let window = new StepStats(config.progressEvery);
       for (let s = 0; s < stepsPerEpoch; s++, step++) {
+        const stepStart = performance.now();
         // 3a. Shard: the batch's sample indices go to shared memory; tasks carry ranges.
         views.batch.set(perm.subarray(s * batchSize, (s + 1) * batchSize));
         // 3b-3c. Compute every shard's gradient sum in its slab; reduce them into `grad`.
         const g = await computeGradient(wp, views, shards, step, config.normalize, grad);
         // 3d. Adam on the one shared copy of the weights, then publish the new version.
+        const adamStart = performance.now();
         adamStep(config, adam, grad, views.weights);
         Atomics.store(views.control, CONTROL.weightsVersion, g.weightsVersion + 1);
-        const t2 = performance.now();
-        // 3e. Log, only when a line is due.
-        epochLoss += g.loss;
-        window.steps++;
-        window.loss += g.loss;
-        window.computeMs += g.computeMs;
-        window.waitMs += g.waitMs;
-        window.reduceAdamMs += t2 - g.t1;
+        const stepEnd = performance.now();
+        // 3e. Account and log, building a log object only when a line is due.
+        for (const st of [epochStats, window]) st.add(stepEnd - stepStart, g.loss, g.computeMs, g.waitMs, g.reduceMs, stepEnd - adamStart);
+        if (step === 0) timeToFirstStepMs = stepEnd;
         if ((step + 1) % config.progressEvery === 0) {
-          logProgress(log, window, epoch, step, batchSize);
-          window = newPhases();
+          log.info({ event: 'progress', epoch, step: step + 1, ...window.summary(batchSize) }, 'progress');
+          window = new StepStats(config.progressEvery);
         }
       }
-      const seconds = (performance.now() - epochStart) / 1000;
-      const e = { loss: epochLoss / stepsPerEpoch, seconds, samplesPerSec: (stepsPerEpoch * batchSize) / seconds };
+      const e = epochStats.summary(batchSize);
       epochs.push(e);
-      log.info({ event: 'epoch_end', epoch, steps: stepsPerEpoch, loss: e.loss, seconds: round(seconds), samplesPerSec: Math.round(e.samplesPerSec) }, 'epoch_end');
+      log.info({ event: 'epoch_end', epoch, steps: stepsPerEpoch, ...e, ...(epoch === 0 ? { timeToFirstStepMs: round(timeToFirstStepMs) } : {}) }, 'epoch_end');
     }
 
     // 4. Evaluate on the training rows (as the seed did) and on the test set.
@@ -169,8 +161,6 @@ function checkAgainstData(config: Config, data: Dataset): void {
   }
 }
 
-const round = (x: number): number => Math.round(x * 1000) / 1000;
-
 /** The invariants of a step's results: the weights version used and no tensor leaks. */
 function checkResults(results: GradientResult[], weightsVersion: number, wp: WorkerPool, step: number) {
   let lossSum = 0;
@@ -190,16 +180,6 @@ function checkResults(results: GradientResult[], weightsVersion: number, wp: Wor
     if (ms > maxWorkerMs) maxWorkerMs = ms;
   });
   return { lossSum, conditionSum, maxWorkerMs };
-}
-
-function logProgress(log: Logger, w: Phases, epoch: number, step: number, batchSize: number): void {
-  const seconds = (performance.now() - w.startedAt) / 1000;
-  log.info({
-    event: 'progress', epoch, step: step + 1, loss: w.loss / w.steps,
-    samplesPerSec: Math.round((w.steps * batchSize) / seconds),
-    stepMs: round((seconds * 1000) / w.steps),
-    computeMs: round(w.computeMs / w.steps), waitMs: round(w.waitMs / w.steps), reduceAdamMs: round(w.reduceAdamMs / w.steps),
-  }, 'progress');
 }
 
 /** Predictions by the workers (forward only), then the report on the coordinator. */

@@ -79,7 +79,7 @@ function gradient(s: State, task: GradientTask): GradientResult {
     threadId,
     weightsVersion,
     numTensors: tf.memory().numTensors,
-    timings: { prepMs: t1 - t0, computeMs: t2 - t1, writeMs: t3 - t2 },
+    timings: { prepMs: t1 - t0, computeMs: t2 - t1, writeMs: t3 - t2, startedAt: performance.timeOrigin + t0, endedAt: performance.timeOrigin + t3 },
   };
 }
 

@@ -1,0 +1,53 @@
+// Where a step's time goes, accumulated without allocation on the hot path and
+// summarised only when a log line is due.
+//   compute: the slowest shard's time inside its worker (gather, forward+backward, write)
+//   wait:    the rest of the dispatch round trip (messages, thread wake-up, imbalance)
+//   reduce:  summing the slabs; adam: the optimizer update; step: all of it, wall clock.
+
+export const PHASES = ['computeMs', 'waitMs', 'reduceMs', 'adamMs'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export class StepStats {
+  private readonly stepMs: Float64Array;
+  private readonly sums: Record<Phase, number> = { computeMs: 0, waitMs: 0, reduceMs: 0, adamMs: 0 };
+  private n = 0;
+  private lossSum = 0;
+  private readonly startedAt = performance.now();
+
+  constructor(capacity: number) {
+    this.stepMs = new Float64Array(capacity);
+  }
+
+  add(stepMs: number, loss: number, computeMs: number, waitMs: number, reduceMs: number, adamMs: number): void {
+    if (this.n < this.stepMs.length) this.stepMs[this.n] = stepMs;
+    this.n++;
+    this.lossSum += loss;
+    this.sums.computeMs += computeMs;
+    this.sums.waitMs += waitMs;
+    this.sums.reduceMs += reduceMs;
+    this.sums.adamMs += adamMs;
+  }
+
+  get steps(): number {
+    return this.n;
+  }
+
+  /** Mean loss, throughput, step-time percentiles and the mean of each phase. */
+  summary(batchSize: number) {
+    const seconds = (performance.now() - this.startedAt) / 1000;
+    const sorted = this.stepMs.slice(0, Math.min(this.n, this.stepMs.length)).sort();
+    const pct = (q: number) => (sorted.length ? round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]) : 0);
+    const phases = {} as Record<Phase, number>;
+    for (const p of PHASES) phases[p] = round(this.sums[p] / Math.max(this.n, 1));
+    return {
+      loss: this.lossSum / Math.max(this.n, 1),
+      seconds: round(seconds),
+      samplesPerSec: Math.round((this.n * batchSize) / seconds),
+      stepMsMedian: pct(0.5),
+      stepMsP90: pct(0.9),
+      ...phases,
+    };
+  }
+}
+
+export const round = (x: number): number => Math.round(x * 1000) / 1000;
