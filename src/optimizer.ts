@@ -55,8 +55,10 @@ export function adamStep(cfg: AdamConfig, state: AdamState, grad: Float32Array, 
   const t = ++state.t;
   const { lr, beta1, beta2, eps } = cfg;
   const { m, v } = state;
-  const bc1 = 1 - Math.pow(beta1, t);
-  const bc2 = 1 - Math.pow(beta2, t);
+  // Reciprocals of the bias corrections, so the loop multiplies instead of dividing
+  // (the same formula; the float64 rounding difference vanishes in the float32 store).
+  const inv1 = 1 / (1 - Math.pow(beta1, t));
+  const inv2 = 1 / (1 - Math.pow(beta2, t));
   const a1 = 1 - beta1;
   const a2 = 1 - beta2;
   for (let i = 0; i < weights.length; i++) {
@@ -65,6 +67,6 @@ export function adamStep(cfg: AdamConfig, state: AdamState, grad: Float32Array, 
     const vi = beta2 * v[i] + a2 * g * g;
     m[i] = mi;
     v[i] = vi;
-    weights[i] -= (lr * (mi / bc1)) / (Math.sqrt(vi / bc2) + eps);
+    weights[i] -= (lr * (mi * inv1)) / (Math.sqrt(vi * inv2) + eps);
   }
 }

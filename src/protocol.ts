@@ -22,7 +22,10 @@ export interface PingResult {
   numTensors: number;
 }
 
-/** Compute the gradient SUM of the masked loss over batch[start, end) into slab `shardIndex`. */
+/**
+ * Compute the gradient SUM of the masked loss over batch[start, end) into slab
+ * `shardIndex`, with the weights of `weightsVersion` (waiting for it to be published).
+ */
 export interface GradientTask {
   kind: typeof TASK.gradient;
   step: number;
@@ -42,11 +45,12 @@ export interface GradientResult {
   weightsVersion: number;
   numTensors: number;
   /**
-   * prep: gather rows and build tensors; compute: forward + backward; write: gradients
-   * into the slab. startedAt / endedAt are absolute (performance.timeOrigin-based) ms,
-   * comparable across threads, so the coordinator can tell dispatch latency apart.
+   * prep: gather rows, build input tensors and wait for the weights (overlaps the
+   * coordinator's Adam); compute: weights in, forward + backward; write: gradients into
+   * the slab. readyAt / endedAt are absolute (performance.timeOrigin-based) ms,
+   * comparable across threads.
    */
-  timings: { prepMs: number; computeMs: number; writeMs: number; startedAt: number; endedAt: number };
+  timings: { prepMs: number; computeMs: number; writeMs: number; readyAt: number; endedAt: number };
 }
 
 /** Write the predicted class of rows [start, end) of a split into the shared predictions. */

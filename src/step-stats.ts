@@ -1,15 +1,17 @@
 // Where a step's time goes, accumulated without allocation on the hot path and
 // summarised only when a log line is due.
-//   compute: the slowest shard's time inside its worker (gather, forward+backward, write)
-//   wait:    the rest of the dispatch round trip (messages, thread wake-up, imbalance)
-//   reduce:  summing the slabs; adam: the optimizer update; step: all of it, wall clock.
+//   compute:  the slowest shard's time with its weights in hand (forward, backward, write)
+//   wait:     from publishing the weights to holding every result, minus compute
+//             (thread wake-up, messages, imbalance, any gather not hidden behind Adam)
+//   reduce:   summing the slabs; dispatch: sending the next step's tasks;
+//   adam:     the optimizer update; step: publish to publish, wall clock.
 
-export const PHASES = ['computeMs', 'waitMs', 'reduceMs', 'adamMs'] as const;
+export const PHASES = ['computeMs', 'waitMs', 'reduceMs', 'dispatchMs', 'adamMs'] as const;
 export type Phase = (typeof PHASES)[number];
 
 export class StepStats {
   private readonly stepMs: Float64Array;
-  private readonly sums: Record<Phase, number> = { computeMs: 0, waitMs: 0, reduceMs: 0, adamMs: 0 };
+  private readonly sums: Record<Phase, number> = { computeMs: 0, waitMs: 0, reduceMs: 0, dispatchMs: 0, adamMs: 0 };
   private n = 0;
   private lossSum = 0;
   private readonly startedAt = performance.now();
@@ -18,13 +20,14 @@ export class StepStats {
     this.stepMs = new Float64Array(capacity);
   }
 
-  add(stepMs: number, loss: number, computeMs: number, waitMs: number, reduceMs: number, adamMs: number): void {
+  add(stepMs: number, loss: number, computeMs: number, waitMs: number, reduceMs: number, dispatchMs: number, adamMs: number): void {
     if (this.n < this.stepMs.length) this.stepMs[this.n] = stepMs;
     this.n++;
     this.lossSum += loss;
     this.sums.computeMs += computeMs;
     this.sums.waitMs += waitMs;
     this.sums.reduceMs += reduceMs;
+    this.sums.dispatchMs += dispatchMs;
     this.sums.adamMs += adamMs;
   }
 

@@ -8,7 +8,8 @@ import { initBackend, lossSumAndGrads, weightTensors } from '../src/mlp-tf.js';
 import { createPool } from '../src/pool.js';
 import type { WorkerPool } from '../src/pool.js';
 import { gatherRows, splitShards } from '../src/shards.js';
-import { computeGradient, initWeights, loadShared } from '../src/train.js';
+import { initWeights, loadShared } from '../src/setup.js';
+import { computeGradient } from '../src/step.js';
 import { mnistData, maxRelDiff } from './helpers.js';
 
 const NUM_TRAIN = 3000;

@@ -7,7 +7,7 @@ import { createPool } from '../src/pool.js';
 import type { WorkerPool } from '../src/pool.js';
 import type { GradientResult, PingResult } from '../src/protocol.js';
 import { CONTROL } from '../src/shared-memory.js';
-import { initWeights, loadShared } from '../src/train.js';
+import { initWeights, loadShared } from '../src/setup.js';
 import { mnistData } from './helpers.js';
 
 const MODEL = { hidden: [{ units: 64, activation: 'relu' as const }], numClasses: 10 };

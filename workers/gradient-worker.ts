@@ -40,38 +40,65 @@ async function setup(): Promise<State> {
   return { init, views, buf };
 }
 
+/** How long a task waits for its weights version before giving up (the coordinator died). */
+const WEIGHTS_TIMEOUT_MS = 60_000;
+
+/**
+ * Blocks until the coordinator has published `version` (Atomics.wait: no spinning).
+ * A task may be dispatched while the coordinator is still applying Adam for the
+ * previous step, so that gathering rows overlaps the serial part of the step.
+ */
+function waitForWeights(control: Int32Array, version: number): void {
+  const deadline = performance.now() + WEIGHTS_TIMEOUT_MS;
+  for (;;) {
+    const v = Atomics.load(control, CONTROL.weightsVersion);
+    if (v === version) return;
+    if (v > version) throw new Error(`task for weights version ${version} arrived after version ${v} was published`);
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Error(`weights version ${version} was not published within ${WEIGHTS_TIMEOUT_MS} ms`);
+    Atomics.wait(control, CONTROL.weightsVersion, v, left);
+  }
+}
+
 function gradient(s: State, task: GradientTask): GradientResult {
   const { views, buf, init } = s;
   const { inputSize, numClasses } = init.model;
   const rows = task.end - task.start;
-  // The version is read before the weights: the coordinator only writes weights
-  // between steps, so a matching version proves these weights are the step's.
-  const weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
+  const slab = views.slabs[task.shardIndex];
   const t0 = performance.now();
+  // 1. Gather the shard's rows: needs only the dataset and the batch indices, not the
+  //    weights, so it runs while the coordinator may still be updating them.
   const conditionSum = gatherRows(
     views.trainImages, views.trainLabels, views.trainCond, views.batch,
     task.start, task.end, inputSize, numClasses, buf,
   );
-  const slab = views.slabs[task.shardIndex];
   let lossSum = 0;
-  let t1 = t0;
-  let t2 = t0;
-  if (rows === 0) {
-    slab.fill(0);
-  } else {
-    tf.tidy(() => {
-      const x = tf.tensor2d(buf.x.subarray(0, rows * inputSize), [rows, inputSize]);
-      const xT = tf.tensor2d(buf.xT.subarray(0, rows * inputSize), [inputSize, rows]);
-      const label = tf.tensor2d(buf.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]);
-      const w = weightTensors(views.weights, init.layout);
-      t1 = performance.now();
-      const { lossSum: loss, grads } = lossSumAndGrads(x, xT, label, w, init.model);
-      lossSum = loss.dataSync()[0];
-      t2 = performance.now();
-      init.layout.params.forEach((p, i) => paramView(slab, p).set(grads[i].dataSync()));
-    });
-  }
-  const t3 = performance.now();
+  let tReady = t0;
+  let tComputed = t0;
+  let weightsVersion = -1;
+  tf.tidy(() => {
+    const x = rows ? tf.tensor2d(buf.x.subarray(0, rows * inputSize), [rows, inputSize]) : null;
+    const xT = rows ? tf.tensor2d(buf.xT.subarray(0, rows * inputSize), [inputSize, rows]) : null;
+    const label = rows ? tf.tensor2d(buf.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]) : null;
+    // 2. Wait for this step's weights. The version is read before the weights and the
+    //    coordinator writes weights only before publishing a version, so a matching
+    //    version proves these weights are the step's.
+    waitForWeights(views.control, task.weightsVersion);
+    weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
+    tReady = performance.now();
+    if (!x || !xT || !label) {
+      slab.fill(0);
+      tComputed = tReady;
+      return;
+    }
+    // 3. Forward, masked loss sum, backward; 4. gradients into this shard's slab.
+    const w = weightTensors(views.weights, init.layout);
+    const { lossSum: loss, grads } = lossSumAndGrads(x, xT, label, w, init.model);
+    lossSum = loss.dataSync()[0];
+    tComputed = performance.now();
+    init.layout.params.forEach((p, i) => paramView(slab, p).set(grads[i].dataSync()));
+  });
+  const tEnd = performance.now();
   return {
     lossSum,
     conditionSum,
@@ -79,7 +106,10 @@ function gradient(s: State, task: GradientTask): GradientResult {
     threadId,
     weightsVersion,
     numTensors: tf.memory().numTensors,
-    timings: { prepMs: t1 - t0, computeMs: t2 - t1, writeMs: t3 - t2, startedAt: performance.timeOrigin + t0, endedAt: performance.timeOrigin + t3 },
+    timings: {
+      prepMs: tReady - t0, computeMs: tComputed - tReady, writeMs: tEnd - tComputed,
+      readyAt: performance.timeOrigin + tReady, endedAt: performance.timeOrigin + tEnd,
+    },
   };
 }
 

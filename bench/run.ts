@@ -1,0 +1,170 @@
+// `npm run bench`: baseline A (what a TypeScript user writes today: a Layers model and
+// fitDataset on wasm, main thread) and this trainer with 1, 2 and 4 workers, in one
+// run on one machine, alternated (A, 1, 2, 4, A, 1, 2, 4, ...) so drift on a noisy
+// machine hits every contender alike; medians over the repetitions. Each run is its own
+// process, started exactly as a user would start it, so peak RSS is per run.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PROJECT_ROOT } from '../src/paths.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    out: { type: 'string', default: join(PROJECT_ROOT, 'bench', 'results', 'latest.json') },
+  },
+  strict: true,
+});
+const quick = opts.quick;
+const reps = Number(opts.reps ?? (quick ? 1 : 3));
+if (!Number.isInteger(reps) || reps < 1) {
+  process.stderr.write(`error: --reps: expected an integer >= 1, got "${opts.reps}"\n`);
+  process.exit(2);
+}
+
+interface Measure {
+  epochSeconds: number;
+  samples: number;
+  samplesPerSec: number;
+  stepMsMedian: number;
+  stepMsP90: number;
+  timeToFirstStepMs: number;
+  peakRssMB: number;
+  phases?: { computeMs: number; waitMs: number; reduceMs: number; dispatchMs: number; adamMs: number };
+}
+
+interface Contender {
+  name: string;
+  batchSize: number;
+  workers: number | null; // null: baseline A
+  run: () => Measure;
+}
+
+const node = (script: string, args: string[]) => {
+  const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', script), ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  if (r.status !== 0) throw new Error(`${script} ${args.join(' ')} exited ${r.status}: ${r.stderr.trim().split('\n').at(-1)}`);
+  return r.stdout;
+};
+
+/** Rows per measured epoch: the full MNIST epoch, or a slice of it in --quick mode. */
+const rowsFor = (batchSize: number) => (quick ? 60 * batchSize : 60000);
+
+function baseline(batchSize: number): Measure {
+  const steps = Math.floor(rowsFor(batchSize) / batchSize);
+  const line = node('bench/baseline-fitdataset.js', ['--batch-size', String(batchSize), '--steps', String(steps)]);
+  const m = JSON.parse(line.trim().split('\n').at(-1)!) as Measure;
+  return { ...m, samples: steps * batchSize };
+}
+
+function trainer(workers: number, batchSize: number): Measure {
+  const rows = rowsFor(batchSize);
+  const out = node('src/train.js', [
+    '--workers', String(workers), '--batch-size', String(batchSize), '--epochs', '1', '--limit', String(rows),
+    '--progress-every', '1000000',
+  ]);
+  const events = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, number>);
+  const epoch = events.find((e) => (e.event as unknown) === 'epoch_end')!;
+  const end = events.find((e) => (e.event as unknown) === 'run_end')!;
+  return {
+    epochSeconds: epoch.seconds,
+    samples: epoch.steps * batchSize,
+    samplesPerSec: epoch.samplesPerSec,
+    stepMsMedian: epoch.stepMsMedian,
+    stepMsP90: epoch.stepMsP90,
+    timeToFirstStepMs: epoch.timeToFirstStepMs,
+    peakRssMB: end.peakRssMB,
+    phases: { computeMs: epoch.computeMs, waitMs: epoch.waitMs, reduceMs: epoch.reduceMs, dispatchMs: epoch.dispatchMs, adamMs: epoch.adamMs },
+  };
+}
+
+const cores = availableParallelism();
+const contenders: Contender[] = [];
+for (const batchSize of [128, 512]) {
+  if (batchSize === 128) contenders.push({ name: 'baseline A (fitDataset, main thread)', batchSize, workers: null, run: () => baseline(batchSize) });
+  for (const w of batchSize === 128 ? [1, 2, 4] : [1, 2]) {
+    const over = w > cores ? ` (oversubscribes ${cores} cores)` : '';
+    contenders.push({ name: `trainer, ${w} worker${w > 1 ? 's' : ''}${over}`, batchSize, workers: w, run: () => trainer(w, batchSize) });
+  }
+}
+
+// Alternate: every repetition runs every contender once, in the same order.
+const samples = new Map<Contender, Measure[]>(contenders.map((c) => [c, []]));
+for (let r = 0; r < reps; r++) {
+  for (const c of contenders) {
+    const m = c.run();
+    samples.get(c)!.push(m);
+    process.stderr.write(`rep ${r + 1}/${reps} ${c.name} batch ${c.batchSize}: ${m.epochSeconds.toFixed(3)} s\n`);
+  }
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const r3 = (x: number) => Math.round(x * 1000) / 1000;
+function medianOf(ms: Measure[]): Measure {
+  const pick = (f: (m: Measure) => number) => r3(median(ms.map(f)));
+  const m: Measure = {
+    epochSeconds: pick((m) => m.epochSeconds), samples: ms[0].samples, samplesPerSec: Math.round(median(ms.map((m) => m.samplesPerSec))),
+    stepMsMedian: pick((m) => m.stepMsMedian), stepMsP90: pick((m) => m.stepMsP90),
+    timeToFirstStepMs: pick((m) => m.timeToFirstStepMs), peakRssMB: pick((m) => m.peakRssMB),
+  };
+  if (ms[0].phases) {
+    m.phases = {
+      computeMs: pick((x) => x.phases!.computeMs), waitMs: pick((x) => x.phases!.waitMs),
+      reduceMs: pick((x) => x.phases!.reduceMs), dispatchMs: pick((x) => x.phases!.dispatchMs), adamMs: pick((x) => x.phases!.adamMs),
+    };
+  }
+  return m;
+}
+
+const rows = contenders.map((c) => ({ name: c.name, batchSize: c.batchSize, workers: c.workers, runs: samples.get(c)!, median: medianOf(samples.get(c)!) }));
+const base = rows.find((r) => r.workers === null)!.median;
+const find = (w: number, b: number) => rows.find((r) => r.workers === w && r.batchSize === b)!.median;
+const speedup = (w: number, b: number) => r3(base.epochSeconds / (find(w, b).epochSeconds * (base.samples / find(w, b).samples)));
+const perSample = (m: Measure) => m.epochSeconds / m.samples;
+const two = find(2, 128);
+const twoStepMs = (two.epochSeconds * 1000) / (two.samples / 128);
+const overheadShare = r3((twoStepMs - two.phases!.computeMs) / twoStepMs);
+
+const targets = [
+  { target: '2 workers, batch 128: >= 7x baseline A', value: speedup(2, 128), ok: speedup(2, 128) >= 7 },
+  { target: '1 worker, batch 128: >= 5x baseline A', value: speedup(1, 128), ok: speedup(1, 128) >= 5 },
+  { target: '2 vs 1 worker, batch 128: >= 1.5x', value: r3(perSample(find(1, 128)) / perSample(find(2, 128))), ok: perSample(find(1, 128)) / perSample(find(2, 128)) >= 1.5 },
+  { target: '2 vs 1 worker, batch 512: >= 1.8x', value: r3(perSample(find(1, 512)) / perSample(find(2, 512))), ok: perSample(find(1, 512)) / perSample(find(2, 512)) >= 1.8 },
+  { target: 'non-compute share of a step, 2 workers, batch 128: <= 10%', value: overheadShare, ok: overheadShare <= 0.1 },
+  { target: 'peak RSS, 2 workers: <= 400 MB', value: two.peakRssMB, ok: two.peakRssMB <= 400 },
+  { target: 'RSS per extra worker (4 vs 2 workers) / 2: <= 60 MB', value: r3((find(4, 128).peakRssMB - two.peakRssMB) / 2), ok: (find(4, 128).peakRssMB - two.peakRssMB) / 2 <= 60 },
+  { target: 'time to first step, 2 workers: <= 2000 ms', value: two.timeToFirstStepMs, ok: two.timeToFirstStepMs <= 2000 },
+];
+
+const machine = { nproc: cores, cpu: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+const commit = (() => { try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim(); } catch { return null; } })();
+const result = { quick, reps, machine, commit, date: new Date().toISOString(), contenders: rows, targets, breakdown2Workers128: { stepMs: r3(twoStepMs), ...two.phases, nonComputeShare: overheadShare } };
+mkdirSync(join(opts.out, '..'), { recursive: true });
+writeFileSync(opts.out, JSON.stringify(result, null, 2) + '\n');
+
+const fmt = (x: number, d = 3) => x.toFixed(d);
+const lines = [
+  `Machine: ${machine.nproc} cores (${machine.cpu}), ${machine.memGiB} GiB, Node ${machine.node}. ${quick ? 'QUICK mode: ' + 60 + ' steps per run, ' : 'Full MNIST epoch per run, '}medians over ${reps} alternated repetition(s).`,
+  '',
+  '| contender | batch | samples | epoch s | samples/s | step ms median | step ms p90 | first step ms | peak RSS MB | vs baseline A |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => {
+    const m = r.median;
+    const ratio = r.workers === null ? '1.00x' : `${fmt(perSample(base) / perSample(m), 2)}x`;
+    return `| ${r.name} | ${r.batchSize} | ${m.samples} | ${fmt(m.epochSeconds)} | ${m.samplesPerSec} | ${fmt(m.stepMsMedian)} | ${fmt(m.stepMsP90)} | ${Math.round(m.timeToFirstStepMs)} | ${Math.round(m.peakRssMB)} | ${ratio} |`;
+  }),
+  '',
+  `Step breakdown, 2 workers, batch 128 (mean ms per step): step ${fmt(twoStepMs)} = compute ${fmt(two.phases!.computeMs)} (slowest shard inside its worker) + wait ${fmt(two.phases!.waitMs)} + reduce ${fmt(two.phases!.reduceMs)} + dispatch ${fmt(two.phases!.dispatchMs)} + Adam ${fmt(two.phases!.adamMs)} + the rest; non-compute share ${fmt(overheadShare * 100, 1)}%.`,
+  '',
+  '| target | measured | met |',
+  '| --- | ---: | :---: |',
+  ...targets.map((t) => `| ${t.target} | ${t.value} | ${t.ok ? 'yes' : 'NO'} |`),
+  '',
+  `JSON: ${opts.out}`,
+];
+process.stdout.write(lines.join('\n') + '\n');

@@ -1,0 +1,56 @@
+// What a run builds before its first step: the dataset copied into shared memory, the
+// seeded initial weights, and, after the last step, the evaluation by the workers.
+import type { Config } from './config.js';
+import type { Dataset } from './idx.js';
+import { fillConditions } from './labels.js';
+import type { MaskRule } from './labels.js';
+import type { WorkerPool } from './pool.js';
+import { TASK } from './protocol.js';
+import { evalReport } from './report.js';
+import { glorotUniform, Rng } from './rng.js';
+import { allocShared, paramLayout, paramView, viewsOf } from './shared-memory.js';
+import type { ModelSpec, ParamLayout, SharedViews } from './shared-memory.js';
+import { splitShards } from './shards.js';
+
+/** Copies the dataset once into shared memory and allocates weights and slabs. */
+export function loadShared(data: Dataset, numTrain: number, mask: MaskRule, config: Pick<Config, 'workers' | 'batchSize' | 'model'>) {
+  const model: ModelSpec = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
+  const layout = paramLayout(model);
+  const buffers = allocShared({
+    numTrain, numTest: data.test.count, inputSize: model.inputSize, numParams: layout.numParams, numShards: config.workers, batchSize: config.batchSize,
+  });
+  const views = viewsOf(buffers, layout.numParams);
+  views.trainImages.set(data.train.images.subarray(0, numTrain * model.inputSize));
+  views.trainLabels.set(data.train.labels.subarray(0, numTrain));
+  views.testImages.set(data.test.images);
+  views.testLabels.set(data.test.labels);
+  fillConditions(views.trainLabels, mask, views.trainCond);
+  return { model, layout, buffers, views };
+}
+
+/** Glorot-uniform kernels and zero biases, as Keras initialises Dense layers; seeded. */
+export function initWeights(layout: ParamLayout, seed: number, out: Float32Array): void {
+  const rng = new Rng(seed);
+  for (const p of layout.params) {
+    if (p.shape.length === 2) glorotUniform(rng, p.shape[0], p.shape[1], paramView(out, p));
+    else paramView(out, p).fill(0);
+  }
+}
+
+/** Predictions by the workers (forward only, in parallel), then the seed's report. */
+export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: number, numWorkers: number, mask: MaskRule, numClasses: number) {
+  const numTest = views.testLabels.length;
+  const jobs: Promise<unknown>[] = [];
+  for (const [split, rows] of [['train', numTrain], ['test', numTest]] as const) {
+    for (const [start, end] of splitShards(rows, numWorkers * 2)) {
+      if (end > start) jobs.push(wp.pool.run({ kind: TASK.predict, split, start, end }));
+    }
+  }
+  await Promise.all(jobs);
+  const testCond = new Uint8Array(numTest);
+  fillConditions(views.testLabels, mask, testCond);
+  return {
+    train: evalReport(views.trainLabels.subarray(0, numTrain), views.trainPredictions.subarray(0, numTrain), views.trainCond.subarray(0, numTrain), numClasses),
+    test: evalReport(views.testLabels, views.testPredictions, testCond, numClasses),
+  };
+}
