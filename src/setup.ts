@@ -10,14 +10,18 @@ import { evalReport } from './report.js';
 import { glorotUniform, Rng } from './rng.js';
 import { allocShared, paramLayout, paramView, viewsOf } from './shared-memory.js';
 import type { ModelSpec, ParamLayout, SharedViews } from './shared-memory.js';
-import { splitShards } from './shards.js';
+import { planShards, splitShards } from './shards.js';
 
 /** Copies the dataset once into shared memory and allocates weights and slabs. */
-export function loadShared(data: Dataset, numTrain: number, mask: MaskRule, config: Pick<Config, 'workers' | 'batchSize' | 'model'>) {
+export function loadShared(
+  data: Dataset, numTrain: number, mask: MaskRule,
+  config: Pick<Config, 'workers' | 'batchSize' | 'model'> & Partial<Pick<Config, 'deterministic' | 'microShardRows'>>,
+) {
   const model: ModelSpec = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
   const layout = paramLayout(model);
   const buffers = allocShared({
-    numTrain, numTest: data.test.count, inputSize: model.inputSize, numParams: layout.numParams, numShards: config.workers, batchSize: config.batchSize,
+    numTrain, numTest: data.test.count, inputSize: model.inputSize, numParams: layout.numParams, batchSize: config.batchSize,
+    numSlabs: planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0).numSlabs,
   });
   const views = viewsOf(buffers, layout.numParams);
   views.trainImages.set(data.train.images.subarray(0, numTrain * model.inputSize));

@@ -19,6 +19,41 @@ export function splitShards(batchSize: number, numShards: number): [number, numb
   return out;
 }
 
+/** One worker's part of a step: rows [start, end) of the batch, written from slab `slab` on. */
+export interface ShardTask {
+  start: number;
+  end: number;
+  /** The first gradient slab this task writes (one slab per task, or per micro-shard). */
+  slab: number;
+  /** 0: the task's rows are one shard. > 0: cut into micro-shards of this many rows, each its own slab. */
+  microRows: number;
+}
+
+export interface ShardPlan {
+  tasks: ShardTask[];
+  /** Slabs the reduce sums, in order. */
+  numSlabs: number;
+}
+
+/**
+ * The tasks of one step. Normal mode: one contiguous shard per worker, sizes differing
+ * by at most one. Deterministic mode (microRows > 0): the batch is cut into
+ * micro-shards of `microRows` rows whose boundaries do not depend on the worker count;
+ * each worker gets a contiguous run of whole micro-shards, and every micro-shard's
+ * gradient lands in its own slab, so the reduce adds the same numbers in the same order
+ * whatever the number of workers.
+ */
+export function planShards(batchSize: number, numWorkers: number, microRows = 0): ShardPlan {
+  if (microRows <= 0) {
+    return { tasks: splitShards(batchSize, numWorkers).map(([start, end], i) => ({ start, end, slab: i, microRows: 0 })), numSlabs: numWorkers };
+  }
+  const numMicro = Math.ceil(batchSize / microRows);
+  const tasks = splitShards(numMicro, numWorkers).map(([m0, m1]) => ({
+    start: Math.min(m0 * microRows, batchSize), end: Math.min(m1 * microRows, batchSize), slab: m0, microRows,
+  }));
+  return { tasks, numSlabs: numMicro };
+}
+
 export interface ShardBuffers {
   /** [rows, inputSize] pixels scaled to [0, 1]. */
   x: Float32Array;

@@ -9,7 +9,7 @@
 //   testImages    Uint8Array      numTest * inputSize        coordinator           once, at load
 //   testLabels    Uint8Array      numTest                    coordinator           once, at load
 //   weights       Float32Array    numParams                  coordinator           between steps only
-//   slabs         Float32Array    numShards * numParams      shard i -> slab i     during a step only
+//   slabs         Float32Array    numSlabs * numParams       the task owning slab  during a step only
 //   batch         Int32Array      batchSize                  coordinator           before dispatching a step
 //   predictions   Uint8Array      numTrain + numTest         task owning the rows  during evaluation only
 //   control       Int32Array      CONTROL_SLOTS              coordinator           between steps only
@@ -81,7 +81,8 @@ export interface SharedSizes {
   numTest: number;
   inputSize: number;
   numParams: number;
-  numShards: number;
+  /** One per worker, or one per micro-shard in deterministic mode. */
+  numSlabs: number;
   batchSize: number;
 }
 
@@ -93,7 +94,7 @@ export function allocShared(s: SharedSizes): SharedBuffers {
     testImages: new SharedArrayBuffer(s.numTest * s.inputSize),
     testLabels: new SharedArrayBuffer(s.numTest),
     weights: new SharedArrayBuffer(s.numParams * 4),
-    slabs: new SharedArrayBuffer(s.numShards * s.numParams * 4),
+    slabs: new SharedArrayBuffer(s.numSlabs * s.numParams * 4),
     batch: new SharedArrayBuffer(s.batchSize * 4),
     predictions: new SharedArrayBuffer(s.numTrain + s.numTest),
     control: new SharedArrayBuffer(CONTROL_SLOTS * 4),
@@ -107,7 +108,7 @@ export interface SharedViews {
   testImages: Uint8Array;
   testLabels: Uint8Array;
   weights: Float32Array;
-  /** slabs[i] is the gradient-sum region of shard i. */
+  /** slabs[i] is the gradient-sum region of shard (or micro-shard) i. */
   slabs: Float32Array[];
   batch: Int32Array;
   /** predictions of the training rows, then of the test rows. */
@@ -117,10 +118,10 @@ export interface SharedViews {
 }
 
 export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
-  const numShards = b.slabs.byteLength / (numParams * 4);
+  const numSlabs = b.slabs.byteLength / (numParams * 4);
   const numTrain = b.trainLabels.byteLength;
   const slabs: Float32Array[] = [];
-  for (let i = 0; i < numShards; i++) slabs.push(new Float32Array(b.slabs, i * numParams * 4, numParams));
+  for (let i = 0; i < numSlabs; i++) slabs.push(new Float32Array(b.slabs, i * numParams * 4, numParams));
   return {
     trainImages: new Uint8Array(b.trainImages),
     trainLabels: new Uint8Array(b.trainLabels),

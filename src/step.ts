@@ -1,4 +1,4 @@
-// The gradient half of a step, as the coordinator sees it: dispatch one task per shard,
+// The gradient half of a step, as the coordinator sees it: dispatch one task per worker,
 // check what comes back, reduce the slabs. The loop in train.ts applies Adam after it.
 import type { Config } from './config.js';
 import { reduceGradients } from './optimizer.js';
@@ -7,16 +7,17 @@ import type { GradientResult } from './protocol.js';
 import { TASK } from './protocol.js';
 import type { SharedViews } from './shared-memory.js';
 import { CONTROL } from './shared-memory.js';
+import type { ShardPlan } from './shards.js';
 
 /**
- * One gradient task per shard of the batch now in `views.batch`. The tasks may be sent
- * before `weightsVersion` is published: workers gather their rows, then wait for it.
+ * One gradient task per worker for the batch now in `views.batch`. The tasks may be
+ * sent before `weightsVersion` is published: workers gather their rows, then wait for it.
  */
-export function dispatchStep(wp: WorkerPool, shards: readonly [number, number][], step: number, weightsVersion: number): Promise<GradientResult[]> {
-  const tasks = new Array<Promise<GradientResult>>(shards.length);
-  for (let shardIndex = 0; shardIndex < shards.length; shardIndex++) {
-    const [start, end] = shards[shardIndex];
-    tasks[shardIndex] = wp.pool.run({ kind: TASK.gradient, step, weightsVersion, shardIndex, start, end }) as Promise<GradientResult>;
+export function dispatchStep(wp: WorkerPool, plan: ShardPlan, step: number, weightsVersion: number): Promise<GradientResult[]> {
+  const tasks = new Array<Promise<GradientResult>>(plan.tasks.length);
+  for (let i = 0; i < plan.tasks.length; i++) {
+    const { start, end, slab, microRows } = plan.tasks[i];
+    tasks[i] = wp.pool.run({ kind: TASK.gradient, step, weightsVersion, slab, start, end, microRows }) as Promise<GradientResult>;
   }
   const all = Promise.all(tasks);
   // Marked handled here: the loop awaits it one phase later, and a failure in between
@@ -29,7 +30,7 @@ export interface StepGradient {
   /** The step's loss: the sum over the batch divided by the normaliser. */
   loss: number;
   normaliser: number;
-  /** The slowest shard's time with its weights in hand (compute + write). */
+  /** The slowest task's time with its weights in hand. */
   computeMs: number;
 }
 
@@ -45,18 +46,20 @@ export function reduceStep(
   let lossSum = 0;
   let conditionSum = 0;
   let computeMs = 0;
-  for (let shardIndex = 0; shardIndex < results.length; shardIndex++) {
-    const r = results[shardIndex];
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i];
     if (r.weightsVersion !== weightsVersion) {
-      throw new Error(`step ${step}: shard ${shardIndex} used weights version ${r.weightsVersion}, expected ${weightsVersion}`);
+      throw new Error(`step ${step}: shard ${i} used weights version ${r.weightsVersion}, expected ${weightsVersion}`);
     }
     if (r.numTensors !== wp.baselineTensors) {
-      throw new Error(`step ${step}: shard ${shardIndex}'s worker holds ${r.numTensors} tensors, expected ${wp.baselineTensors} (a leak)`);
+      throw new Error(`step ${step}: shard ${i}'s worker holds ${r.numTensors} tensors, expected ${wp.baselineTensors} (a leak)`);
     }
-    if (!Number.isFinite(r.lossSum)) throw new Error(`step ${step}: shard ${shardIndex} returned a non-finite loss (${r.lossSum})`);
-    lossSum += r.lossSum;
+    if (!Number.isFinite(r.lossSum)) throw new Error(`step ${step}: shard ${i} returned a non-finite loss (${r.lossSum})`);
+    // Micro-shard losses are added one by one, in order, like their gradients.
+    if (r.microLossSums) for (const l of r.microLossSums) lossSum += l;
+    else lossSum += r.lossSum;
     conditionSum += r.conditionSum;
-    computeMs = Math.max(computeMs, r.timings.computeMs + r.timings.writeMs);
+    computeMs = Math.max(computeMs, r.timings.computeMs);
   }
   const normaliser = normalize === 'batch' ? batchSize : Math.max(conditionSum, 1);
   reduceGradients(views.slabs, normaliser, grad);
@@ -65,10 +68,11 @@ export function reduceStep(
 
 /** Dispatch, wait and reduce with the weights already published: one step's gradient. */
 export async function computeGradient(
-  wp: WorkerPool, views: SharedViews, shards: readonly [number, number][], step: number,
+  wp: WorkerPool, views: SharedViews, plan: ShardPlan, step: number,
   normalize: Config['normalize'], grad: Float32Array,
 ): Promise<StepGradient> {
   const weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
-  const results = await dispatchStep(wp, shards, step, weightsVersion);
-  return reduceStep(results, views, wp, step, weightsVersion, shards[shards.length - 1][1], normalize, grad);
+  const results = await dispatchStep(wp, plan, step, weightsVersion);
+  const batchSize = plan.tasks[plan.tasks.length - 1].end;
+  return reduceStep(results, views, wp, step, weightsVersion, batchSize, normalize, grad);
 }

@@ -18,7 +18,7 @@ import type { SplitReport } from './report.js';
 import { Rng } from './rng.js';
 import { evaluate, initWeights, loadShared } from './setup.js';
 import { CONTROL } from './shared-memory.js';
-import { splitShards } from './shards.js';
+import { planShards } from './shards.js';
 import { dispatchStep, reduceStep } from './step.js';
 import { round, StepStats } from './step-stats.js';
 
@@ -54,22 +54,21 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     // 3. The loop. Steps are pipelined by one phase: step s+1's tasks are sent before
     //    Adam of step s, so workers gather their rows while Adam runs; they wait for
     //    the new weights version before touching the weights. The math is unchanged.
-    const shards = splitShards(batchSize, numWorkers);
+    const plan = planShards(batchSize, numWorkers, config.deterministic ? config.microShardRows : 0);
     const stepsPerEpoch = Math.floor(numTrain / batchSize); // the remainder is dropped, as in the seed
     const totalSteps = stepsPerEpoch * config.epochs;
-    const perm = Int32Array.from({ length: numTrain }, (_, i) => i);
-    const shuffleRng = new Rng((config.seed ^ 0x5bd1e995) >>> 0);
+    const perm = new Int32Array(numTrain);
     const grad = new Float32Array(layout.numParams);
     const epochs: RunSummary['epochs'] = [];
     /** 3a. Shard: step's sample indices into shared memory (shuffling at each epoch start). */
     const loadBatch = (step: number) => {
       const s = step % stepsPerEpoch;
-      if (s === 0) shuffleRng.shuffle(perm);
+      if (s === 0) shuffleForEpoch(config.seed, Math.floor(step / stepsPerEpoch), perm);
       views.batch.set(perm.subarray(s * batchSize, (s + 1) * batchSize));
     };
     let version = Atomics.load(views.control, CONTROL.weightsVersion);
     loadBatch(0);
-    let pending = dispatchStep(wp, shards, 0, version);
+    let pending = dispatchStep(wp, plan, 0, version);
     let publishedAt = performance.now();
     let timeToFirstStepMs = 0; // performance.now() counts from process start: what a user waits
     let epochStats = new StepStats(stepsPerEpoch);
@@ -86,7 +85,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       const early = !process.env.NOPIPE;
       if (early && step + 1 < totalSteps) {
         loadBatch(step + 1);
-        pending = dispatchStep(wp, shards, step + 1, version + 1);
+        pending = dispatchStep(wp, plan, step + 1, version + 1);
       }
       const tDispatched = performance.now();
       // 3d. Adam on the one shared copy of the weights, then publish the new version.
@@ -96,7 +95,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       Atomics.notify(views.control, CONTROL.weightsVersion);
       if (!early && step + 1 < totalSteps) {
         loadBatch(step + 1);
-        pending = dispatchStep(wp, shards, step + 1, version);
+        pending = dispatchStep(wp, plan, step + 1, version);
       }
       const tPublished = performance.now();
       // 3e. Account and log; a log object is built only when a line is due.
@@ -131,6 +130,21 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
   } finally {
     await wp.pool.destroy();
   }
+}
+
+/**
+ * The epoch's order of the training rows: the identity shuffled by an RNG seeded from
+ * (seed, epoch) alone, so a resumed run can rebuild any epoch's order from its number.
+ */
+export function shuffleForEpoch(seed: number, epoch: number, perm: Int32Array): number {
+  const state = epochShuffleState(seed, epoch);
+  for (let i = 0; i < perm.length; i++) perm[i] = i;
+  new Rng(state).shuffle(perm);
+  return state;
+}
+
+export function epochShuffleState(seed: number, epoch: number): number {
+  return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(epoch + 1, 0x85ebca6b)) >>> 0;
 }
 
 /** What can only be checked once the data is known; before any file is written. */

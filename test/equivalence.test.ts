@@ -7,7 +7,7 @@ import type { MaskRule } from '../src/labels.js';
 import { initBackend, lossSumAndGrads, weightTensors } from '../src/mlp-tf.js';
 import { createPool } from '../src/pool.js';
 import type { WorkerPool } from '../src/pool.js';
-import { gatherRows, splitShards } from '../src/shards.js';
+import { gatherRows, planShards, splitShards } from '../src/shards.js';
 import { initWeights, loadShared } from '../src/setup.js';
 import { computeGradient } from '../src/step.js';
 import { mnistData, maxRelDiff } from './helpers.js';
@@ -66,7 +66,7 @@ describe.each([1, 2, 3, 4])('%i worker(s)', (numWorkers) => {
       expect(batch.length).toBe(batchSize);
       shared.views.batch.set(batch);
       const grad = new Float32Array(shared.layout.numParams);
-      const g = await computeGradient(wp, shared.views, shards, 0, normalize, grad);
+      const g = await computeGradient(wp, shared.views, planShards(batchSize, numWorkers), 0, normalize, grad);
       const ref = fullBatchGradient(shared, batch, normalize);
       expect(maxRelDiff(grad, ref)).toBeLessThan(1e-5);
       // Not vacuous: the gradient is non-zero and the normaliser is the global one.
@@ -77,11 +77,10 @@ describe.each([1, 2, 3, 4])('%i worker(s)', (numWorkers) => {
   }
 
   it('a batch with no condition-1 row gives a zero gradient with --normalize condition (no division by zero)', async () => {
-    const shards = splitShards(batchSize, numWorkers);
     const batch = batchIndices(shared.views.trainLabels, batchSize, batchSize, 0);
     shared.views.batch.set(batch);
     const grad = new Float32Array(shared.layout.numParams);
-    const g = await computeGradient(wp, shared.views, shards, 0, 'condition', grad);
+    const g = await computeGradient(wp, shared.views, planShards(batchSize, numWorkers), 0, 'condition', grad);
     expect(g.normaliser).toBe(1);
     expect(g.loss).toBe(0);
     expect(grad.every((v) => v === 0)).toBe(true);

@@ -31,7 +31,7 @@ describe('worker threads', () => {
     Atomics.store(shared.views.control, CONTROL.weightsVersion, 5);
     shared.views.slabs.forEach((s) => s.fill(NaN));
     const results = await Promise.all([[0, 32], [32, 64]].map(([start, end], shardIndex) =>
-      wp.pool.run({ kind: 'gradient', step: 0, weightsVersion: 5, shardIndex, start, end }) as Promise<GradientResult>));
+      wp.pool.run({ kind: 'gradient', step: 0, weightsVersion: 5, slab: shardIndex, start, end, microRows: 0 }) as Promise<GradientResult>));
     expect(new Set(results.map((r) => r.threadId)).size).toBe(2);
     for (const [i, r] of results.entries()) {
       expect(r.rows).toBe(32);
@@ -46,7 +46,7 @@ describe('worker threads', () => {
 
   it('every task leaves the tensor count unchanged', async () => {
     for (let step = 0; step < 20; step++) {
-      const r = (await wp.pool.run({ kind: 'gradient', step, weightsVersion: 5, shardIndex: step % 2, start: 0, end: 17 + step })) as GradientResult;
+      const r = (await wp.pool.run({ kind: 'gradient', step, weightsVersion: 5, slab: step % 2, start: 0, end: 17 + step, microRows: 0 })) as GradientResult;
       expect(r.numTensors).toBe(wp.baselineTensors);
     }
   });

@@ -60,54 +60,74 @@ function waitForWeights(control: Int32Array, version: number): void {
   }
 }
 
-function gradient(s: State, task: GradientTask): GradientResult {
-  const { views, buf, init } = s;
+/**
+ * One shard (or micro-shard): rows [start, end) of the batch, already gathered into
+ * `buf`, weights already published. Writes the gradient SUM into `slab`; returns the loss sum.
+ */
+function shardGradient(s: State, rows: number, slab: Float32Array): number {
+  const { buf, init, views } = s;
   const { inputSize, numClasses } = init.model;
-  const rows = task.end - task.start;
-  const slab = views.slabs[task.shardIndex];
-  const t0 = performance.now();
-  // 1. Gather the shard's rows: needs only the dataset and the batch indices, not the
-  //    weights, so it runs while the coordinator may still be updating them.
-  const conditionSum = gatherRows(
-    views.trainImages, views.trainLabels, views.trainCond, views.batch,
-    task.start, task.end, inputSize, numClasses, buf,
-  );
-  let lossSum = 0;
-  let tReady = t0;
-  let tComputed = t0;
-  let weightsVersion = -1;
-  tf.tidy(() => {
-    const x = rows ? tf.tensor2d(buf.x.subarray(0, rows * inputSize), [rows, inputSize]) : null;
-    const xT = rows ? tf.tensor2d(buf.xT.subarray(0, rows * inputSize), [inputSize, rows]) : null;
-    const label = rows ? tf.tensor2d(buf.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]) : null;
-    // 2. Wait for this step's weights. The version is read before the weights and the
-    //    coordinator writes weights only before publishing a version, so a matching
-    //    version proves these weights are the step's.
-    waitForWeights(views.control, task.weightsVersion);
-    weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
-    tReady = performance.now();
-    if (!x || !xT || !label) {
-      slab.fill(0);
-      tComputed = tReady;
-      return;
-    }
-    // 3. Forward, masked loss sum, backward; 4. gradients into this shard's slab.
+  if (rows === 0) {
+    slab.fill(0);
+    return 0;
+  }
+  return tf.tidy(() => {
+    const x = tf.tensor2d(buf.x.subarray(0, rows * inputSize), [rows, inputSize]);
+    const xT = tf.tensor2d(buf.xT.subarray(0, rows * inputSize), [inputSize, rows]);
+    const label = tf.tensor2d(buf.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]);
     const w = weightTensors(views.weights, init.layout);
-    const { lossSum: loss, grads } = lossSumAndGrads(x, xT, label, w, init.model);
-    lossSum = loss.dataSync()[0];
-    tComputed = performance.now();
+    const { lossSum, grads } = lossSumAndGrads(x, xT, label, w, init.model);
     init.layout.params.forEach((p, i) => paramView(slab, p).set(grads[i].dataSync()));
+    return lossSum.dataSync()[0];
   });
+}
+
+function gather(s: State, start: number, end: number): number {
+  const { views, buf, init } = s;
+  return gatherRows(views.trainImages, views.trainLabels, views.trainCond, views.batch, start, end, init.model.inputSize, init.model.numClasses, buf);
+}
+
+function gradient(s: State, task: GradientTask): GradientResult {
+  const { views } = s;
+  const t0 = performance.now();
+  const micro = task.microRows > 0;
+  // 1. Gather the shard's rows (in normal mode): needs only the dataset and the batch
+  //    indices, not the weights, so it runs while the coordinator may still be
+  //    updating them. Micro-shards are gathered one at a time below.
+  let conditionSum = micro ? 0 : gather(s, task.start, task.end);
+  // 2. Wait for this step's weights. The version is read before the weights and the
+  //    coordinator writes weights only before publishing a version, so a matching
+  //    version proves these weights are the step's.
+  waitForWeights(views.control, task.weightsVersion);
+  const weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
+  const tReady = performance.now();
+  // 3. Forward, masked loss sum, backward, gradient into the slab: once per shard, or
+  //    once per micro-shard, each into its own slab.
+  let lossSum = 0;
+  let microLossSums: number[] | undefined;
+  if (!micro) {
+    lossSum = shardGradient(s, task.end - task.start, views.slabs[task.slab]);
+  } else {
+    microLossSums = [];
+    for (let start = task.start, j = 0; start < task.end; start += task.microRows, j++) {
+      const end = Math.min(start + task.microRows, task.end);
+      conditionSum += gather(s, start, end);
+      const l = shardGradient(s, end - start, views.slabs[task.slab + j]);
+      microLossSums.push(l);
+      lossSum += l;
+    }
+  }
   const tEnd = performance.now();
   return {
     lossSum,
+    microLossSums,
     conditionSum,
-    rows,
+    rows: task.end - task.start,
     threadId,
     weightsVersion,
     numTensors: tf.memory().numTensors,
     timings: {
-      prepMs: tReady - t0, computeMs: tComputed - tReady, writeMs: tEnd - tComputed,
+      prepMs: tReady - t0, computeMs: tEnd - tReady,
       readyAt: performance.timeOrigin + tReady, endedAt: performance.timeOrigin + tEnd,
     },
   };
