@@ -1,0 +1,389 @@
+// Owns the checkpoint format on disk: what a checkpoint directory holds, how it is written
+// so that a crash never leaves a mix of two checkpoints, how it is validated and which one
+// a resume falls back to, and how many are kept.
+//
+//   DIR/latest.json               {checkpoint, files: {file: sha256}}: the commit point
+//   DIR/ckpt-000000468/           one checkpoint, named by the global step, zero-padded
+//     model.json + weights.bin    the model in the TensorFlow.js Layers format
+//     optimizer.bin               Adam m then v, float32 little-endian
+//     state.json                  counters, RNG state, Adam t, config, model, layout
+//     checksums.json              {files}: validates this checkpoint after the pointer moved on
+//   DIR/.tmp-*                    being written or retired; never read, removed by the next write
+//   DIR/.replaced-ckpt-*          the old copy while a checkpoint of the same step is replaced
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { join } from 'node:path';
+import type { io } from '@tensorflow/tfjs-core';
+import type { Config } from './config.js';
+import type { AdamState } from './optimizer.js';
+import { paramLayout } from './shared-memory.js';
+import type { ModelSpec, ParamLayout } from './shared-memory.js';
+
+/** Bumped whenever the meaning of a file changes; a reader refuses other versions. */
+export const CHECKPOINT_FORMAT_VERSION = 1;
+
+export interface TrainingState {
+  step: number; // global steps completed so far
+  epoch: number; // epoch of the next step to run
+  stepInEpoch: number; // index within that epoch of the next step
+  weightsVersion: number;
+  rngState: number; // uint32 state of the shuffle RNG (Rng.state)
+  adam: AdamState;
+  weights: Float32Array; // flat, in layout order
+  layout: ParamLayout;
+  model: ModelSpec;
+  config: Config; // the resolved config
+}
+
+/** A checkpoint read back, with the name of the directory it came from. */
+export type LoadedCheckpoint = TrainingState & { checkpoint: string };
+
+export class CheckpointError extends Error {
+  readonly code = 'E_CHECKPOINT';
+}
+
+const DATA_FILES = ['state.json', 'model.json', 'weights.bin', 'optimizer.bin'] as const;
+type DataFile = (typeof DATA_FILES)[number];
+type FileHashes = Record<DataFile, string>;
+const POINTER = 'latest.json';
+const CHECKSUMS = 'checksums.json';
+const TMP = '.tmp-';
+const ASIDE = '.replaced-';
+const NAME = /^ckpt-\d{9}$/;
+const ACTIVATIONS = ['relu', 'tanh', 'sigmoid', 'linear'];
+const GENERATED_BY = `tfjs-parallel-trainer checkpoint format ${CHECKPOINT_FORMAT_VERSION}`;
+
+const checkpointName = (step: number) => `ckpt-${String(step).padStart(9, '0')}`;
+
+/** The complete checkpoint directories in DIR, oldest first ([] if DIR does not exist). */
+export function listCheckpoints(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((e) => NAME.test(e)).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new CheckpointError(`${dir}: cannot read checkpoint directory (${(e as NodeJS.ErrnoException).code})`);
+  }
+}
+
+/**
+ * Writes `state` as DIR/ckpt-<step>, moves latest.json to it, then keeps only the newest
+ * `keep` checkpoints. Returns the checkpoint's directory name. One writer per DIR.
+ * Synchronous on purpose: the bytes are taken from the live weights and Adam buffers
+ * before control returns to the training loop, so no step can change them mid-write.
+ */
+export function writeCheckpoint(dir: string, state: TrainingState, keep: number): string {
+  if (!Number.isInteger(keep) || keep < 1) throw new CheckpointError(`keep: expected an integer >= 1, got ${keep}`);
+  if (!Number.isInteger(state.step) || state.step < 0 || state.step > 999_999_999) {
+    throw new CheckpointError(`step: expected an integer from 0 to 999999999, got ${state.step}`);
+  }
+  const layoutProblem = layoutDifference(state.layout, paramLayout(state.model), 'the state', 'its model');
+  if (layoutProblem) throw new CheckpointError(`layout does not match model: ${layoutProblem}`);
+  const n = state.layout.numParams;
+  for (const [what, a] of [['weights', state.weights], ['adam.m', state.adam.m], ['adam.v', state.adam.v]] as const) {
+    if (a.length !== n) throw new CheckpointError(`${what}: ${a.length} values, the layout has ${n}`);
+  }
+  assertLittleEndian();
+  const name = checkpointName(state.step);
+  const bytes = encode(state);
+  const files = {} as FileHashes;
+  for (const f of DATA_FILES) files[f] = sha256(bytes[f]);
+
+  mkdirSync(dir, { recursive: true });
+  settleReplacements(dir);
+  // 1. Everything into a private temp directory: readers never look at `.tmp-*`.
+  const tmp = join(dir, `${TMP}${name}-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  for (const f of DATA_FILES) writeDurable(join(tmp, f), bytes[f]);
+  writeDurable(join(tmp, CHECKSUMS), JSON.stringify({ files }, null, 2));
+  fsyncDir(tmp);
+  // 2. Publish it with one rename. A checkpoint of the same step (rewritten after a
+  //    resume) moves aside first, not away: latest.json may still commit to it.
+  const final = join(dir, name);
+  const aside = join(dir, ASIDE + name);
+  if (existsSync(final)) renameSync(final, aside);
+  renameSync(tmp, final);
+  fsyncDir(dir);
+  // 3. Commit: until this rename, a reader resumes from the previous checkpoint.
+  const tmpPointer = join(dir, `${TMP}${POINTER}-${process.pid}`);
+  writeDurable(tmpPointer, JSON.stringify({ checkpoint: name, files }, null, 2));
+  renameSync(tmpPointer, join(dir, POINTER));
+  fsyncDir(dir);
+  // 4. Retention, only now that the new checkpoint is committed.
+  if (existsSync(aside)) retire(dir, aside);
+  for (const e of readdirSync(dir)) if (e.startsWith(TMP)) rmSync(join(dir, e), { recursive: true, force: true });
+  // Checkpoints past this step belong to a timeline that was abandoned when a resume fell
+  // back past them; kept, they would count as "newest" and evict the one just written.
+  const names = listCheckpoints(dir);
+  const older = names.filter((c) => c < name);
+  const doomed = [...older.slice(0, Math.max(0, older.length - (keep - 1))), ...names.filter((c) => c > name)];
+  for (const c of doomed) retire(dir, join(dir, c));
+  return name;
+}
+
+/**
+ * The newest valid checkpoint: the one latest.json names, else (pointer missing or
+ * corrupt) the newest `ckpt-*`; each invalid one is reported to `onInvalid` with a
+ * one-line problem naming the file, then the next older one is tried.
+ */
+export function readLatestCheckpoint(dir: string, onInvalid: (name: string, problem: string) => void = () => {}): LoadedCheckpoint {
+  assertLittleEndian();
+  let names = listCheckpoints(dir);
+  const candidates: { name: string; path: string; files: FileHashes | null }[] = [];
+  const pointer = readPointer(dir);
+  if (typeof pointer === 'string') {
+    if (names.length > 0) onInvalid(POINTER, `${POINTER}: ${pointer}`);
+  } else {
+    // While ckpt-X is being replaced, its committed copy may be the one set aside.
+    const copies = [join(dir, pointer.checkpoint), join(dir, ASIDE + pointer.checkpoint)].filter((p) => existsSync(p));
+    if (copies.length === 0) {
+      onInvalid(POINTER, `${POINTER}: names ${pointer.checkpoint}, which does not exist`);
+    } else {
+      const path = copies.find((p) => sameHashes(readHashes(p), pointer.files)) ?? copies[0];
+      candidates.push({ name: pointer.checkpoint, path, files: pointer.files });
+      names = names.filter((c) => c < pointer.checkpoint);
+    }
+  }
+  for (const c of names.reverse()) candidates.push({ name: c, path: join(dir, c), files: null });
+  if (candidates.length === 0) throw new CheckpointError(`${dir}: no checkpoint found`);
+  const problems: string[] = [];
+  for (const c of candidates) {
+    const result = validate(c.name, c.path, c.files);
+    if (typeof result !== 'string') return result;
+    problems.push(result);
+    onInvalid(c.name, result);
+  }
+  throw new CheckpointError(`${dir}: no valid checkpoint (${problems.length} invalid; newest: ${problems[0]})`);
+}
+
+/** Why a checkpoint's layout cannot resume under a config's layout, or null when identical. */
+export function describeLayoutDifference(checkpoint: ParamLayout, config: ParamLayout): string | null {
+  return layoutDifference(checkpoint, config, 'the checkpoint', 'the config');
+}
+
+/**
+ * model.json + weights.bin of a checkpoint directory, for
+ * tf.loadLayersModel(tf.io.fromMemory(artifacts)): no file:// handler (tfjs-node) needed.
+ */
+export function layersModelArtifacts(ckptDir: string): io.ModelArtifacts {
+  const path = join(ckptDir, 'model.json');
+  const json = readJson(path);
+  const m = json.value as Partial<io.ModelJSON> | undefined;
+  const group = m?.weightsManifest?.[0];
+  if (json.problem || !group || !m?.modelTopology || group.paths?.length !== 1) {
+    throw new CheckpointError(`${path}: ${json.problem ?? 'not a single-file Layers model'}`);
+  }
+  const bin = readBytes(join(ckptDir, group.paths[0]));
+  if (typeof bin === 'string') throw new CheckpointError(`${join(ckptDir, group.paths[0])}: ${bin}`);
+  return {
+    modelTopology: m.modelTopology, weightSpecs: group.weights, weightData: new Uint8Array(bin).buffer,
+    format: m.format, generatedBy: m.generatedBy, convertedBy: m.convertedBy,
+  };
+}
+
+// ---- encoding --------------------------------------------------------------------------
+
+function encode(s: TrainingState): Record<DataFile, Uint8Array> {
+  const state = {
+    formatVersion: CHECKPOINT_FORMAT_VERSION, step: s.step, epoch: s.epoch, stepInEpoch: s.stepInEpoch,
+    weightsVersion: s.weightsVersion, rngState: s.rngState, adam: { t: s.adam.t }, model: s.model, layout: s.layout, config: s.config,
+  };
+  return {
+    'state.json': Buffer.from(`${JSON.stringify(state, null, 2)}\n`),
+    'model.json': Buffer.from(JSON.stringify(layersModelJson(s.model, s.layout))),
+    'weights.bin': bytesOf(s.weights),
+    'optimizer.bin': Buffer.concat([bytesOf(s.adam.m), bytesOf(s.adam.v)]),
+  };
+}
+
+/**
+ * The Keras Sequential topology that tfjs-layers 4.22's own model.toJSON() writes, less the
+ * keys whose value is the default (initializers, regularizers, constraints).
+ */
+function layersModelJson(model: ModelSpec, layout: ParamLayout) {
+  const dense = [...model.hidden, { units: model.numClasses, activation: 'softmax' }];
+  const layers = dense.map((d, l) => ({
+    class_name: 'Dense',
+    config: {
+      // The layer names come from the layout, so the weight names are exactly its names.
+      name: layout.params[2 * l].name.split('/')[0], trainable: true, dtype: 'float32',
+      ...(l === 0 ? { batch_input_shape: [null, model.inputSize] } : {}),
+      units: d.units, activation: d.activation, use_bias: true,
+    },
+  }));
+  return {
+    format: 'layers-model', generatedBy: GENERATED_BY, convertedBy: null,
+    modelTopology: { class_name: 'Sequential', config: { name: 'sequential', layers }, keras_version: 'tfjs-layers 4.22.0', backend: 'tensor_flow.js' },
+    weightsManifest: [{ paths: ['weights.bin'], weights: manifestOf(layout) }],
+  };
+}
+
+const manifestOf = (layout: ParamLayout) => layout.params.map((p) => ({ name: p.name, shape: p.shape, dtype: 'float32' }));
+
+const bytesOf = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/** Through a copy (new Uint8Array), so the floats are aligned whatever Buffer pooling did. */
+const floatsOf = (buf: Buffer, start: number, count: number) => new Float32Array(new Uint8Array(buf.subarray(start * 4, (start + count) * 4)).buffer);
+
+// ---- validation ------------------------------------------------------------------------
+
+/** The checkpoint in `path`, or a one-line problem naming the file. */
+function validate(name: string, path: string, pointerFiles: FileHashes | null): LoadedCheckpoint | string {
+  const where = (f: string) => `${name}/${f}`;
+  const files = pointerFiles ?? readHashes(path);
+  if (typeof files === 'string') return `${where(CHECKSUMS)}: ${files}`;
+  const bytes = {} as Record<DataFile, Buffer>;
+  for (const f of DATA_FILES) {
+    const b = readBytes(join(path, f));
+    if (typeof b === 'string') return `${where(f)}: ${b}`;
+    bytes[f] = b;
+  }
+  if (sha256(bytes['state.json']) !== files['state.json']) return `${where('state.json')}: sha256 mismatch`;
+  const state = parseState(bytes['state.json'], name);
+  if (typeof state === 'string') return `${where('state.json')}: ${state}`;
+  // Sizes before hashes, so a truncated file says so.
+  const n = state.layout.numParams;
+  for (const [f, expected] of [['weights.bin', 4 * n], ['optimizer.bin', 8 * n]] as const) {
+    if (bytes[f].length !== expected) return `${where(f)}: ${bytes[f].length} bytes, expected ${expected} for ${n} parameters`;
+  }
+  for (const f of ['model.json', 'weights.bin', 'optimizer.bin'] as const) {
+    if (sha256(bytes[f]) !== files[f]) return `${where(f)}: sha256 mismatch`;
+  }
+  const opt = bytes['optimizer.bin'];
+  const { step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config } = state;
+  return {
+    checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config,
+    weights: floatsOf(bytes['weights.bin'], 0, n), adam: { t: state.adam.t, m: floatsOf(opt, 0, n), v: floatsOf(opt, n, n) },
+  };
+}
+
+type StateJson = Omit<TrainingState, 'weights' | 'adam'> & { adam: { t: number } };
+
+function parseState(buf: Buffer, name: string): StateJson | string {
+  const { value: o, problem } = parseJson(buf);
+  if (!isRecord(o)) return problem ?? 'not a JSON object';
+  if (o.formatVersion !== CHECKPOINT_FORMAT_VERSION) return `format version ${JSON.stringify(o.formatVersion)}, this build reads ${CHECKPOINT_FORMAT_VERSION}`;
+  const adam = isRecord(o.adam) ? o.adam : {};
+  for (const [k, v] of [['step', o.step], ['epoch', o.epoch], ['stepInEpoch', o.stepInEpoch], ['weightsVersion', o.weightsVersion], ['adam.t', adam.t]] as const) {
+    if (!isCount(v)) return `${k}: expected an integer >= 0, got ${JSON.stringify(v)}`;
+  }
+  if (checkpointName(o.step as number) !== name) return `step ${o.step as number} does not match the directory name`;
+  if (!isCount(o.rngState) || o.rngState > 0xffffffff) return `rngState: expected a uint32, got ${JSON.stringify(o.rngState)}`;
+  if (!isRecord(o.config)) return 'config: expected an object';
+  const m = o.model as Record<string, unknown> | undefined;
+  const hiddenOk = isRecord(m) && Array.isArray(m.hidden) && m.hidden.every((h) => isRecord(h) && isCount(h.units) && h.units > 0 && ACTIVATIONS.includes(h.activation as string));
+  if (!hiddenOk || !isCount(m.inputSize) || !isCount(m.numClasses) || m.inputSize < 1 || m.numClasses < 1) return 'model: not a valid model spec';
+  if (JSON.stringify(o.layout) !== JSON.stringify(paramLayout(m as unknown as ModelSpec))) return 'layout: does not follow from model';
+  return o as unknown as StateJson;
+}
+
+function layoutDifference(a: ParamLayout, b: ParamLayout, an: string, bn: string): string | null {
+  if (a.params.length !== b.params.length) return `${an} has ${a.params.length} parameters, ${bn} ${b.params.length}`;
+  for (let i = 0; i < a.params.length; i++) {
+    const [p, q] = [a.params[i], b.params[i]];
+    if (p.name !== q.name) return `parameter ${i} is ${p.name} in ${an}, ${q.name} in ${bn}`;
+    if (p.shape.join() !== q.shape.join()) return `${p.name} has shape [${p.shape.join()}] in ${an}, [${q.shape.join()}] in ${bn}`;
+    if (p.offset !== q.offset || p.size !== q.size) return `${p.name} has offset ${p.offset} and size ${p.size} in ${an}, offset ${q.offset} and size ${q.size} in ${bn}`;
+  }
+  if (a.numParams !== b.numParams) return `${an} has ${a.numParams} parameter values, ${bn} ${b.numParams}`;
+  return null;
+}
+
+function parseHashes(v: unknown): FileHashes | null {
+  const files = isRecord(v) ? v.files : undefined;
+  if (!isRecord(files)) return null;
+  return DATA_FILES.every((f) => typeof files[f] === 'string' && /^[0-9a-f]{64}$/.test(files[f])) ? (files as FileHashes) : null;
+}
+
+/** A checkpoint directory's own checksums, or a problem. */
+function readHashes(path: string): FileHashes | string {
+  const json = readJson(join(path, CHECKSUMS));
+  return json.problem ?? parseHashes(json.value) ?? 'no sha256 for every file';
+}
+
+function readPointer(dir: string): { checkpoint: string; files: FileHashes } | string {
+  const json = readJson(join(dir, POINTER));
+  if (json.problem) return json.problem;
+  const checkpoint = (json.value as Record<string, unknown>)?.checkpoint;
+  const files = parseHashes(json.value);
+  if (typeof checkpoint !== 'string' || !NAME.test(checkpoint) || !files) return 'not a checkpoint pointer';
+  return { checkpoint, files };
+}
+
+const sameHashes = (a: FileHashes | string, b: FileHashes) => typeof a !== 'string' && DATA_FILES.every((f) => a[f] === b[f]);
+
+// ---- files -----------------------------------------------------------------------------
+
+/** After a crash while ckpt-X was replaced, keep the copy latest.json commits to as ckpt-X. */
+function settleReplacements(dir: string): void {
+  const pointer = readPointer(dir);
+  for (const e of readdirSync(dir)) {
+    if (!e.startsWith(ASIDE)) continue;
+    const name = e.slice(ASIDE.length);
+    const final = join(dir, name);
+    const newCommitted = existsSync(final) && typeof pointer !== 'string' && pointer.checkpoint === name && sameHashes(readHashes(final), pointer.files);
+    if (newCommitted) {
+      retire(dir, join(dir, e));
+      continue;
+    }
+    if (existsSync(final)) retire(dir, final);
+    renameSync(join(dir, e), final);
+    fsyncDir(dir);
+  }
+}
+
+/** Removes a directory so that a crash half-way leaves only a `.tmp-*` name, never a partial checkpoint. */
+function retire(dir: string, path: string): void {
+  const gone = join(dir, `${TMP}retired-${path.slice(dir.length + 1)}-${process.pid}`);
+  rmSync(gone, { recursive: true, force: true }); // left by a crashed process that had our pid
+  renameSync(path, gone);
+  rmSync(gone, { recursive: true, force: true });
+}
+
+function withFd(path: string, flags: string, use: (fd: number) => void): void {
+  const fd = openSync(path, flags);
+  try {
+    use(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The data reaches the disk before the rename that publishes it, or the rename could outrun it. */
+const writeDurable = (path: string, data: Uint8Array | string) => withFd(path, 'w', (fd) => { writeFileSync(fd, data); fsyncSync(fd); });
+
+/** Makes renames and new entries in `dir` durable. Windows cannot open a directory for this. */
+const fsyncDir = (dir: string) => { if (process.platform !== 'win32') withFd(dir, 'r', fsyncSync); };
+
+/** A file's bytes, or a problem: 'missing' or 'cannot read (CODE)'. */
+function readBytes(path: string): Buffer | string {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'missing' : `cannot read (${code})`;
+  }
+}
+
+function readJson(path: string): { value?: unknown; problem?: string } {
+  const buf = readBytes(path);
+  return typeof buf === 'string' ? { problem: buf } : parseJson(buf);
+}
+
+function parseJson(buf: Buffer): { value?: unknown; problem?: string } {
+  try {
+    return { value: JSON.parse(buf.toString('utf8')) as unknown };
+  } catch {
+    return { problem: 'not valid JSON' };
+  }
+}
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** The .bin files are little-endian and written straight from the Float32Arrays. */
+function assertLittleEndian(): void {
+  if (endianness() !== 'LE') throw new CheckpointError('checkpoints need a little-endian machine (the .bin files are float32 LE)');
+}
