@@ -32,6 +32,12 @@ export interface Config {
   limit: number | null;
   deterministic: boolean;
   microShardRows: number;
+  stepTimeout: number;
+  maxRetries: number;
+  checkpointDir: string | null;
+  checkpointEvery: number | null;
+  keep: number;
+  resume: string | null;
   model: { hidden: { units: number; activation: Activation }[]; numClasses: number };
 }
 
@@ -83,6 +89,12 @@ const KEYS: Record<keyof Config, { check: Check; flag?: string; kind?: 'number' 
   limit: { check: nullable(int(1)), flag: 'limit', kind: 'nullable-number' },
   deterministic: { check: bool, flag: 'deterministic', kind: 'boolean' },
   microShardRows: { check: int(1, 4096), flag: 'micro-shard-rows', kind: 'number' },
+  stepTimeout: { check: int(1, 2 ** 31 - 1), flag: 'step-timeout', kind: 'number' },
+  maxRetries: { check: int(1, 100), flag: 'max-retries', kind: 'number' },
+  checkpointDir: { check: nullable(str), flag: 'checkpoint-dir', kind: 'nullable-string' },
+  checkpointEvery: { check: nullable(int(1)), flag: 'checkpoint-every', kind: 'nullable-number' },
+  keep: { check: int(1, 1000), flag: 'keep', kind: 'number' },
+  resume: { check: nullable(str), flag: 'resume', kind: 'nullable-string' },
   model: { check: model },
 };
 
@@ -137,6 +149,14 @@ flags override both):
   --deterministic       bit-identical weights for any --workers: every batch is cut into
                         fixed micro-shards whose gradients are summed in order (slower)
   --micro-shard-rows M  rows per micro-shard with --deterministic (default 16)
+  --checkpoint-dir DIR  write checkpoints to DIR: every --checkpoint-every steps, at
+                        each epoch end, at the end, and on SIGINT/SIGTERM
+  --checkpoint-every K  also checkpoint every K steps
+  --keep N              keep the newest N checkpoints (default 3)
+  --resume DIR          continue from the newest valid checkpoint in DIR (checkpoints go
+                        on being written there unless --checkpoint-dir says otherwise)
+  --step-timeout MS     a shard with no result after MS ms is aborted and retried (default 60000)
+  --max-retries R       stop after R consecutive failures of the same shard (default 3)
   --backend NAME        wasm (default) | cpu
   --config PATH         a JSON-with-comments config file (keys as in config/default.jsonc)
   --help                print this help and exit

@@ -36,10 +36,16 @@ export interface GradientTask {
   start: number;
   end: number;
   microRows: number;
+  /** The worker index this task is the shard of (its position in the plan). */
+  shard: number;
+  /** 0 on the first try; counts retries after a worker fault (used by fault injection). */
+  attempt: number;
 }
 
 export interface GradientResult {
   lossSum: number;
+  /** True when a gradient value written to a slab is NaN or infinite. */
+  nonFinite: boolean;
   /** With micro-shards: each micro-shard's loss sum, so the coordinator adds them in order. */
   microLossSums?: number[];
   conditionSum: number;

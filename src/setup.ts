@@ -41,6 +41,21 @@ export function initWeights(layout: ParamLayout, seed: number, out: Float32Array
   }
 }
 
+/**
+ * The epoch's order of the training rows: the identity shuffled by an RNG seeded from
+ * (seed, epoch) alone, so a resumed run can rebuild any epoch's order from its number.
+ */
+export function shuffleForEpoch(seed: number, epoch: number, perm: Int32Array): number {
+  const state = epochShuffleState(seed, epoch);
+  for (let i = 0; i < perm.length; i++) perm[i] = i;
+  new Rng(state).shuffle(perm);
+  return state;
+}
+
+export function epochShuffleState(seed: number, epoch: number): number {
+  return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(epoch + 1, 0x85ebca6b)) >>> 0;
+}
+
 /** Predictions by the workers (forward only, in parallel), then the seed's report. */
 export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: number, numWorkers: number, mask: MaskRule, numClasses: number) {
   const numTest = views.testLabels.length;

@@ -15,8 +15,7 @@ import { createPool } from './pool.js';
 import type { WorkerInit } from './protocol.js';
 import { formatReport } from './report.js';
 import type { SplitReport } from './report.js';
-import { Rng } from './rng.js';
-import { evaluate, initWeights, loadShared } from './setup.js';
+import { evaluate, initWeights, loadShared, shuffleForEpoch } from './setup.js';
 import { CONTROL } from './shared-memory.js';
 import { planShards } from './shards.js';
 import { dispatchStep, reduceStep } from './step.js';
@@ -26,11 +25,23 @@ export interface RunSummary {
   weights: Float32Array;
   steps: number;
   epochs: ReturnType<StepStats['summary']>[];
-  eval: { train: SplitReport; test: SplitReport };
+  /** Every step after the first `warmupSteps` (for scaling scripts). */
+  overall: ReturnType<StepStats['summary']>;
+  eval: { train: SplitReport; test: SplitReport } | null;
+}
+
+/** For programs that drive a run (benchmarks, tests); the CLI uses the defaults. */
+export interface RunOptions {
+  /** Stop after this many steps (epochs continue as configured up to it). */
+  maxSteps?: number;
+  /** Leave the first steps (JIT warm-up) out of `overall`. */
+  warmupSteps?: number;
+  /** Run the final evaluation (default true). */
+  evaluate?: boolean;
 }
 
 /** Runs the job described by `config`, logging to `log`. Throws on any failure. */
-export async function runTraining(config: Config, log: Logger, dataset?: Dataset): Promise<RunSummary> {
+export async function runTraining(config: Config, log: Logger, dataset?: Dataset, options: RunOptions = {}): Promise<RunSummary> {
   const runStart = performance.now();
   // 1. Data: read and check the IDX files, then copy them once into shared memory.
   const data = dataset ?? loadDataset(config.data ?? builtinMnistDir(), config.model.numClasses);
@@ -56,7 +67,9 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     //    the new weights version before touching the weights. The math is unchanged.
     const plan = planShards(batchSize, numWorkers, config.deterministic ? config.microShardRows : 0);
     const stepsPerEpoch = Math.floor(numTrain / batchSize); // the remainder is dropped, as in the seed
-    const totalSteps = stepsPerEpoch * config.epochs;
+    const totalSteps = Math.min(stepsPerEpoch * config.epochs, options.maxSteps ?? Infinity);
+    const warmupSteps = Math.min(options.warmupSteps ?? 0, totalSteps - 1);
+    const overall = new StepStats(totalSteps - warmupSteps);
     const perm = new Int32Array(numTrain);
     const grad = new Float32Array(layout.numParams);
     const epochs: RunSummary['epochs'] = [];
@@ -82,8 +95,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       const g = reduceStep(results, views, wp, step, version, batchSize, config.normalize, grad);
       const tReduced = performance.now();
       // Send the next step's tasks now: the batch region is free, the weights are not yet.
-      const early = !process.env.NOPIPE;
-      if (early && step + 1 < totalSteps) {
+      if (step + 1 < totalSteps) {
         loadBatch(step + 1);
         pending = dispatchStep(wp, plan, step + 1, version + 1);
       }
@@ -93,14 +105,10 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       version++;
       Atomics.store(views.control, CONTROL.weightsVersion, version);
       Atomics.notify(views.control, CONTROL.weightsVersion);
-      if (!early && step + 1 < totalSteps) {
-        loadBatch(step + 1);
-        pending = dispatchStep(wp, plan, step + 1, version);
-      }
       const tPublished = performance.now();
       // 3e. Account and log; a log object is built only when a line is due.
       const waitMs = tResults - publishedAt - g.computeMs;
-      for (const st of [epochStats, window]) {
+      for (const st of step >= warmupSteps ? [epochStats, window, overall] : [epochStats, window]) {
         st.add(tPublished - publishedAt, g.loss, g.computeMs, waitMs, tReduced - tResults, tDispatched - tReduced, tPublished - tDispatched);
       }
       publishedAt = tPublished;
@@ -109,42 +117,27 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         log.info({ event: 'progress', epoch, step: step + 1, ...window.summary(batchSize) }, 'progress');
         window = new StepStats(config.progressEvery);
       }
-      if ((step + 1) % stepsPerEpoch === 0) {
+      if ((step + 1) % stepsPerEpoch === 0 || step + 1 === totalSteps) {
         const e = epochStats.summary(batchSize);
         epochs.push(e);
-        log.info({ event: 'epoch_end', epoch, steps: stepsPerEpoch, ...e, ...(epoch === 0 ? { timeToFirstStepMs: round(timeToFirstStepMs) } : {}) }, 'epoch_end');
+        log.info({ event: 'epoch_end', epoch, steps: epochStats.steps, ...e, ...(epoch === 0 ? { timeToFirstStepMs: round(timeToFirstStepMs) } : {}) }, 'epoch_end');
         epochStats = new StepStats(stepsPerEpoch);
       }
     }
 
     // 4. Evaluate on the training rows (as the seed did) and on the test set.
     const evalStart = performance.now();
-    const report = await evaluate(wp, views, numTrain, numWorkers, mask, model.numClasses);
-    log.info({ event: 'eval', mask: config.mask, ms: round(performance.now() - evalStart), ...report }, 'eval');
+    const report = options.evaluate === false ? null : await evaluate(wp, views, numTrain, numWorkers, mask, model.numClasses);
+    if (report) log.info({ event: 'eval', mask: config.mask, ms: round(performance.now() - evalStart), ...report }, 'eval');
     log.info({
       event: 'run_end', steps: totalSteps, seconds: round((performance.now() - runStart) / 1000), finalLoss: epochs.at(-1)?.loss ?? null,
       // maxRSS covers the whole process, every worker thread included.
       peakRssMB: round(process.resourceUsage().maxRSS / 1024),
     }, 'run_end');
-    return { weights: views.weights.slice(), steps: totalSteps, epochs, eval: report };
+    return { weights: views.weights.slice(), steps: totalSteps, epochs, overall: overall.summary(batchSize), eval: report };
   } finally {
     await wp.pool.destroy();
   }
-}
-
-/**
- * The epoch's order of the training rows: the identity shuffled by an RNG seeded from
- * (seed, epoch) alone, so a resumed run can rebuild any epoch's order from its number.
- */
-export function shuffleForEpoch(seed: number, epoch: number, perm: Int32Array): number {
-  const state = epochShuffleState(seed, epoch);
-  for (let i = 0; i < perm.length; i++) perm[i] = i;
-  new Rng(state).shuffle(perm);
-  return state;
-}
-
-export function epochShuffleState(seed: number, epoch: number): number {
-  return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(epoch + 1, 0x85ebca6b)) >>> 0;
 }
 
 /** What can only be checked once the data is known; before any file is written. */
@@ -177,7 +170,8 @@ export async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel, config.logFile);
   try {
     const summary = await runTraining(config, log, data);
-    process.stderr.write(`\n${formatReport('training', summary.eval.train)}\n\n${formatReport('test', summary.eval.test)}\n`);
+    const r = summary.eval!;
+    process.stderr.write(`\n${formatReport('training', r.train)}\n\n${formatReport('test', r.test)}\n`);
     return 0;
   } catch (e) {
     log.error({ event: 'run_failed', err: e }, 'run_failed');

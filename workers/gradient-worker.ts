@@ -11,6 +11,7 @@ import type { SharedViews } from '../src/shared-memory.js';
 import { gatherRows } from '../src/shards.js';
 import type { ShardBuffers } from '../src/shards.js';
 import { threadId } from 'node:worker_threads';
+import { faultFor, parseFaults } from '../src/faults.js';
 
 interface State {
   init: WorkerInit;
@@ -82,13 +83,32 @@ function shardGradient(s: State, rows: number, slab: Float32Array): number {
   });
 }
 
+function allFinite(a: Float32Array): boolean {
+  // x * 0 is 0 for finite x and NaN for NaN or +-Infinity: one multiply-add per value.
+  let acc = 0;
+  for (let i = 0; i < a.length; i++) acc += a[i] * 0;
+  return acc === 0;
+}
+
 function gather(s: State, start: number, end: number): number {
   const { views, buf, init } = s;
   return gatherRows(views.trainImages, views.trainLabels, views.trainCond, views.batch, start, end, init.model.inputSize, init.model.numClasses, buf);
 }
 
+const faults = parseFaults(process.env.TRAINER_FAULTS);
+
+/** Test-only: misbehave as TRAINER_FAULTS asks (see src/faults.ts). */
+function injectFault(task: GradientTask): 'nan' | null {
+  const kind = faultFor(faults, task.step, task.shard, task.attempt);
+  if (kind === 'throw') throw new Error(`injected fault: throw at step ${task.step}, shard ${task.shard}`);
+  if (kind === 'exit') process.exit(3);
+  if (kind === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  return kind === 'nan' ? 'nan' : null;
+}
+
 function gradient(s: State, task: GradientTask): GradientResult {
   const { views } = s;
+  const injected = faults.length ? injectFault(task) : null;
   const t0 = performance.now();
   const micro = task.microRows > 0;
   // 1. Gather the shard's rows (in normal mode): needs only the dataset and the batch
@@ -117,8 +137,15 @@ function gradient(s: State, task: GradientTask): GradientResult {
       lossSum += l;
     }
   }
+  // A NaN or infinity anywhere in the gradient would poison every weight through Adam:
+  // report it so the run stops at this step instead.
+  if (injected === 'nan') views.slabs[task.slab][0] = NaN;
+  let nonFinite = false;
+  const slabs = task.microRows > 0 ? Math.ceil((task.end - task.start) / task.microRows) : 1;
+  for (let j = 0; j < slabs && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
   const tEnd = performance.now();
   return {
+    nonFinite,
     lossSum,
     microLossSums,
     conditionSum,

@@ -1,0 +1,180 @@
+// `npm run scale`: how throughput and exactness change with the worker count and the
+// batch size. Every cell is a real run of the trainer (in this process, a fresh pool
+// per cell) on MNIST; the first steps (JIT warm-up) are left out of the timings. Also
+// measures --deterministic against the normal mode, the first step's gradient against
+// one worker's, and projects (labelled as such) to machines with more cores.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { resolveConfig } from '../src/config.js';
+import { builtinMnistDir, loadDataset } from '../src/idx.js';
+import type { Dataset } from '../src/idx.js';
+import { parseMask } from '../src/labels.js';
+import type { MaskRule } from '../src/labels.js';
+import { createPool } from '../src/pool.js';
+import { initWeights, loadShared, shuffleForEpoch } from '../src/setup.js';
+import { planShards } from '../src/shards.js';
+import { computeGradient } from '../src/step.js';
+import { runTraining } from '../src/train.js';
+import { PROJECT_ROOT } from '../src/paths.js';
+import { fitProjection, project } from './projection.js';
+import type { Cell } from './projection.js';
+import { scaleChartSvg } from './scale-chart.js';
+
+function fail(message: string): never {
+  process.stderr.write(`error: ${message}\n`);
+  process.exit(2);
+}
+
+const { values: o } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        workers: { type: 'string', default: '1,2,4,8' },
+        'batch-sizes': { type: 'string', default: '128,512' },
+        steps: { type: 'string', default: '200' },
+        warmup: { type: 'string', default: '60' },
+        mode: { type: 'string', default: 'strong' },
+        out: { type: 'string', default: join(PROJECT_ROOT, 'bench', 'results', 'scale') },
+        'skip-deterministic': { type: 'boolean', default: false },
+        limit: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+  } catch (e) {
+    return fail(((e as Error).message.split('\n')[0]));
+  }
+})();
+if (o.help) {
+  process.stdout.write(`Usage: npm run scale -- [--workers 1,2,4,8] [--batch-sizes 128,512] [--steps 200]
+       [--warmup 60] [--mode strong|weak] [--out DIR] [--skip-deterministic] [--limit ROWS]
+strong: the global batch is fixed and split across workers; weak: each worker keeps
+the batch size, so the global batch grows with workers. Writes scale.json, scale.md
+and speedup.svg to --out (default bench/results/scale).
+`);
+  process.exit(0);
+}
+const list = (flag: string, text: string) => {
+  const xs = text.split(',').map((t) => Number(t.trim()));
+  if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 1)) fail(`--${flag}: expected a comma-separated list of positive integers, got "${text}"`);
+  return [...new Set(xs)].sort((a, b) => a - b);
+};
+const posInt = (flag: string, text: string, min: number) => {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) fail(`--${flag}: expected an integer >= ${min}, got "${text}"`);
+  return n;
+};
+const workerCounts = list('workers', o.workers!);
+const batchSizes = list('batch-sizes', o['batch-sizes']!);
+const steps = posInt('steps', o.steps!, 1);
+const warmup = posInt('warmup', o.warmup!, 0);
+const mode = o.mode === 'strong' || o.mode === 'weak' ? o.mode : fail(`--mode: expected strong or weak, got "${o.mode}"`);
+const limit = o.limit === undefined ? null : posInt('limit', o.limit, 1);
+if (!workerCounts.includes(1)) workerCounts.unshift(1); // speedups are against 1 worker
+
+const cores = availableParallelism();
+const silent = pino({ level: 'silent' });
+const data: Dataset = loadDataset(builtinMnistDir(), 10);
+const globalBatch = (workers: number, batch: number) => (mode === 'strong' ? batch : batch * workers);
+
+/** Steps of one cell, in this process; warm-up steps excluded from the timings. */
+async function timeCell(workers: number, batch: number, deterministic: boolean) {
+  const gb = globalBatch(workers, batch);
+  const rows = Math.min(limit ?? Infinity, data.train.count);
+  if (gb > rows) fail(`global batch ${gb} (workers ${workers} x batch ${batch}) exceeds the ${rows} training rows`);
+  const epochs = Math.ceil((steps + warmup) / Math.floor(rows / gb));
+  const config = resolveConfig([
+    '--workers', String(workers), '--batch-size', String(gb), '--epochs', String(epochs), '--limit', String(rows),
+    ...(deterministic ? ['--deterministic'] : []),
+  ]);
+  const r = await runTraining(config, silent, data, { maxSteps: steps + warmup, warmupSteps: warmup, evaluate: false });
+  return r.overall;
+}
+
+/** Max relative difference of the first step's reduced gradient against 1 worker's. */
+const references = new Map<string, Float32Array>();
+async function firstStepGradient(workers: number, gb: number, deterministic: boolean): Promise<Float32Array> {
+  const config = resolveConfig(['--workers', String(workers), '--batch-size', String(gb)]);
+  const mask = parseMask(config.mask) as MaskRule;
+  const micro = deterministic ? config.microShardRows : 0;
+  const shared = loadShared(data, data.train.count, mask, { ...config, deterministic });
+  initWeights(shared.layout, config.seed, shared.views.weights);
+  const perm = new Int32Array(data.train.count);
+  shuffleForEpoch(config.seed, 0, perm);
+  shared.views.batch.set(perm.subarray(0, gb));
+  const wp = await createPool({ buffers: shared.buffers, model: shared.model, layout: shared.layout, backend: 'wasm' }, workers);
+  try {
+    const grad = new Float32Array(shared.layout.numParams);
+    await computeGradient(wp, shared.views, planShards(gb, workers, micro), 0, config.normalize, grad);
+    return grad;
+  } finally {
+    await wp.pool.destroy();
+  }
+}
+async function exactness(workers: number, gb: number): Promise<number> {
+  const key = String(gb);
+  if (!references.has(key)) references.set(key, await firstStepGradient(1, gb, false));
+  const ref = references.get(key)!;
+  const got = workers === 1 ? ref : await firstStepGradient(workers, gb, false);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < ref.length; i++) {
+    num = Math.max(num, Math.abs(got[i] - ref[i]));
+    den = Math.max(den, Math.abs(ref[i]));
+  }
+  return den === 0 ? num : num / den;
+}
+
+const cells: Cell[] = [];
+for (const batch of batchSizes) {
+  for (const workers of workerCounts) {
+    const gb = globalBatch(workers, batch);
+    const normal = await timeCell(workers, batch, false);
+    const det = o['skip-deterministic'] ? null : await timeCell(workers, batch, true);
+    const exact = await exactness(workers, gb);
+    const cell: Cell = {
+      workers, batch, globalBatch: gb, rowsPerWorker: gb / workers, oversubscribed: workers > cores,
+      stepMsMedian: normal.stepMsMedian, stepMsP90: normal.stepMsP90, samplesPerSec: normal.samplesPerSec,
+      phases: { computeMs: normal.computeMs, waitMs: normal.waitMs, reduceMs: normal.reduceMs, dispatchMs: normal.dispatchMs, adamMs: normal.adamMs },
+      speedup: 0, efficiency: 0, exactness: exact,
+      deterministic: det ? { samplesPerSec: det.samplesPerSec, stepMsMedian: det.stepMsMedian, cost: 1 - det.samplesPerSec / normal.samplesPerSec } : null,
+    };
+    cells.push(cell);
+    process.stderr.write(`workers ${workers}, batch ${gb}: ${cell.samplesPerSec} samples/s${det ? `, deterministic ${det.samplesPerSec}` : ''}, exactness ${exact.toExponential(2)}\n`);
+  }
+}
+for (const c of cells) {
+  const one = cells.find((x) => x.batch === c.batch && x.workers === 1)!;
+  c.speedup = c.samplesPerSec / one.samplesPerSec;
+  c.efficiency = c.speedup / c.workers;
+}
+
+const model = fitProjection(cells, cores, mode);
+const projected = batchSizes.flatMap((batch) => [8, 16, 32, 64].map((n) => ({ batch, ...project(model, batch, n, mode) })));
+
+const f = (x: number, d = 2) => x.toFixed(d);
+const md = [
+  `Scaling, ${mode} mode, MNIST 784-64-10, ${steps} timed steps per cell after ${warmup} warm-up steps; ${cores} cores (cells marked * have more workers than cores).`,
+  '',
+  '**Measured**',
+  '',
+  '| workers | global batch | rows/worker | step ms median | p90 | samples/s | speedup | efficiency | compute | wait | reduce | dispatch | adam | exactness vs 1 worker | deterministic samples/s | deterministic cost |',
+  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...cells.map((c) => `| ${c.workers}${c.oversubscribed ? '*' : ''} | ${c.globalBatch} | ${c.rowsPerWorker} | ${f(c.stepMsMedian, 3)} | ${f(c.stepMsP90, 3)} | ${c.samplesPerSec} | ${f(c.speedup)}x | ${f(c.efficiency * 100, 0)}% | ${f(c.phases.computeMs, 3)} | ${f(c.phases.waitMs, 3)} | ${f(c.phases.reduceMs, 3)} | ${f(c.phases.dispatchMs, 3)} | ${f(c.phases.adamMs, 3)} | ${c.exactness.toExponential(1)} | ${c.deterministic ? c.deterministic.samplesPerSec : '-'} | ${c.deterministic ? `${f(c.deterministic.cost * 100, 0)}%` : '-'} |`),
+  '',
+  '**Projected (a model fitted to the measured phases, not a measurement)**: ' + model.description,
+  '',
+  '| cores = workers | global batch | projected step ms | projected samples/s | projected speedup vs 1 worker |',
+  '| ---: | ---: | ---: | ---: | ---: |',
+  ...projected.map((p) => `| ${p.workers} | ${p.globalBatch} | *${f(p.stepMs, 3)}* | *${Math.round(p.samplesPerSec)}* | *${f(p.speedup)}x* |`),
+];
+const outDir = o.out!;
+mkdirSync(outDir, { recursive: true });
+const result = { mode, steps, warmup, cores, date: new Date().toISOString(), cells, projection: { model, points: projected } };
+writeFileSync(join(outDir, 'scale.json'), JSON.stringify(result, null, 2) + '\n');
+writeFileSync(join(outDir, 'scale.md'), md.join('\n') + '\n');
+writeFileSync(join(outDir, 'speedup.svg'), await scaleChartSvg(cells, projected, mode));
+process.stdout.write(md.join('\n') + `\n\nWrote ${join(outDir, 'scale.json')}, scale.md and speedup.svg\n`);
