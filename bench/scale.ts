@@ -13,7 +13,7 @@ import { builtinMnistDir, loadDataset } from '../src/idx.js';
 import type { Dataset } from '../src/idx.js';
 import { parseMask } from '../src/labels.js';
 import type { MaskRule } from '../src/labels.js';
-import { createPool } from '../src/pool.js';
+import { closePool, createPool } from '../src/pool.js';
 import { initWeights, loadShared, shuffleForEpoch } from '../src/setup.js';
 import { planShards } from '../src/shards.js';
 import { computeGradient } from '../src/step.js';
@@ -111,7 +111,7 @@ async function firstStepGradient(workers: number, gb: number, deterministic: boo
     await computeGradient(wp, shared.views, planShards(gb, workers, micro), 0, config.normalize, grad);
     return grad;
   } finally {
-    await wp.pool.destroy();
+    await closePool(wp);
   }
 }
 async function exactness(workers: number, gb: number): Promise<number> {

@@ -172,8 +172,11 @@ function flagValue(flag: string, text: string, kind: string): unknown {
   return n;
 }
 
-/** argv (after `--`) -> resolved config. Throws ConfigError with a one-line message. */
-export function resolveConfig(argv: string[]): Config {
+/**
+ * argv (after `--`) -> resolved config: defaults < `base` (a resumed checkpoint's config)
+ * < --config file < flags. Throws ConfigError with a one-line message.
+ */
+export function resolveConfig(argv: string[], base?: { name: string; config: Record<string, unknown> }): Config {
   const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, config: { type: 'string' } };
   for (const spec of Object.values(KEYS)) if (spec.flag) options[spec.flag] = { type: spec.kind === 'boolean' ? 'boolean' : 'string' };
   // `--flag value` -> `--flag=value`, so a negative number is read as the flag's value
@@ -199,6 +202,16 @@ export function resolveConfig(argv: string[]): Config {
   const config = { ...readConfigFile(DEFAULT_CONFIG_FILE) } as Record<string, unknown>;
   for (const key of Object.keys(KEYS)) {
     if (!(key in config)) throw new ConfigError(`${DEFAULT_CONFIG_FILE}: missing key "${key}"`);
+  }
+  if (base) {
+    // Keys a newer version added are taken from the defaults; unknown ones are refused.
+    for (const [key, v] of Object.entries(base.config)) {
+      const spec = KEYS[key as keyof Config];
+      if (!spec) throw new ConfigError(`${base.name}: unknown config key "${key}"`);
+      const allowed = spec.check(v);
+      if (allowed) throw new ConfigError(`${base.name}: config key "${key}" has value ${JSON.stringify(v)}; expected ${allowed}`);
+      config[key] = v;
+    }
   }
   if (typeof parsed.values.config === 'string') Object.assign(config, readConfigFile(parsed.values.config));
   for (const [key, spec] of Object.entries(KEYS)) {

@@ -11,6 +11,14 @@ export interface WorkerPool {
   baselineTensors: number;
   /** Set when the pool itself reports an error (a thread died outside a task). */
   failure: Error | null;
+  /** Set once shutdown began: tasks rejected from then on are not faults to retry. */
+  closed: boolean;
+}
+
+/** Shuts the pool down; tasks still waiting for weights are abandoned. */
+export async function closePool(wp: WorkerPool): Promise<void> {
+  wp.closed = true;
+  await wp.pool.destroy();
 }
 
 /**
@@ -28,7 +36,7 @@ export async function createPool(init: WorkerInit, numWorkers: number): Promise<
     concurrentTasksPerWorker: 1,
     workerData: init,
   });
-  const wp: WorkerPool = { pool, baselineTensors: 0, failure: null };
+  const wp: WorkerPool = { pool, baselineTensors: 0, failure: null, closed: false };
   pool.on('error', (err: Error) => {
     wp.failure = err;
   });

@@ -47,7 +47,7 @@ async function runShard(wp: WorkerPool, task: GradientTask, workerIndex: number,
       }
       return r;
     } catch (e) {
-      if (e instanceof NonFiniteError) throw e;
+      if (e instanceof NonFiniteError || wp.closed) throw e;
       const err = e as Error;
       const cause = err.name === 'AbortError' ? `no result within --step-timeout ${policy.stepTimeoutMs} ms (thread terminated)` : err.message;
       const fatal = attempt + 1 >= policy.maxRetries;

@@ -1,7 +1,9 @@
 // The whole training job, top to bottom: resolve config, load data into shared memory,
 // build layout / weights / Adam / pool, then the loop with its phases (shard, compute,
-// reduce, Adam, log), then the evaluation report. `npm run train` runs main().
+// reduce, Adam, log, checkpoint), then the evaluation report. `npm run train` runs main().
 import { pathToFileURL } from 'node:url';
+import { CheckpointError, describeLayoutDifference, listCheckpoints, readLatestCheckpoint, writeCheckpoint } from './checkpoint.js';
+import type { LoadedCheckpoint } from './checkpoint.js';
 import { ConfigError, HelpRequested, HELP, resolveConfig } from './config.js';
 import type { Config } from './config.js';
 import { builtinMnistDir, DataError, loadDataset } from './idx.js';
@@ -11,14 +13,15 @@ import type { MaskRule } from './labels.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
 import { adamStep, newAdamState } from './optimizer.js';
-import { createPool } from './pool.js';
+import { closePool, createPool } from './pool.js';
 import type { WorkerInit } from './protocol.js';
 import { formatReport } from './report.js';
 import type { SplitReport } from './report.js';
-import { evaluate, initWeights, loadShared, shuffleForEpoch } from './setup.js';
-import { CONTROL } from './shared-memory.js';
+import { epochShuffleState, evaluate, initWeights, loadShared, shuffleForEpoch } from './setup.js';
+import { CONTROL, paramLayout } from './shared-memory.js';
 import { planShards } from './shards.js';
-import { dispatchStep, reduceStep } from './step.js';
+import { dispatchStep, reduceStep, ShardFailedError } from './step.js';
+import type { FaultPolicy } from './step.js';
 import { round, StepStats } from './step-stats.js';
 
 export interface RunSummary {
@@ -28,6 +31,8 @@ export interface RunSummary {
   /** Every step after the first `warmupSteps` (for scaling scripts). */
   overall: ReturnType<StepStats['summary']>;
   eval: { train: SplitReport; test: SplitReport } | null;
+  /** Set when a signal stopped the run early: 'SIGINT' or 'SIGTERM'. */
+  stoppedBy: NodeJS.Signals | null;
 }
 
 /** For programs that drive a run (benchmarks, tests); the CLI uses the defaults. */
@@ -38,6 +43,10 @@ export interface RunOptions {
   warmupSteps?: number;
   /** Run the final evaluation (default true). */
   evaluate?: boolean;
+  /** Continue from this checkpoint (already validated against the config by `checkResume`). */
+  resumeFrom?: LoadedCheckpoint;
+  /** Polled after every step: a signal name stops the run cleanly after a checkpoint. */
+  stopRequested?: () => NodeJS.Signals | null;
 }
 
 /** Runs the job described by `config`, logging to `log`. Throws on any failure. */
@@ -51,14 +60,25 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
   const { workers: numWorkers, batchSize } = config;
   const { model, layout, buffers, views } = loadShared(data, numTrain, mask, config);
 
-  // 2. Weights, optimizer state and the pool.
-  initWeights(layout, config.seed, views.weights);
+  // 2. Weights, optimizer state and position: fresh, or exactly as a checkpoint left them.
   const adam = newAdamState(layout.numParams);
+  const resume = options.resumeFrom;
+  if (resume) {
+    views.weights.set(resume.weights);
+    adam.t = resume.adam.t;
+    adam.m.set(resume.adam.m);
+    adam.v.set(resume.adam.v);
+    Atomics.store(views.control, CONTROL.weightsVersion, resume.weightsVersion);
+  } else {
+    initWeights(layout, config.seed, views.weights);
+  }
   const wp = await createPool({ buffers, model, layout, backend: config.backend } satisfies WorkerInit, numWorkers);
+  const checkpointDir = config.checkpointDir ?? config.resume;
   try {
     log.info({
       event: 'run_start', config, backend: config.backend, numParams: layout.numParams, numWorkers,
       numTrain, numTest: data.test.count, inputSize: model.inputSize, layout: layout.params.map(({ name, shape }) => ({ name, shape })),
+      resumedFrom: resume ? { checkpoint: resume.checkpoint, step: resume.step } : null,
       startupMs: round(performance.now() - runStart),
     }, 'run_start');
 
@@ -68,61 +88,111 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     const plan = planShards(batchSize, numWorkers, config.deterministic ? config.microShardRows : 0);
     const stepsPerEpoch = Math.floor(numTrain / batchSize); // the remainder is dropped, as in the seed
     const totalSteps = Math.min(stepsPerEpoch * config.epochs, options.maxSteps ?? Infinity);
-    const warmupSteps = Math.min(options.warmupSteps ?? 0, totalSteps - 1);
-    const overall = new StepStats(totalSteps - warmupSteps);
+    const firstStep = resume?.step ?? 0;
+    const warmupSteps = firstStep + Math.min(options.warmupSteps ?? 0, Math.max(0, totalSteps - firstStep - 1));
+    const overall = new StepStats(Math.max(1, totalSteps - warmupSteps));
     const perm = new Int32Array(numTrain);
+    let permEpoch = -1;
     const grad = new Float32Array(layout.numParams);
     const epochs: RunSummary['epochs'] = [];
-    /** 3a. Shard: step's sample indices into shared memory (shuffling at each epoch start). */
+    /** 3a. Shard: the step's sample indices into shared memory (the epoch's order is seeded). */
     const loadBatch = (step: number) => {
+      const epoch = Math.floor(step / stepsPerEpoch);
+      if (epoch !== permEpoch) shuffleForEpoch(config.seed, (permEpoch = epoch), perm);
       const s = step % stepsPerEpoch;
-      if (s === 0) shuffleForEpoch(config.seed, Math.floor(step / stepsPerEpoch), perm);
       views.batch.set(perm.subarray(s * batchSize, (s + 1) * batchSize));
     };
     let version = Atomics.load(views.control, CONTROL.weightsVersion);
-    loadBatch(0);
-    let pending = dispatchStep(wp, plan, 0, version);
-    let publishedAt = performance.now();
-    let timeToFirstStepMs = 0; // performance.now() counts from process start: what a user waits
-    let epochStats = new StepStats(stepsPerEpoch);
-    let window = new StepStats(config.progressEvery);
-    for (let step = 0; step < totalSteps; step++) {
-      const epoch = Math.floor(step / stepsPerEpoch);
-      // 3b. Compute: wait for every shard's gradient sum in its slab.
-      const results = await pending;
-      const tResults = performance.now();
-      // 3c. Reduce: check the results, sum the slabs, divide once by the global normaliser.
-      const g = reduceStep(results, views, wp, step, version, batchSize, config.normalize, grad);
-      const tReduced = performance.now();
-      // Send the next step's tasks now: the batch region is free, the weights are not yet.
-      if (step + 1 < totalSteps) {
-        loadBatch(step + 1);
-        pending = dispatchStep(wp, plan, step + 1, version + 1);
+    /** Everything needed to continue exactly after `completed` steps (weights as published). */
+    const saveCheckpoint = (completed: number, reason: string) => {
+      if (!checkpointDir) return;
+      const t = performance.now();
+      const epoch = Math.floor(completed / stepsPerEpoch);
+      const name = writeCheckpoint(checkpointDir, {
+        step: completed, epoch, stepInEpoch: completed % stepsPerEpoch, weightsVersion: version,
+        rngState: epochShuffleState(config.seed, epoch), adam, weights: views.weights, layout, model, config,
+      }, config.keep);
+      log.info({ event: 'checkpoint', reason, step: completed, dir: checkpointDir, checkpoint: name, ms: round(performance.now() - t) }, 'checkpoint');
+    };
+    const policy: FaultPolicy = {
+      stepTimeoutMs: config.stepTimeout,
+      maxRetries: config.maxRetries,
+      onFault: (f) => log.warn({ event: 'worker_fault', ...f }, 'worker_fault'),
+    };
+    let stoppedBy: NodeJS.Signals | null = null;
+    let completed = firstStep;
+    if (firstStep < totalSteps) {
+      loadBatch(firstStep);
+      let pending = dispatchStep(wp, plan, firstStep, version, policy);
+      let publishedAt = performance.now();
+      let timeToFirstStepMs = 0; // performance.now() counts from process start: what a user waits
+      let epochStats = new StepStats(stepsPerEpoch);
+      let window = new StepStats(config.progressEvery);
+      for (let step = firstStep; step < totalSteps; step++) {
+        const epoch = Math.floor(step / stepsPerEpoch);
+        // 3b. Compute: wait for every shard's gradient sum in its slab.
+        let results;
+        try {
+          results = await pending;
+        } catch (e) {
+          // A shard failed for good: keep what was learned up to the last completed step.
+          // A non-finite gradient is not saved over the last good checkpoint.
+          if (e instanceof ShardFailedError) saveCheckpoint(completed, 'shard_failed');
+          throw e;
+        }
+        const tResults = performance.now();
+        // 3c. Reduce: check the results, sum the slabs, divide once by the global normaliser.
+        const g = reduceStep(results, views, wp, step, version, batchSize, config.normalize, grad);
+        const tReduced = performance.now();
+        // Send the next step's tasks now: the batch region is free, the weights are not yet.
+        if (step + 1 < totalSteps) {
+          loadBatch(step + 1);
+          pending = dispatchStep(wp, plan, step + 1, version + 1, policy);
+        }
+        const tDispatched = performance.now();
+        // 3d. Adam on the one shared copy of the weights, then publish the new version.
+        adamStep(config, adam, grad, views.weights);
+        version++;
+        Atomics.store(views.control, CONTROL.weightsVersion, version);
+        Atomics.notify(views.control, CONTROL.weightsVersion);
+        const tPublished = performance.now();
+        completed = step + 1;
+        // 3e. Account and log; a log object is built only when a line is due.
+        const waitMs = tResults - publishedAt - g.computeMs;
+        for (const st of step >= warmupSteps ? [epochStats, window, overall] : [epochStats, window]) {
+          st.add(tPublished - publishedAt, g.loss, g.computeMs, waitMs, tReduced - tResults, tDispatched - tReduced, tPublished - tDispatched);
+        }
+        publishedAt = tPublished;
+        if (step === firstStep) timeToFirstStepMs = tPublished;
+        if (completed % config.progressEvery === 0) {
+          log.info({ event: 'progress', epoch, step: completed, ...window.summary(batchSize) }, 'progress');
+          window = new StepStats(config.progressEvery);
+        }
+        const epochDone = completed % stepsPerEpoch === 0 || completed === totalSteps;
+        if (epochDone) {
+          const e = epochStats.summary(batchSize);
+          epochs.push(e);
+          const first = epoch === Math.floor(firstStep / stepsPerEpoch) ? { timeToFirstStepMs: round(timeToFirstStepMs) } : {};
+          // Memory and tensor counts, for soak runs: both must stay flat epoch after epoch.
+          const memory = { rssMB: round(process.memoryUsage().rss / 2 ** 20), workerTensors: results.map((r) => r.numTensors) };
+          log.info({ event: 'epoch_end', epoch, steps: epochStats.steps, ...e, ...memory, ...first }, 'epoch_end');
+          epochStats = new StepStats(stepsPerEpoch);
+        }
+        // 3f. Checkpoint: every K steps, at each epoch end and at the end (after the
+        //     publish, so the files hold exactly the weights of `completed` steps).
+        stoppedBy = options.stopRequested?.() ?? null;
+        if (stoppedBy) {
+          saveCheckpoint(completed, stoppedBy);
+          break;
+        }
+        if (epochDone || (config.checkpointEvery && completed % config.checkpointEvery === 0)) {
+          saveCheckpoint(completed, epochDone ? (completed === totalSteps ? 'end' : 'epoch_end') : 'every');
+        }
       }
-      const tDispatched = performance.now();
-      // 3d. Adam on the one shared copy of the weights, then publish the new version.
-      adamStep(config, adam, grad, views.weights);
-      version++;
-      Atomics.store(views.control, CONTROL.weightsVersion, version);
-      Atomics.notify(views.control, CONTROL.weightsVersion);
-      const tPublished = performance.now();
-      // 3e. Account and log; a log object is built only when a line is due.
-      const waitMs = tResults - publishedAt - g.computeMs;
-      for (const st of step >= warmupSteps ? [epochStats, window, overall] : [epochStats, window]) {
-        st.add(tPublished - publishedAt, g.loss, g.computeMs, waitMs, tReduced - tResults, tDispatched - tReduced, tPublished - tDispatched);
-      }
-      publishedAt = tPublished;
-      if (step === 0) timeToFirstStepMs = tPublished;
-      if ((step + 1) % config.progressEvery === 0) {
-        log.info({ event: 'progress', epoch, step: step + 1, ...window.summary(batchSize) }, 'progress');
-        window = new StepStats(config.progressEvery);
-      }
-      if ((step + 1) % stepsPerEpoch === 0 || step + 1 === totalSteps) {
-        const e = epochStats.summary(batchSize);
-        epochs.push(e);
-        log.info({ event: 'epoch_end', epoch, steps: epochStats.steps, ...e, ...(epoch === 0 ? { timeToFirstStepMs: round(timeToFirstStepMs) } : {}) }, 'epoch_end');
-        epochStats = new StepStats(stepsPerEpoch);
-      }
+    }
+    if (stoppedBy) {
+      log.warn({ event: 'run_stopped', signal: stoppedBy, step: completed }, 'run_stopped');
+      return { weights: views.weights.slice(), steps: completed, epochs, overall: overall.summary(batchSize), eval: null, stoppedBy };
     }
 
     // 4. Evaluate on the training rows (as the seed did) and on the test set.
@@ -130,13 +200,13 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     const report = options.evaluate === false ? null : await evaluate(wp, views, numTrain, numWorkers, mask, model.numClasses);
     if (report) log.info({ event: 'eval', mask: config.mask, ms: round(performance.now() - evalStart), ...report }, 'eval');
     log.info({
-      event: 'run_end', steps: totalSteps, seconds: round((performance.now() - runStart) / 1000), finalLoss: epochs.at(-1)?.loss ?? null,
+      event: 'run_end', steps: completed, seconds: round((performance.now() - runStart) / 1000), finalLoss: epochs.at(-1)?.loss ?? null,
       // maxRSS covers the whole process, every worker thread included.
       peakRssMB: round(process.resourceUsage().maxRSS / 1024),
     }, 'run_end');
-    return { weights: views.weights.slice(), steps: totalSteps, epochs, overall: overall.summary(batchSize), eval: report };
+    return { weights: views.weights.slice(), steps: completed, epochs, overall: overall.summary(batchSize), eval: report, stoppedBy: null };
   } finally {
-    await wp.pool.destroy();
+    await closePool(wp);
   }
 }
 
@@ -148,35 +218,81 @@ function checkAgainstData(config: Config, data: Dataset): void {
   }
 }
 
-/** The CLI: exit 0 on success, 2 on bad input (one line on stderr, nothing written), 1 on failure. */
+/**
+ * A checkpoint can only continue a run of the same model, batch and data order: a
+ * different shape is refused with the difference named; so are a different batch
+ * size, row limit or seed, which would move the position in the epoch.
+ */
+function checkResume(config: Config, data: Dataset, ckpt: LoadedCheckpoint): void {
+  const model = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
+  const diff = describeLayoutDifference(ckpt.layout, paramLayout(model));
+  if (diff) throw new ConfigError(`--resume ${config.resume}: the model differs from ${ckpt.checkpoint}: ${diff}`);
+  for (const key of ['batchSize', 'limit', 'seed'] as const) {
+    if (ckpt.config[key] !== config[key]) {
+      throw new ConfigError(`--resume ${config.resume}: ${key} is ${JSON.stringify(config[key])}, ${ckpt.checkpoint} was trained with ${JSON.stringify(ckpt.config[key])}`);
+    }
+  }
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
+
+/** The CLI: exit 0 done, 2 bad input (one line on stderr, nothing written), 1 failure, 130/143 signal. */
 export async function main(argv: string[]): Promise<number> {
   let config: Config;
   let data: Dataset;
+  let resumeFrom: LoadedCheckpoint | undefined;
+  const invalid: { checkpoint: string; problem: string }[] = [];
   try {
     config = resolveConfig(argv);
+    if (config.resume) {
+      // The checkpoint's own config is the base; a --config file and flags still win.
+      resumeFrom = readLatestCheckpoint(config.resume, (checkpoint, problem) => {
+        invalid.push({ checkpoint, problem });
+        process.stderr.write(`warning: skipping invalid checkpoint: ${problem}\n`);
+      });
+      config = resolveConfig(argv, { name: `${config.resume}/${resumeFrom.checkpoint}`, config: resumeFrom.config as unknown as Record<string, unknown> });
+    } else if (config.checkpointDir && listCheckpoints(config.checkpointDir).length > 0) {
+      throw new ConfigError(`--checkpoint-dir ${config.checkpointDir}: already holds checkpoints; continue with --resume ${config.checkpointDir} or choose an empty directory`);
+    }
     data = loadDataset(config.data ?? builtinMnistDir(), config.model.numClasses);
     checkAgainstData(config, data);
+    if (resumeFrom) checkResume(config, data, resumeFrom);
   } catch (e) {
     if (e instanceof HelpRequested) {
       process.stdout.write(HELP);
       return 0;
     }
-    if (e instanceof ConfigError || e instanceof DataError) {
+    if (e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
     throw e;
   }
   const log = createLogger(config.logLevel, config.logFile);
+  for (const i of invalid) log.warn({ event: 'checkpoint_invalid', ...i }, 'checkpoint_invalid');
+  // SIGINT / SIGTERM: finish the step in flight, checkpoint, exit 130 / 143. A second
+  // signal exits at once (the log is written synchronously, so no line is lost).
+  let stop: NodeJS.Signals | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop) process.exit(SIGNAL_EXIT[signal]);
+    stop = signal;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    const summary = await runTraining(config, log, data);
+    const summary = await runTraining(config, log, data, { resumeFrom, stopRequested: () => stop });
+    if (summary.stoppedBy) return SIGNAL_EXIT[summary.stoppedBy];
     const r = summary.eval!;
     process.stderr.write(`\n${formatReport('training', r.train)}\n\n${formatReport('test', r.test)}\n`);
     return 0;
   } catch (e) {
-    log.error({ event: 'run_failed', err: e }, 'run_failed');
+    const code = (e as { code?: string }).code;
+    log.error({ event: 'run_failed', code, err: e }, 'run_failed');
     process.stderr.write(`error: ${(e as Error).message}\n`);
     return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { parseMask } from '../src/labels.js';
 import type { MaskRule } from '../src/labels.js';
 import { initBackend, lossSumAndGrads, weightTensors } from '../src/mlp-tf.js';
-import { createPool } from '../src/pool.js';
+import { closePool, createPool } from '../src/pool.js';
 import type { WorkerPool } from '../src/pool.js';
 import { gatherRows, planShards, splitShards } from '../src/shards.js';
 import { initWeights, loadShared } from '../src/setup.js';
@@ -55,7 +55,7 @@ describe.each([1, 2, 3, 4])('%i worker(s)', (numWorkers) => {
     wp = await createPool({ buffers: shared.buffers, model: shared.model, layout: shared.layout, backend: 'wasm' }, numWorkers);
   });
   afterAll(async () => {
-    await wp?.pool.destroy();
+    if (wp) await closePool(wp);
   });
 
   for (const normalize of ['batch', 'condition'] as const) {

@@ -25,9 +25,9 @@ export interface CliRun {
 }
 
 /** Runs `node dist/<script>` with args, as `npm run ...` would. */
-export function runCli(script: string, args: string[], timeoutMs = 300_000): CliRun {
+export function runCli(script: string, args: string[], env: Record<string, string> = {}, timeoutMs = 300_000): CliRun {
   const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', script), ...args], {
-    cwd: PROJECT_ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024,
+    cwd: PROJECT_ROOT, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...env },
   });
   const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, events };

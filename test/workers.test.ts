@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMask } from '../src/labels.js';
 import type { MaskRule } from '../src/labels.js';
-import { createPool } from '../src/pool.js';
+import { closePool, createPool } from '../src/pool.js';
 import type { WorkerPool } from '../src/pool.js';
 import type { GradientResult, PingResult } from '../src/protocol.js';
 import { CONTROL } from '../src/shared-memory.js';
@@ -21,7 +21,7 @@ describe('worker threads', () => {
     wp = await createPool({ buffers: shared.buffers, model: shared.model, layout: shared.layout, backend: 'wasm' }, 2);
   });
   afterAll(async () => {
-    await wp?.pool.destroy();
+    if (wp) await closePool(wp);
   });
 
   it('two threads each run the wasm backend and compute a gradient into their own slab', async () => {

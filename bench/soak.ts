@@ -1,0 +1,38 @@
+// `npm run soak`: trains many epochs with 2 workers and reports, per epoch, the process
+// RSS and every worker's tensor count. Both must stay flat: RSS within 10% of the
+// first epoch's, tensor counts constant. Exits 1 if either grows.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { PROJECT_ROOT } from '../src/paths.js';
+
+const { values: o } = parseArgs({
+  options: { epochs: { type: 'string', default: '20' }, workers: { type: 'string', default: '2' }, limit: { type: 'string' } },
+  strict: true,
+});
+for (const [flag, v] of [['epochs', o.epochs], ['workers', o.workers], ['limit', o.limit]] as const) {
+  if (v !== undefined && !(Number.isInteger(Number(v)) && Number(v) >= 1)) {
+    process.stderr.write(`error: --${flag}: expected an integer >= 1, got "${v}"\n`);
+    process.exit(2);
+  }
+}
+const args = ['--epochs', o.epochs!, '--workers', o.workers!, '--progress-every', '1000000', ...(o.limit ? ['--limit', o.limit] : [])];
+const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'train.js'), ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
+if (r.status !== 0) {
+  process.stderr.write(`error: train ${args.join(' ')} exited ${r.status}: ${r.stderr.trim().split('\n').at(-1)}\n`);
+  process.exit(1);
+}
+const epochs = r.stdout.split('\n').filter((l) => l.includes('"epoch_end"')).map((l) => JSON.parse(l) as { epoch: number; rssMB: number; workerTensors: number[]; seconds: number; loss: number });
+const first = epochs[0];
+const rssLimit = first.rssMB * 1.1;
+const lines = ['| epoch | seconds | loss | RSS MB | RSS vs epoch 0 | worker tensors |', '| ---: | ---: | ---: | ---: | ---: | --- |'];
+let ok = true;
+for (const e of epochs) {
+  const flatTensors = e.workerTensors.every((n) => n === first.workerTensors[0]);
+  const flatRss = e.rssMB <= rssLimit;
+  ok &&= flatTensors && flatRss;
+  lines.push(`| ${e.epoch} | ${e.seconds.toFixed(2)} | ${e.loss.toFixed(4)} | ${e.rssMB.toFixed(1)}${flatRss ? '' : ' (!)'} | ${((e.rssMB / first.rssMB - 1) * 100).toFixed(1)}% | ${e.workerTensors.join(', ')}${flatTensors ? '' : ' (!)'} |`);
+}
+const summary = { epochs: epochs.length, rssFirstMB: first.rssMB, rssMaxMB: Math.max(...epochs.map((e) => e.rssMB)), tensorsConstant: epochs.every((e) => e.workerTensors.every((n) => n === first.workerTensors[0])), ok };
+process.stdout.write(`${lines.join('\n')}\n\n${JSON.stringify(summary)}\n`);
+process.exit(ok ? 0 : 1);
