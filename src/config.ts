@@ -27,7 +27,8 @@ export interface Config {
   progressEvery: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   logFile: string | null;
-  backend: 'wasm' | 'cpu';
+  backend: 'wasm' | 'cpu' | 'tensorflow';
+  logFormat: 'json' | 'pretty';
   data: string | null;
   limit: number | null;
   deterministic: boolean;
@@ -84,7 +85,8 @@ const KEYS: Record<keyof Config, { check: Check; flag?: string; kind?: 'number' 
   progressEvery: { check: int(1), flag: 'progress-every', kind: 'number' },
   logLevel: { check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'), flag: 'log-level', kind: 'string' },
   logFile: { check: nullable(str), flag: 'log-file', kind: 'nullable-string' },
-  backend: { check: oneOf('wasm', 'cpu'), flag: 'backend', kind: 'string' },
+  backend: { check: oneOf('wasm', 'cpu', 'tensorflow'), flag: 'backend', kind: 'string' },
+  logFormat: { check: oneOf('json', 'pretty'), flag: 'log-format', kind: 'string' },
   data: { check: nullable(str), flag: 'data', kind: 'nullable-string' },
   limit: { check: nullable(int(1)), flag: 'limit', kind: 'nullable-number' },
   deterministic: { check: bool, flag: 'deterministic', kind: 'boolean' },
@@ -157,7 +159,11 @@ flags override both):
                         on being written there unless --checkpoint-dir says otherwise)
   --step-timeout MS     a shard with no result after MS ms is aborted and retried (default 60000)
   --max-retries R       stop after R consecutive failures of the same shard (default 3)
-  --backend NAME        wasm (default) | cpu
+  --backend NAME        wasm (default) | cpu (pure JS, slow) | tensorflow (only if you
+                        installed @tensorflow/tfjs-node yourself; it is known to fail
+                        in more than one worker thread)
+  --log-format F        json (default, NDJSON for machines) | pretty (pino-pretty on stdout;
+                        --log-file stays NDJSON). npm run train:pretty sets it.
   --config PATH         a JSON-with-comments config file (keys as in config/default.jsonc)
   --help                print this help and exit
 `;

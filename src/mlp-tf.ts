@@ -9,9 +9,11 @@ type T2 = tf.Tensor2D;
 type Save = (tensors: tf.Tensor[]) => void;
 
 /** Sets the backend and fails loudly: tf.setBackend returns false instead of throwing. */
-export async function initBackend(name: 'wasm' | 'cpu'): Promise<void> {
+export async function initBackend(name: 'wasm' | 'cpu' | 'tensorflow'): Promise<void> {
   if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
-  else await import('@tensorflow/tfjs-backend-cpu');
+  else if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
+  // Opt-in only, never a dependency (../shared/DESIGN.md, decision 1): a user's install.
+  else await import(['@tensorflow', 'tfjs-node'].join('/'));
   const ok = await tf.setBackend(name);
   if (!ok || tf.getBackend() !== name) {
     throw new Error(`could not initialise the TensorFlow.js '${name}' backend (tf.setBackend returned ${ok})`);

@@ -13,6 +13,8 @@ export interface WorkerPool {
   failure: Error | null;
   /** Set once shutdown began: tasks rejected from then on are not faults to retry. */
   closed: boolean;
+  /** Each thread's answer to the start-up ping. */
+  threads: PingResult[];
 }
 
 /** Shuts the pool down; tasks still waiting for weights are abandoned. */
@@ -36,7 +38,7 @@ export async function createPool(init: WorkerInit, numWorkers: number): Promise<
     concurrentTasksPerWorker: 1,
     workerData: init,
   });
-  const wp: WorkerPool = { pool, baselineTensors: 0, failure: null, closed: false };
+  const wp: WorkerPool = { pool, baselineTensors: 0, failure: null, closed: false, threads: [] };
   pool.on('error', (err: Error) => {
     wp.failure = err;
   });
@@ -53,5 +55,6 @@ export async function createPool(init: WorkerInit, numWorkers: number): Promise<
     if (p.backend !== init.backend) throw new Error(`worker thread ${p.threadId} runs backend '${p.backend}', expected '${init.backend}'`);
   }
   wp.baselineTensors = first.numTensors;
+  wp.threads = [...seen.values()];
   return wp;
 }

@@ -7,7 +7,7 @@ export interface WorkerInit {
   buffers: SharedBuffers;
   model: ModelSpec;
   layout: ParamLayout;
-  backend: 'wasm' | 'cpu';
+  backend: 'wasm' | 'cpu' | 'tensorflow';
 }
 
 export const TASK = { ping: 'ping', gradient: 'gradient', predict: 'predict' } as const;
@@ -20,6 +20,8 @@ export interface PingResult {
   threadId: number;
   backend: string;
   numTensors: number;
+  /** How long this thread's one-time set-up (backend, views, buffers) took. */
+  setupMs: number;
 }
 
 /**

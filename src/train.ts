@@ -1,6 +1,7 @@
 // The whole training job, top to bottom: resolve config, load data into shared memory,
 // build layout / weights / Adam / pool, then the loop with its phases (shard, compute,
 // reduce, Adam, log, checkpoint), then the evaluation report. `npm run train` runs main().
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { CheckpointError, describeLayoutDifference, listCheckpoints, readLatestCheckpoint, writeCheckpoint } from './checkpoint.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
@@ -23,6 +24,7 @@ import { planShards } from './shards.js';
 import { dispatchStep, reduceStep, ShardFailedError } from './step.js';
 import type { FaultPolicy } from './step.js';
 import { round, StepStats } from './step-stats.js';
+import { ProgressLine } from './progress-line.js';
 
 export interface RunSummary {
   weights: Float32Array;
@@ -47,6 +49,8 @@ export interface RunOptions {
   resumeFrom?: LoadedCheckpoint;
   /** Polled after every step: a signal name stops the run cleanly after a checkpoint. */
   stopRequested?: () => NodeJS.Signals | null;
+  /** Draw a live progress line on stderr when it is a terminal (the CLI does). */
+  progressLine?: boolean;
 }
 
 /** Runs the job described by `config`, logging to `log`. Throws on any failure. */
@@ -81,6 +85,11 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       resumedFrom: resume ? { checkpoint: resume.checkpoint, step: resume.step } : null,
       startupMs: round(performance.now() - runStart),
     }, 'run_start');
+    // Worker-side events reach the log through the coordinator, tagged with workerIndex:
+    // workers never open log streams of their own.
+    wp.threads.forEach((t, workerIndex) => {
+      log.child({ workerIndex }).info({ event: 'worker_ready', threadId: t.threadId, backend: t.backend, setupMs: round(t.setupMs) }, 'worker_ready');
+    });
 
     // 3. The loop. Steps are pipelined by one phase: step s+1's tasks are sent before
     //    Adam of step s, so workers gather their rows while Adam runs; they wait for
@@ -120,6 +129,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       onFault: (f) => log.warn({ event: 'worker_fault', ...f }, 'worker_fault'),
     };
     let stoppedBy: NodeJS.Signals | null = null;
+    const progressLine = options.progressLine ? ProgressLine.forStderr(firstStep, totalSteps, stepsPerEpoch, config.epochs, batchSize) : null;
     let completed = firstStep;
     if (firstStep < totalSteps) {
       loadBatch(firstStep);
@@ -164,6 +174,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         }
         publishedAt = tPublished;
         if (step === firstStep) timeToFirstStepMs = tPublished;
+        progressLine?.update(completed, g.loss);
         if (completed % config.progressEvery === 0) {
           log.info({ event: 'progress', epoch, step: completed, ...window.summary(batchSize) }, 'progress');
           window = new StepStats(config.progressEvery);
@@ -190,6 +201,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         }
       }
     }
+    progressLine?.done();
     if (stoppedBy) {
       log.warn({ event: 'run_stopped', signal: stoppedBy, step: completed }, 'run_stopped');
       return { weights: views.weights.slice(), steps: completed, epochs, overall: overall.summary(batchSize), eval: null, stoppedBy };
@@ -215,6 +227,20 @@ function checkAgainstData(config: Config, data: Dataset): void {
   const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
   if (numTrain < config.batchSize) {
     throw new ConfigError(`--batch-size: ${config.batchSize} is larger than the ${numTrain} training rows`);
+  }
+  const mask = parseMask(config.mask) as MaskRule;
+  const outside = mask.kind === 'classes' ? mask.classes.find((c) => c >= config.model.numClasses) : undefined;
+  if (outside !== undefined) throw new ConfigError(`--mask: class ${outside} is outside the model's classes 0..${config.model.numClasses - 1}`);
+}
+
+/** The native backend is the user's own install, never ours (../shared/DESIGN.md, decision 1). */
+function checkBackend(config: Config): void {
+  if (config.backend !== 'tensorflow') return;
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+  } catch {
+    throw new ConfigError('--backend tensorflow: @tensorflow/tfjs-node is not installed; install it yourself (`npm install @tensorflow/tfjs-node`, ' +
+      'whose install downloads libtensorflow) and know that it is known to fail when loaded in more than one worker thread (tensorflow/tfjs#8388); --backend wasm needs nothing');
   }
 }
 
@@ -256,6 +282,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     data = loadDataset(config.data ?? builtinMnistDir(), config.model.numClasses);
     checkAgainstData(config, data);
+    checkBackend(config);
     if (resumeFrom) checkResume(config, data, resumeFrom);
   } catch (e) {
     if (e instanceof HelpRequested) {
@@ -268,7 +295,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const log = createLogger(config.logLevel, config.logFile);
+  const log = createLogger(config.logLevel, config.logFile, config.logFormat);
   for (const i of invalid) log.warn({ event: 'checkpoint_invalid', ...i }, 'checkpoint_invalid');
   // SIGINT / SIGTERM: finish the step in flight, checkpoint, exit 130 / 143. A second
   // signal exits at once (the log is written synchronously, so no line is lost).
@@ -280,7 +307,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const summary = await runTraining(config, log, data, { resumeFrom, stopRequested: () => stop });
+    const summary = await runTraining(config, log, data, { resumeFrom, stopRequested: () => stop, progressLine: true });
     if (summary.stoppedBy) return SIGNAL_EXIT[summary.stoppedBy];
     const r = summary.eval!;
     process.stderr.write(`\n${formatReport('training', r.train)}\n\n${formatReport('test', r.test)}\n`);

@@ -14,6 +14,7 @@ import { threadId } from 'node:worker_threads';
 import { faultFor, parseFaults } from '../src/faults.js';
 
 interface State {
+  setupMs: number;
   init: WorkerInit;
   views: SharedViews;
   buf: ShardBuffers;
@@ -22,6 +23,7 @@ interface State {
 let state: Promise<State> | undefined;
 
 async function setup(): Promise<State> {
+  const t0 = performance.now();
   const init = Piscina.workerData as WorkerInit | undefined;
   if (!init || typeof init !== 'object' || !init.buffers || !init.model || !init.layout) {
     throw new Error('gradient worker started without its WorkerInit in workerData');
@@ -38,7 +40,7 @@ async function setup(): Promise<State> {
     xT: new Float32Array(maxRows * inputSize),
     label: new Float32Array(maxRows * (numClasses + 1)),
   };
-  return { init, views, buf };
+  return { init, views, buf, setupMs: performance.now() - t0 };
 }
 
 /** How long a task waits for its weights version before giving up (the coordinator died). */
@@ -185,7 +187,7 @@ export default async function run(task: Task): Promise<GradientResult | PredictR
   switch (task.kind) {
     case TASK.gradient: return gradient(s, task);
     case TASK.predict: return predict(s, task);
-    case TASK.ping: return { threadId, backend: tf.getBackend(), numTensors: tf.memory().numTensors };
+    case TASK.ping: return { threadId, backend: tf.getBackend(), numTensors: tf.memory().numTensors, setupMs: s.setupMs };
     default: throw new Error(`unknown task kind: ${JSON.stringify((task as { kind?: unknown }).kind)}`);
   }
 }
