@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { io } from '@tensorflow/tfjs-core';
 import type { Config } from './config.js';
 import type { AdamState } from './optimizer.js';
@@ -155,6 +155,16 @@ export function readLatestCheckpoint(dir: string, onInvalid: (name: string, prob
     onInvalid(c.name, result);
   }
   throw new CheckpointError(`${dir}: no valid checkpoint (${problems.length} invalid; newest: ${problems[0]})`);
+}
+
+/** One ckpt-* directory, validated against its own checksums.json; throws if invalid. */
+export function readCheckpoint(path: string): LoadedCheckpoint {
+  assertLittleEndian();
+  const name = basename(resolve(path));
+  if (!existsSync(path)) throw new CheckpointError(`${path}: checkpoint directory not found`);
+  const result = validate(name, path, null);
+  if (typeof result === 'string') throw new CheckpointError(`${path}: not a valid checkpoint (${result})`);
+  return result;
 }
 
 /** Why a checkpoint's layout cannot resume under a config's layout, or null when identical. */

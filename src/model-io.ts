@@ -1,0 +1,166 @@
+// What `npm run eval` and `npm run predict` share: their flag parsing and error mapping,
+// opening a checkpoint (a root or one ckpt-* directory) as a TensorFlow.js Layers model,
+// and batched prediction over IDX image bytes.
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { io, tensor2d, tidy } from '@tensorflow/tfjs-core';
+import type { Tensor } from '@tensorflow/tfjs-core';
+import { loadLayersModel } from '@tensorflow/tfjs-layers';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { CheckpointError, layersModelArtifacts, readCheckpoint, readLatestCheckpoint } from './checkpoint.js';
+import type { LoadedCheckpoint } from './checkpoint.js';
+import { ConfigError, HelpRequested } from './config.js';
+import { DataError } from './idx.js';
+import { initBackend } from './mlp-tf.js';
+
+/** Rows per predictOnBatch call: large enough to amortise the per-call cost, 3 MB of input. */
+export const DEFAULT_PREDICT_BATCH = 1000;
+
+// ---- flags -----------------------------------------------------------------------------
+
+/**
+ * argv -> flag values, with config.ts's conventions and messages: `--flag value` or
+ * `--flag=value`, unknown flags and positionals refused, --help as HelpRequested.
+ */
+export function parseFlags<K extends string>(argv: string[], flags: Record<K, 'string' | 'boolean'>): Partial<Record<K, string | boolean>> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const [name, type] of Object.entries(flags) as [K, 'string' | 'boolean'][]) options[name] = { type };
+  // `--flag value` -> `--flag=value`, so a value that starts with '-' is read as the
+  // value (and then rejected by its check) rather than as an unknown flag.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith('--') && !argv[i].includes('=') ? argv[i].slice(2) : '';
+    if (options[name]?.type === 'string' && i + 1 < argv.length && !argv[i + 1].startsWith('--')) args.push(`${argv[i]}=${argv[++i]}`);
+    else args.push(argv[i]);
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (e) {
+    const msg = (e as Error).message;
+    const unknown = /Unknown option '([^']+)'/.exec(msg);
+    if (unknown) throw new ConfigError(`${unknown[1]}: unknown flag (see --help)`);
+    const missing = /Option '(--[\w-]+)[^']*' argument missing/.exec(msg);
+    if (missing) throw new ConfigError(`${missing[1]}: needs a value`);
+    const positional = /Unexpected argument '([^']+)'/.exec(msg);
+    if (positional) throw new ConfigError(`${positional[1]}: unexpected argument (flags start with --; see --help)`);
+    throw new ConfigError(msg.split('\n')[0]);
+  }
+  if (values.help) throw new HelpRequested();
+  return values as Partial<Record<K, string | boolean>>;
+}
+
+export function requiredFlag(values: Partial<Record<string, string | boolean>>, flag: string, what: string): string {
+  const v = values[flag];
+  if (typeof v !== 'string' || v === '') throw new ConfigError(`--${flag}: required (${what}; see --help)`);
+  return v;
+}
+
+/** An integer flag >= 1, or `fallback` when absent; messages as config.ts words them. */
+export function countFlag(values: Partial<Record<string, string | boolean>>, flag: string, fallback: number): number {
+  const text = values[flag];
+  if (typeof text !== 'string') return fallback;
+  const n = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isFinite(n)) throw new ConfigError(`--${flag}: expected a number, got "${text}"`);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`--${flag}: expected an integer from 1, got "${text}"`);
+  return n;
+}
+
+/**
+ * The CLI frame: --help prints `help` (exit 0); bad input (a flag, the checkpoint, a data
+ * file) is one `error:` line on stderr and exit 2; anything else is exit 1.
+ */
+export async function runCommand(help: string, body: () => Promise<void>): Promise<number> {
+  try {
+    await body();
+    return 0;
+  } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(help);
+      return 0;
+    }
+    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]}\n`);
+    return e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError ? 2 : 1;
+  }
+}
+
+// ---- checkpoint -> model ---------------------------------------------------------------
+
+const CHECKPOINT_NAME = /^ckpt-\d{9}$/;
+
+export interface OpenedCheckpoint {
+  checkpoint: LoadedCheckpoint;
+  /** The ckpt-* directory that was validated and whose model is loaded. */
+  dir: string;
+  /** The checkpoint root it sits in. */
+  root: string;
+}
+
+/**
+ * `path` is a checkpoint root (the newest valid checkpoint is used; each invalid one
+ * is passed to `onInvalid` first) or one ckpt-NNNNNNNNN directory (used only if valid).
+ */
+export function openCheckpoint(path: string, onInvalid: (problem: string) => void): OpenedCheckpoint {
+  if (!CHECKPOINT_NAME.test(basename(resolve(path)))) {
+    const checkpoint = readLatestCheckpoint(path, (_, problem) => onInvalid(problem));
+    return { checkpoint, dir: join(path, checkpoint.checkpoint), root: path };
+  }
+  return { checkpoint: readCheckpoint(path), dir: path, root: dirname(path) };
+}
+
+/**
+ * The checkpoint's model.json + weights.bin through tf.loadLayersModel, exactly as any
+ * TensorFlow.js program would load it. Sets the wasm backend first.
+ */
+export async function loadCheckpointModel(opened: OpenedCheckpoint): Promise<LayersModel> {
+  const { checkpoint: ckpt, dir } = opened;
+  const artifacts = layersModelArtifacts(dir);
+  // The bytes validated by readLatestCheckpoint must be the bytes loaded: a trainer
+  // writing into the same root could replace the directory between the two reads.
+  const validated = Buffer.from(ckpt.weights.buffer, ckpt.weights.byteOffset, ckpt.weights.byteLength);
+  if (!(artifacts.weightData instanceof ArrayBuffer) || !Buffer.from(artifacts.weightData).equals(validated)) {
+    throw new CheckpointError(`${join(dir, 'weights.bin')}: changed while being read (is a trainer writing to this directory?)`);
+  }
+  await initBackend('wasm');
+  const model = await loadLayersModel(io.fromMemory(artifacts));
+  const [input, output] = [model.inputs[0].shape, model.outputs[0].shape];
+  if (input[1] !== ckpt.model.inputSize || output[1] !== ckpt.model.numClasses) {
+    throw new CheckpointError(`${join(dir, 'model.json')}: the model maps [${input}] -> [${output}], state.json says ${ckpt.model.inputSize} -> ${ckpt.model.numClasses}`);
+  }
+  return model;
+}
+
+// ---- prediction ------------------------------------------------------------------------
+
+/**
+ * Class probabilities ([count, numClasses], row-major) of `count` images stored as bytes,
+ * scaled to [0, 1] as in training, `batchSize` rows per predictOnBatch call.
+ */
+export function predictProbabilities(model: LayersModel, images: Uint8Array, inputSize: number, batchSize: number): Float32Array {
+  const count = images.length / inputSize;
+  const numClasses = model.outputs[0].shape[1] as number;
+  const out = new Float32Array(count * numClasses);
+  const x = new Float32Array(Math.min(batchSize, count) * inputSize); // reused by every batch
+  for (let start = 0; start < count; start += batchSize) {
+    const rows = Math.min(batchSize, count - start);
+    const offset = start * inputSize;
+    for (let k = 0; k < rows * inputSize; k++) x[k] = images[offset + k] / 255;
+    tidy(() => {
+      const p = model.predictOnBatch(tensor2d(x.subarray(0, rows * inputSize), [rows, inputSize])) as Tensor;
+      out.set(p.dataSync(), start * numClasses);
+    });
+  }
+  return out;
+}
+
+/** The most probable class of each row (the first one on a tie, as tf.argMax). */
+export function argmaxRows(probabilities: Float32Array, numClasses: number): Uint8Array {
+  const count = probabilities.length / numClasses;
+  const classes = new Uint8Array(count);
+  for (let r = 0; r < count; r++) {
+    let best = 0;
+    for (let k = 1; k < numClasses; k++) if (probabilities[r * numClasses + k] > probabilities[r * numClasses + best]) best = k;
+    classes[r] = best;
+  }
+  return classes;
+}
