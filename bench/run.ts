@@ -10,14 +10,21 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROJECT_ROOT } from '../src/paths.js';
 
-const { values: opts } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    reps: { type: 'string' },
-    out: { type: 'string', default: join(PROJECT_ROOT, 'bench', 'results', 'latest.json') },
-  },
-  strict: true,
-});
+const { values: opts } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        reps: { type: 'string' },
+        out: { type: 'string', default: join(PROJECT_ROOT, 'bench', 'results', 'latest.json') },
+      },
+      strict: true,
+    });
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]} (flags: --quick, --reps N, --out FILE)\n`);
+    process.exit(2);
+  }
+})();
 const quick = opts.quick;
 const reps = Number(opts.reps ?? (quick ? 1 : 3));
 if (!Number.isInteger(reps) || reps < 1) {

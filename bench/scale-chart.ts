@@ -18,7 +18,7 @@ export async function scaleChartSvg(cells: Cell[], projected: { batch: number; w
     title: `Scaling (${mode} mode): measured, projected (dashed) and ideal`,
     width: 560,
     height: 340,
-    config: { legend: { orient: 'right' } },
+    config: { legend: { orient: 'right', labelLimit: 0 } },
     layer: [
       { data: { values: ideal }, mark: { type: 'line', color: '#999', strokeDash: [2, 2] }, encoding: { x, y, color } },
       { data: { values: measured }, mark: { type: 'line', point: true }, encoding: { x, y, color } },

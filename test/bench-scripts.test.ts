@@ -1,0 +1,60 @@
+// Smoke tests of the benchmark scripts: they run end to end on a tiny configuration and
+// write JSON with the promised fields. No timing is asserted (machines are noisy).
+import { describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCli, tmpDir } from './helpers.js';
+
+describe('npm run bench -- --quick', () => {
+  it('measures baseline A and the trainer with 1, 2, 4 workers and writes the JSON table', () => {
+    const out = join(tmpDir(), 'latest.json');
+    const r = runCli('bench/run.js', ['--quick', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('| contender | batch |');
+    const j = JSON.parse(readFileSync(out, 'utf8'));
+    expect(j.machine.nproc).toBeGreaterThan(0);
+    expect(j.contenders.map((c: { workers: number | null; batchSize: number }) => [c.workers, c.batchSize])).toEqual([[null, 128], [1, 128], [2, 128], [4, 128], [1, 512], [2, 512]]);
+    for (const c of j.contenders) {
+      for (const k of ['epochSeconds', 'samples', 'samplesPerSec', 'stepMsMedian', 'stepMsP90', 'timeToFirstStepMs', 'peakRssMB']) {
+        expect(c.median[k], `${c.name} ${k}`).toBeGreaterThan(0);
+      }
+    }
+    expect(j.targets).toHaveLength(8);
+    for (const t of j.targets) expect(typeof t.ok).toBe('boolean');
+    expect(j.breakdown2Workers128).toHaveProperty('computeMs');
+  });
+});
+
+describe('npm run scale', () => {
+  it('tiny strong-mode run: every cell has its fields, exactness below 1e-5, and the chart is written', () => {
+    const out = tmpDir();
+    const r = runCli('bench/scale.js', ['--workers', '1,2,3', '--batch-sizes', '48', '--steps', '6', '--warmup', '2', '--limit', '2400', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(readFileSync(join(out, 'scale.json'), 'utf8'));
+    expect(j.mode).toBe('strong');
+    expect(j.cells.map((c: { workers: number }) => c.workers)).toEqual([1, 2, 3]);
+    for (const c of j.cells) {
+      for (const k of ['stepMsMedian', 'stepMsP90', 'samplesPerSec', 'speedup', 'efficiency']) expect(c[k], k).toBeGreaterThan(0);
+      for (const k of ['computeMs', 'waitMs', 'reduceMs', 'dispatchMs', 'adamMs']) expect(typeof c.phases[k]).toBe('number');
+      expect(c.exactness).toBeLessThan(1e-5);
+      expect(c.deterministic.samplesPerSec).toBeGreaterThan(0);
+      expect(typeof c.oversubscribed).toBe('boolean');
+    }
+    expect(j.projection.points.map((p: { workers: number }) => p.workers)).toEqual([8, 16, 32, 64]);
+    const svg = readFileSync(join(out, 'speedup.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).toContain('ideal (linear)');
+    expect(existsSync(join(out, 'scale.md'))).toBe(true);
+  });
+
+  it('weak mode grows the global batch with the workers; bad flags exit 2', () => {
+    const out = tmpDir();
+    const r = runCli('bench/scale.js', ['--mode', 'weak', '--workers', '1,2', '--batch-sizes', '32', '--steps', '4', '--warmup', '1', '--skip-deterministic', '--out', out]);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(readFileSync(join(out, 'scale.json'), 'utf8'));
+    expect(j.cells.map((c: { globalBatch: number }) => c.globalBatch)).toEqual([32, 64]);
+    const bad = runCli('bench/scale.js', ['--workers', '1,zero']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim()).toBe('error: --workers: expected a comma-separated list of positive integers, got "1,zero"');
+  });
+});
