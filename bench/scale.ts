@@ -16,7 +16,7 @@ import type { MaskRule } from '../src/labels.js';
 import { closePool, createPool } from '../src/pool.js';
 import { initWeights, loadShared, shuffleForEpoch } from '../src/setup.js';
 import { planShards } from '../src/shards.js';
-import { computeGradient } from '../src/step.js';
+import { computeGradient, maxRelDiff } from '../src/step.js';
 import { runTraining } from '../src/train.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { fitProjection, project } from './projection.js';
@@ -119,13 +119,7 @@ async function exactness(workers: number, gb: number): Promise<number> {
   if (!references.has(key)) references.set(key, await firstStepGradient(1, gb, false));
   const ref = references.get(key)!;
   const got = workers === 1 ? ref : await firstStepGradient(workers, gb, false);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < ref.length; i++) {
-    num = Math.max(num, Math.abs(got[i] - ref[i]));
-    den = Math.max(den, Math.abs(ref[i]));
-  }
-  return den === 0 ? num : num / den;
+  return maxRelDiff(got, ref);
 }
 
 const cells: Cell[] = [];

@@ -179,32 +179,46 @@ function flagValue(flag: string, text: string, kind: string): unknown {
 }
 
 /**
- * argv (after `--`) -> resolved config: defaults < `base` (a resumed checkpoint's config)
- * < --config file < flags. Throws ConfigError with a one-line message.
+ * argv -> flag values, shared by every command: `--flag value` or `--flag=value`; an
+ * unknown flag, a missing value or a stray argument is a one-line ConfigError; --help
+ * throws HelpRequested.
  */
-export function resolveConfig(argv: string[], base?: { name: string; config: Record<string, unknown> }): Config {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' }, config: { type: 'string' } };
-  for (const spec of Object.values(KEYS)) if (spec.flag) options[spec.flag] = { type: spec.kind === 'boolean' ? 'boolean' : 'string' };
-  // `--flag value` -> `--flag=value`, so a negative number is read as the flag's value
-  // (and then rejected by its check) rather than as an unknown flag.
+export function parseFlags<K extends string>(argv: string[], flags: Record<K, 'string' | 'boolean'>): Partial<Record<K, string | boolean>> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const [name, type] of Object.entries(flags) as [K, 'string' | 'boolean'][]) options[name] = { type };
+  // `--flag value` -> `--flag=value`, so a value that starts with '-' is read as the
+  // value (and then rejected by its check) rather than as an unknown flag.
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const name = argv[i].startsWith('--') && !argv[i].includes('=') ? argv[i].slice(2) : '';
     if (options[name]?.type === 'string' && i + 1 < argv.length && !argv[i + 1].startsWith('--')) args.push(`${argv[i]}=${argv[++i]}`);
     else args.push(argv[i]);
   }
-  let parsed;
+  let values: Record<string, string | boolean | undefined>;
   try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: false });
+    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
   } catch (e) {
     const msg = (e as Error).message;
     const unknown = /Unknown option '([^']+)'/.exec(msg);
     if (unknown) throw new ConfigError(`${unknown[1]}: unknown flag (see --help)`);
     const missing = /Option '(--[\w-]+)[^']*' argument missing/.exec(msg);
     if (missing) throw new ConfigError(`${missing[1]}: needs a value`);
+    const positional = /Unexpected argument '([^']+)'/.exec(msg);
+    if (positional) throw new ConfigError(`${positional[1]}: unexpected argument (flags start with --; see --help)`);
     throw new ConfigError(msg.split('\n')[0]);
   }
-  if (parsed.values.help) throw new HelpRequested();
+  if (values.help) throw new HelpRequested();
+  return values as Partial<Record<K, string | boolean>>;
+}
+
+/**
+ * argv (after `--`) -> resolved config: defaults < `base` (a resumed checkpoint's config)
+ * < --config file < flags. Throws ConfigError with a one-line message.
+ */
+export function resolveConfig(argv: string[], base?: { name: string; config: Record<string, unknown> }): Config {
+  const flags: Record<string, 'string' | 'boolean'> = { config: 'string' };
+  for (const spec of Object.values(KEYS)) if (spec.flag) flags[spec.flag] = spec.kind === 'boolean' ? 'boolean' : 'string';
+  const values = parseFlags(argv, flags);
   const config = { ...readConfigFile(DEFAULT_CONFIG_FILE) } as Record<string, unknown>;
   for (const key of Object.keys(KEYS)) {
     if (!(key in config)) throw new ConfigError(`${DEFAULT_CONFIG_FILE}: missing key "${key}"`);
@@ -219,10 +233,10 @@ export function resolveConfig(argv: string[], base?: { name: string; config: Rec
       config[key] = v;
     }
   }
-  if (typeof parsed.values.config === 'string') Object.assign(config, readConfigFile(parsed.values.config));
+  if (typeof values.config === 'string') Object.assign(config, readConfigFile(values.config));
   for (const [key, spec] of Object.entries(KEYS)) {
     if (!spec.flag) continue;
-    const text = parsed.values[spec.flag];
+    const text = values[spec.flag];
     if (text === true) {
       config[key] = true;
       continue;

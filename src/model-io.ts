@@ -2,7 +2,6 @@
 // opening a checkpoint (a root or one ckpt-* directory) as a TensorFlow.js Layers model,
 // and batched prediction over IDX image bytes.
 import { basename, dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { io, tensor2d, tidy } from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
@@ -17,38 +16,6 @@ import { initBackend } from './mlp-tf.js';
 export const DEFAULT_PREDICT_BATCH = 1000;
 
 // ---- flags -----------------------------------------------------------------------------
-
-/**
- * argv -> flag values, with config.ts's conventions and messages: `--flag value` or
- * `--flag=value`, unknown flags and positionals refused, --help as HelpRequested.
- */
-export function parseFlags<K extends string>(argv: string[], flags: Record<K, 'string' | 'boolean'>): Partial<Record<K, string | boolean>> {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
-  for (const [name, type] of Object.entries(flags) as [K, 'string' | 'boolean'][]) options[name] = { type };
-  // `--flag value` -> `--flag=value`, so a value that starts with '-' is read as the
-  // value (and then rejected by its check) rather than as an unknown flag.
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i].startsWith('--') && !argv[i].includes('=') ? argv[i].slice(2) : '';
-    if (options[name]?.type === 'string' && i + 1 < argv.length && !argv[i + 1].startsWith('--')) args.push(`${argv[i]}=${argv[++i]}`);
-    else args.push(argv[i]);
-  }
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
-  } catch (e) {
-    const msg = (e as Error).message;
-    const unknown = /Unknown option '([^']+)'/.exec(msg);
-    if (unknown) throw new ConfigError(`${unknown[1]}: unknown flag (see --help)`);
-    const missing = /Option '(--[\w-]+)[^']*' argument missing/.exec(msg);
-    if (missing) throw new ConfigError(`${missing[1]}: needs a value`);
-    const positional = /Unexpected argument '([^']+)'/.exec(msg);
-    if (positional) throw new ConfigError(`${positional[1]}: unexpected argument (flags start with --; see --help)`);
-    throw new ConfigError(msg.split('\n')[0]);
-  }
-  if (values.help) throw new HelpRequested();
-  return values as Partial<Record<K, string | boolean>>;
-}
 
 export function requiredFlag(values: Partial<Record<string, string | boolean>>, flag: string, what: string): string {
   const v = values[flag];

@@ -4,7 +4,8 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DataError, readIdx } from './idx.js';
-import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, parseFlags, predictProbabilities, requiredFlag, runCommand } from './model-io.js';
+import { parseFlags } from './config.js';
+import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities, requiredFlag, runCommand } from './model-io.js';
 
 export const HELP = `Usage: npm run predict -- --checkpoint DIR --images FILE [flags]
 

@@ -33,13 +33,4 @@ export function runCli(script: string, args: string[], env: Record<string, strin
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, events };
 }
 
-/** Max |a - b| over max |b|: the relative error of a whole vector against a reference. */
-export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return den === 0 ? num : num / den;
-}
+export { maxRelDiff } from '../src/step.js';
