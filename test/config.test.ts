@@ -73,6 +73,15 @@ describe('shipped configs', () => {
   }
 });
 
+describe('--backend cpu', () => {
+  it('trains on the pure-JS backend, and run_start and every worker_ready say so', () => {
+    const r = runCli('src/train.js', ['--backend', 'cpu', '--epochs', '1', '--limit', '640']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.events.find((e) => e.event === 'run_start')!.backend).toBe('cpu');
+    expect(r.events.filter((e) => e.event === 'worker_ready').map((e) => e.backend)).toEqual(['cpu', 'cpu']);
+  });
+});
+
 describe('--backend tensorflow', () => {
   it('without a user-installed @tensorflow/tfjs-node: exit 2 explaining how to install it and its limits', () => {
     const r = runCli('src/train.js', ['--backend', 'tensorflow']);
