@@ -276,7 +276,10 @@ export async function main(argv: string[]): Promise<number> {
         invalid.push({ checkpoint, problem });
         process.stderr.write(`warning: skipping invalid checkpoint: ${problem}\n`);
       });
-      config = resolveConfig(argv, { name: `${config.resume}/${resumeFrom.checkpoint}`, config: resumeFrom.config as unknown as Record<string, unknown> });
+      // Where the earlier run read from and wrote to is not part of the experiment: a
+      // checkpoint copied elsewhere goes on writing next to itself, not to the old path.
+      const { checkpointDir: _dir, resume: _resume, logFile: _log, ...experiment } = resumeFrom.config;
+      config = resolveConfig(argv, { name: `${config.resume}/${resumeFrom.checkpoint}`, config: experiment as Record<string, unknown> });
     } else if (config.checkpointDir && listCheckpoints(config.checkpointDir).length > 0) {
       throw new ConfigError(`--checkpoint-dir ${config.checkpointDir}: already holds checkpoints; continue with --resume ${config.checkpointDir} or choose an empty directory`);
     }
