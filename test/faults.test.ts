@@ -18,13 +18,13 @@ describe('worker faults', () => {
 
   it('throw, exit and hang are each detected, logged and recomputed: the weights equal the clean run byte for byte', () => {
     const dir = tmpDir();
-    const r = runCli('src/train.js', [...RUN, '--checkpoint-dir', dir, '--step-timeout', '1500'], { TRAINER_FAULTS: 'throw@5:1,exit@9:0,hang@12:1' });
+    const r = runCli('src/train.js', [...RUN, '--checkpoint-dir', dir, '--step-timeout', '3000'], { TRAINER_FAULTS: 'throw@5:1,exit@9:0,hang@12:1' });
     expect(r.status, r.stderr).toBe(0);
     const faults = r.events.filter((e) => e.event === 'worker_fault');
     expect(faults.map((f) => [f.step, f.workerIndex, f.retry, f.fatal])).toEqual([[5, 1, 1, false], [9, 0, 1, false], [12, 1, 1, false]]);
     expect(faults[0].cause).toBe('injected fault: throw at step 5, shard 1');
     expect(faults[1].cause).toBe('worker exited with code: 3');
-    expect(faults[2].cause).toBe('no result within --step-timeout 1500 ms (thread terminated)');
+    expect(faults[2].cause).toBe('no result within --step-timeout 3000 ms (thread terminated)');
     expect(weights(dir).equals(weights(clean))).toBe(true);
   });
 
