@@ -9,8 +9,6 @@ export interface WorkerPool {
   pool: Piscina<Task, unknown>;
   /** Tensor count of a worker after set-up; every step must leave it unchanged. */
   baselineTensors: number;
-  /** Set when the pool itself reports an error (a thread died outside a task). */
-  failure: Error | null;
   /** Set once shutdown began: tasks rejected from then on are not faults to retry. */
   closed: boolean;
   /** Each thread's answer to the start-up ping. */
@@ -28,7 +26,7 @@ export async function closePool(wp: WorkerPool): Promise<void> {
  * instances) live for the whole run. Every thread is pinged before training so a
  * backend that fails to load stops the run at start-up, not at step 1.
  */
-export async function createPool(init: WorkerInit, numWorkers: number): Promise<WorkerPool> {
+export async function createPool(init: WorkerInit, numWorkers: number, onPoolError: (err: Error) => void = () => undefined): Promise<WorkerPool> {
   if (!existsSync(WORKER_FILE)) throw new Error(`${WORKER_FILE} is missing: run \`npm run build\` (npm ci does it)`);
   const pool = new Piscina<Task, unknown>({
     filename: WORKER_FILE,
@@ -38,23 +36,30 @@ export async function createPool(init: WorkerInit, numWorkers: number): Promise<
     concurrentTasksPerWorker: 1,
     workerData: init,
   });
-  const wp: WorkerPool = { pool, baselineTensors: 0, failure: null, closed: false, threads: [] };
-  pool.on('error', (err: Error) => {
-    wp.failure = err;
-  });
-  // Concurrent pings land on distinct threads once all are busy with set-up; repeat
-  // until every thread has answered (a thread that answers twice was just faster).
-  const seen = new Map<number, PingResult>();
-  for (let round = 0; round < 20 && seen.size < numWorkers; round++) {
-    const pings = await Promise.all(Array.from({ length: numWorkers }, () => pool.run({ kind: TASK.ping }) as Promise<PingResult>));
-    for (const p of pings) seen.set(p.threadId, p);
+  const wp: WorkerPool = { pool, baselineTensors: 0, closed: false, threads: [] };
+  // Errors outside any task (a thread that dies while idle, or a replacement that fails
+  // to start): nothing awaits them, so they go to the caller's log. A task they strand
+  // is caught by its --step-timeout and retried.
+  pool.on('error', onPoolError);
+  try {
+    // Concurrent pings land on distinct threads once all are busy with set-up; repeat
+    // until every thread has answered (a thread that answers twice was just faster).
+    const seen = new Map<number, PingResult>();
+    for (let round = 0; round < 20 && seen.size < numWorkers; round++) {
+      const pings = await Promise.all(Array.from({ length: numWorkers }, () => pool.run({ kind: TASK.ping }) as Promise<PingResult>));
+      for (const p of pings) seen.set(p.threadId, p);
+    }
+    if (seen.size < numWorkers) throw new Error(`only ${seen.size} of ${numWorkers} worker threads answered the start-up ping`);
+    const first = [...seen.values()][0];
+    for (const p of seen.values()) {
+      if (p.backend !== init.backend) throw new Error(`worker thread ${p.threadId} runs backend '${p.backend}', expected '${init.backend}'`);
+    }
+    wp.baselineTensors = first.numTensors;
+    wp.threads = [...seen.values()];
+  } catch (e) {
+    // A thread that cannot start (backend, layout) must not keep the process alive.
+    await closePool(wp);
+    throw e;
   }
-  if (seen.size < numWorkers) throw new Error(`only ${seen.size} of ${numWorkers} worker threads answered the start-up ping`);
-  const first = [...seen.values()][0];
-  for (const p of seen.values()) {
-    if (p.backend !== init.backend) throw new Error(`worker thread ${p.threadId} runs backend '${p.backend}', expected '${init.backend}'`);
-  }
-  wp.baselineTensors = first.numTensors;
-  wp.threads = [...seen.values()];
   return wp;
 }

@@ -76,7 +76,8 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
   } else {
     initWeights(layout, config.seed, views.weights);
   }
-  const wp = await createPool({ buffers, model, layout, backend: config.backend } satisfies WorkerInit, numWorkers);
+  const wp = await createPool({ buffers, model, layout, backend: config.backend } satisfies WorkerInit, numWorkers,
+    (err) => log.error({ event: 'pool_error', err }, 'pool_error'));
   const checkpointDir = config.checkpointDir ?? config.resume;
   try {
     log.info({

@@ -50,4 +50,10 @@ describe('worker threads', () => {
       expect(r.numTensors).toBe(wp.baselineTensors);
     }
   });
+
+  it('a worker that cannot start (its layout check fails) fails the pool start-up loudly, and the pool is shut down', async () => {
+    const wrongLayout = { ...shared.layout, numParams: shared.layout.numParams + 1 };
+    await expect(createPool({ buffers: shared.buffers, model: shared.model, layout: wrongLayout, backend: 'wasm' }, 1))
+      .rejects.toThrow(/parameter layout mismatch/);
+  });
 });
