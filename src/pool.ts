@@ -39,8 +39,11 @@ export async function createPool(init: WorkerInit, numWorkers: number, onPoolErr
   const wp: WorkerPool = { pool, baselineTensors: 0, closed: false, threads: [] };
   // Errors outside any task (a thread that dies while idle, or a replacement that fails
   // to start): nothing awaits them, so they go to the caller's log. A task they strand
-  // is caught by its --step-timeout and retried.
-  pool.on('error', onPoolError);
+  // is caught by its --step-timeout and retried. Once shutting down, results of tasks
+  // abandoned in flight arrive as "unexpected message" errors: expected, not logged.
+  pool.on('error', (err: Error) => {
+    if (!wp.closed) onPoolError(err);
+  });
   try {
     // Concurrent pings land on distinct threads once all are busy with set-up; repeat
     // until every thread has answered (a thread that answers twice was just faster).
