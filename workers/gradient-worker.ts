@@ -65,10 +65,11 @@ function waitForWeights(control: Int32Array, version: number): void {
 
 /**
  * One shard (or micro-shard): rows [start, end) of the batch, already gathered into
- * `buf`, weights already published. Writes the gradient SUM into `slab`; returns the loss sum.
+ * `buf`, with the step's weight tensors `w`. Writes the gradient SUM into `slab`;
+ * returns the loss sum.
  */
-function shardGradient(s: State, rows: number, slab: Float32Array): number {
-  const { buf, init, views } = s;
+function shardGradient(s: State, rows: number, w: tf.Tensor[], slab: Float32Array): number {
+  const { buf, init } = s;
   const { inputSize, numClasses } = init.model;
   if (rows === 0) {
     slab.fill(0);
@@ -78,7 +79,6 @@ function shardGradient(s: State, rows: number, slab: Float32Array): number {
     const x = tf.tensor2d(buf.x.subarray(0, rows * inputSize), [rows, inputSize]);
     const xT = tf.tensor2d(buf.xT.subarray(0, rows * inputSize), [inputSize, rows]);
     const label = tf.tensor2d(buf.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]);
-    const w = weightTensors(views.weights, init.layout);
     const { lossSum, grads } = lossSumAndGrads(x, xT, label, w, init.model);
     init.layout.params.forEach((p, i) => paramView(slab, p).set(grads[i].dataSync()));
     return lossSum.dataSync()[0];
@@ -125,19 +125,26 @@ function gradient(s: State, task: GradientTask): GradientResult {
   const tReady = performance.now();
   // 3. Forward, masked loss sum, backward, gradient into the slab: once per shard, or
   //    once per micro-shard, each into its own slab.
+  //    The weights are copied into tensors once per task: micro-shards share them (and
+  //    XNNPACK packs the first layer's kernel once instead of once per micro-shard).
   let lossSum = 0;
   let microLossSums: number[] | undefined;
-  if (!micro) {
-    lossSum = shardGradient(s, task.end - task.start, views.slabs[task.slab]);
-  } else {
-    microLossSums = [];
-    for (let start = task.start, j = 0; start < task.end; start += task.microRows, j++) {
-      const end = Math.min(start + task.microRows, task.end);
-      conditionSum += gather(s, start, end);
-      const l = shardGradient(s, end - start, views.slabs[task.slab + j]);
-      microLossSums.push(l);
-      lossSum += l;
+  const w = weightTensors(views.weights, s.init.layout);
+  try {
+    if (!micro) {
+      lossSum = shardGradient(s, task.end - task.start, w, views.slabs[task.slab]);
+    } else {
+      microLossSums = [];
+      for (let start = task.start, j = 0; start < task.end; start += task.microRows, j++) {
+        const end = Math.min(start + task.microRows, task.end);
+        conditionSum += gather(s, start, end);
+        const l = shardGradient(s, end - start, w, views.slabs[task.slab + j]);
+        microLossSums.push(l);
+        lossSum += l;
+      }
     }
+  } finally {
+    tf.dispose(w);
   }
   // A NaN or infinity anywhere in the gradient would poison every weight through Adam:
   // report it so the run stops at this step instead.
