@@ -4,6 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { sharedBytes } from './shared-memory.js';
 
 export class DataError extends Error {
   readonly code = 'E_DATA';
@@ -83,7 +84,10 @@ export function readSplit(imagesPath: string, labelsPath: string, numClasses: nu
       throw new DataError(`${labelsPath}: label ${labels.data[i]} at row ${i} is outside the class range 0..${numClasses - 1}`);
     }
   }
-  return { images: images.data, labels: labels.data, count, inputSize: rows * cols };
+  // Into shared memory now, so the trainer's workers read these very bytes and the
+  // file buffers can be collected (the dataset is held once).
+  const shared = (a: Uint8Array) => new Uint8Array(sharedBytes(a));
+  return { images: shared(images.data), labels: shared(labels.data), count, inputSize: rows * cols };
 }
 
 export const IDX_FILES = {

@@ -8,11 +8,11 @@ import type { WorkerPool } from './pool.js';
 import { TASK } from './protocol.js';
 import { evalReport } from './report.js';
 import { glorotUniform, Rng } from './rng.js';
-import { allocShared, paramLayout, paramView, viewsOf } from './shared-memory.js';
+import { allocShared, paramLayout, paramView, sharedBytes, viewsOf } from './shared-memory.js';
 import type { ModelSpec, ParamLayout, SharedViews } from './shared-memory.js';
 import { planShards, splitShards } from './shards.js';
 
-/** Copies the dataset once into shared memory and allocates weights and slabs. */
+/** The dataset's shared memory (no copy when the IDX reader already put it there), plus weights and slabs. */
 export function loadShared(
   data: Dataset, numTrain: number, mask: MaskRule,
   config: Pick<Config, 'workers' | 'batchSize' | 'model'> & Partial<Pick<Config, 'deterministic' | 'microShardRows'>>,
@@ -20,14 +20,13 @@ export function loadShared(
   const model: ModelSpec = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
   const layout = paramLayout(model);
   const buffers = allocShared({
-    numTrain, numTest: data.test.count, inputSize: model.inputSize, numParams: layout.numParams, batchSize: config.batchSize,
+    trainImages: sharedBytes(data.train.images), trainLabels: sharedBytes(data.train.labels),
+    testImages: sharedBytes(data.test.images), testLabels: sharedBytes(data.test.labels),
+  }, {
+    numTrain, numParams: layout.numParams, batchSize: config.batchSize,
     numSlabs: planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0).numSlabs,
   });
   const views = viewsOf(buffers, layout.numParams);
-  views.trainImages.set(data.train.images.subarray(0, numTrain * model.inputSize));
-  views.trainLabels.set(data.train.labels.subarray(0, numTrain));
-  views.testImages.set(data.test.images);
-  views.testLabels.set(data.test.labels);
   fillConditions(views.trainLabels, mask, views.trainCond);
   return { model, layout, buffers, views };
 }
@@ -69,7 +68,7 @@ export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: num
   const testCond = new Uint8Array(numTest);
   fillConditions(views.testLabels, mask, testCond);
   return {
-    train: evalReport(views.trainLabels.subarray(0, numTrain), views.trainPredictions.subarray(0, numTrain), views.trainCond.subarray(0, numTrain), numClasses),
+    train: evalReport(views.trainLabels, views.trainPredictions, views.trainCond, numClasses),
     test: evalReport(views.testLabels, views.testPredictions, testCond, numClasses),
   };
 }

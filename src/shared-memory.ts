@@ -3,11 +3,11 @@
 //
 //   region        type            size                       written by            when
 //   ------------  --------------  -------------------------  --------------------  ------------------------
-//   trainImages   Uint8Array      numTrain * inputSize       coordinator           once, at load
-//   trainLabels   Uint8Array      numTrain                   coordinator           once, at load
+//   trainImages   Uint8Array      count * inputSize          the IDX reader        once, at load
+//   trainLabels   Uint8Array      count                      the IDX reader        once, at load
 //   trainCond     Uint8Array      numTrain (0/1 condition)   coordinator           once, at load
-//   testImages    Uint8Array      numTest * inputSize        coordinator           once, at load
-//   testLabels    Uint8Array      numTest                    coordinator           once, at load
+//   testImages    Uint8Array      numTest * inputSize        the IDX reader        once, at load
+//   testLabels    Uint8Array      numTest                    the IDX reader        once, at load
 //   weights       Float32Array    numParams                  coordinator           between steps only
 //   slabs         Float32Array    numSlabs * numParams       the task owning slab  during a step only
 //   batch         Int32Array      batchSize                  coordinator           before dispatching a step
@@ -15,7 +15,10 @@
 //   control       Int32Array      CONTROL_SLOTS              coordinator           between steps only
 //
 // Images stay bytes (47 MB for MNIST instead of 188 MB as floats); workers scale
-// the rows they read to [0, 1] while building their shard's input.
+// the rows they read to [0, 1] while building their shard's input. The IDX reader
+// decodes straight into SharedArrayBuffers (`sharedBytes`), so the dataset is held
+// once, not as a file buffer plus a shared copy. With --limit, the first numTrain
+// rows (numTrain = trainCond's length) are the training set.
 
 export const CONTROL = { weightsVersion: 0 } as const;
 const CONTROL_SLOTS = 1;
@@ -76,27 +79,38 @@ export interface SharedBuffers {
   control: SharedArrayBuffer;
 }
 
+/** Bytes in a SharedArrayBuffer of their own: `bytes` itself when it already is one. */
+export function sharedBytes(bytes: Uint8Array): SharedArrayBuffer {
+  if (bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
+  const sab = new SharedArrayBuffer(bytes.byteLength);
+  new Uint8Array(sab).set(bytes);
+  return sab;
+}
+
+/** The dataset's regions, already in shared memory (see `sharedBytes`). */
+export interface SharedDataset {
+  trainImages: SharedArrayBuffer;
+  trainLabels: SharedArrayBuffer;
+  testImages: SharedArrayBuffer;
+  testLabels: SharedArrayBuffer;
+}
+
 export interface SharedSizes {
   numTrain: number;
-  numTest: number;
-  inputSize: number;
   numParams: number;
   /** One per worker, or one per micro-shard in deterministic mode. */
   numSlabs: number;
   batchSize: number;
 }
 
-export function allocShared(s: SharedSizes): SharedBuffers {
+export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers {
   return {
-    trainImages: new SharedArrayBuffer(s.numTrain * s.inputSize),
-    trainLabels: new SharedArrayBuffer(s.numTrain),
+    ...data,
     trainCond: new SharedArrayBuffer(s.numTrain),
-    testImages: new SharedArrayBuffer(s.numTest * s.inputSize),
-    testLabels: new SharedArrayBuffer(s.numTest),
     weights: new SharedArrayBuffer(s.numParams * 4),
     slabs: new SharedArrayBuffer(s.numSlabs * s.numParams * 4),
     batch: new SharedArrayBuffer(s.batchSize * 4),
-    predictions: new SharedArrayBuffer(s.numTrain + s.numTest),
+    predictions: new SharedArrayBuffer(s.numTrain + data.testLabels.byteLength),
     control: new SharedArrayBuffer(CONTROL_SLOTS * 4),
   };
 }
@@ -119,12 +133,13 @@ export interface SharedViews {
 
 export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
   const numSlabs = b.slabs.byteLength / (numParams * 4);
-  const numTrain = b.trainLabels.byteLength;
+  const numTrain = b.trainCond.byteLength;
+  const inputSize = b.trainImages.byteLength / b.trainLabels.byteLength;
   const slabs: Float32Array[] = [];
   for (let i = 0; i < numSlabs; i++) slabs.push(new Float32Array(b.slabs, i * numParams * 4, numParams));
   return {
-    trainImages: new Uint8Array(b.trainImages),
-    trainLabels: new Uint8Array(b.trainLabels),
+    trainImages: new Uint8Array(b.trainImages, 0, numTrain * inputSize),
+    trainLabels: new Uint8Array(b.trainLabels, 0, numTrain),
     trainCond: new Uint8Array(b.trainCond),
     testImages: new Uint8Array(b.testImages),
     testLabels: new Uint8Array(b.testLabels),
