@@ -170,9 +170,13 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         completed = step + 1;
         // 3e. Account and log; a log object is built only when a line is due.
         const waitMs = tResults - publishedAt - g.computeMs;
-        for (const st of step >= warmupSteps ? [epochStats, window, overall] : [epochStats, window]) {
-          st.add(tPublished - publishedAt, g.loss, g.computeMs, waitMs, tReduced - tResults, tDispatched - tReduced, tPublished - tDispatched);
-        }
+        const stepMs = tPublished - publishedAt;
+        const reduceMs = tReduced - tResults;
+        const dispatchMs = tDispatched - tReduced;
+        const adamMs = tPublished - tDispatched;
+        epochStats.add(stepMs, g.loss, g.computeMs, waitMs, reduceMs, dispatchMs, adamMs);
+        window.add(stepMs, g.loss, g.computeMs, waitMs, reduceMs, dispatchMs, adamMs);
+        if (step >= warmupSteps) overall.add(stepMs, g.loss, g.computeMs, waitMs, reduceMs, dispatchMs, adamMs);
         publishedAt = tPublished;
         if (step === firstStep) timeToFirstStepMs = tPublished;
         progressLine?.update(completed, g.loss);
