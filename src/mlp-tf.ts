@@ -6,7 +6,6 @@ import type { Activation, ModelSpec, ParamLayout } from './shared-memory.js';
 import { paramView } from './shared-memory.js';
 
 type T2 = tf.Tensor2D;
-type Save = (tensors: tf.Tensor[]) => void;
 
 /** Sets the backend and fails loudly: tf.setBackend returns false instead of throwing. */
 export async function initBackend(name: 'wasm' | 'cpu' | 'tensorflow'): Promise<void> {
@@ -20,13 +19,14 @@ export async function initBackend(name: 'wasm' | 'cpu' | 'tensorflow'): Promise<
   }
 }
 
-function activate(z: T2, act: Activation): T2 {
-  switch (act) {
-    case 'relu': return tf.relu(z);
-    case 'tanh': return tf.tanh(z);
-    case 'sigmoid': return tf.sigmoid(z);
-    case 'linear': return z;
-  }
+/**
+ * A dense layer's forward pass, z = x . W + b then the activation, as one fused
+ * kernel where the backend can (wasm: XNNPACK adds the bias and clamps for relu inside
+ * the matmul). tanh has no fused form on wasm, so it runs as its own op.
+ */
+function denseForward(x: T2, w: T2, b: tf.Tensor, act: Activation): T2 {
+  if (act === 'tanh') return tf.tanh(tf.fused.matMul({ a: x, b: w, bias: b })) as T2;
+  return tf.fused.matMul({ a: x, b: w, bias: b, activation: act }) as T2;
 }
 
 /** dL/dz from dL/da, written in terms of the activation's output a. */
@@ -39,75 +39,37 @@ function activationGrad(dy: T2, a: T2, act: Activation): T2 {
   }
 }
 
-// Why hand-written gradients: tfjs autodiff through matMul emits transposed matmuls,
-// which XNNPACK on wasm does not serve (a scalar loop: ~9 ms instead of ~0.75 ms for
-// the first layer's weight gradient). Transposing explicitly and multiplying plainly
-// is ~5x faster for the whole step. See ../shared/DESIGN.md, decision 3.
-
 /**
- * The first dense layer: its input is data, so it has no input gradient. `xT` is the
- * input already transposed (built in JS while gathering the shard), so dW = xT . dz
- * is a plain matmul and no transpose runs on the backend.
+ * The seed's loss as a SUM over rows, and its gradient wrt the logits. The combined
+ * label is sliced into the one-hot part (columns 0..C-1) and the condition column C;
+ * per row, categorical cross-entropy of softmax(logits) times the condition.
+ * Cross-entropy is taken from the logits (log-softmax), as Keras does when the output
+ * is a softmax in a graph. The gradient of the sum wrt the logits is
+ * (softmax * sum(onehot) - onehot) * condition. Call inside tf.tidy.
  */
-function firstDense(x: T2, xT: T2, act: Activation) {
-  return tf.customGrad((...args) => {
-    const [w, b, save] = args as [tf.Tensor, tf.Tensor, Save];
-    const a = activate(tf.add(tf.matMul(x, w as T2), b), act);
-    save([a]);
-    return {
-      value: a,
-      gradFunc: (dy, saved) => {
-        const dz = activationGrad(dy as T2, saved[0] as T2, act);
-        return [tf.matMul(xT, dz), tf.sum(dz, 0)];
-      },
-    };
-  }) as (w: tf.Tensor, b: tf.Tensor) => T2;
+export function maskedLoss(logits: T2, label: T2, numClasses: number): { lossSum: tf.Scalar; dLogits: T2 } {
+  const onehot = tf.slice(label, [0, 0], [-1, numClasses]);
+  const cond = tf.slice(label, [0, numClasses], [-1, 1]);
+  const logp = tf.logSoftmax(logits);
+  const perRow = tf.neg(tf.sum(tf.mul(onehot, logp), 1, true));
+  const lossSum = tf.sum(tf.mul(perRow, cond));
+  const dLogits = tf.mul(tf.sub(tf.mul(tf.exp(logp), tf.sum(onehot, 1, true)), onehot), cond);
+  return { lossSum: lossSum as tf.Scalar, dLogits: dLogits as T2 };
 }
 
-/** A later dense layer: gradients for its input, kernel and bias, transposes explicit. */
-function dense(act: Activation) {
-  return tf.customGrad((...args) => {
-    const [x, w, b, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, Save];
-    const a = activate(tf.add(tf.matMul(x as T2, w as T2), b), act);
-    save([x, w, a]);
-    return {
-      value: a,
-      gradFunc: (dy, saved) => {
-        const [xs, ws, as] = saved as T2[];
-        const dz = activationGrad(dy as T2, as, act);
-        return [tf.matMul(dz, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dz), tf.sum(dz, 0)];
-      },
-    };
-  }) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => T2;
-}
-
-/**
- * The seed's loss as a SUM over rows: the combined label is sliced into the one-hot
- * part (columns 0..C-1) and the condition column C; per row, categorical
- * cross-entropy of softmax(logits) times the condition. Cross-entropy is taken from
- * the logits (log-softmax), as Keras does when the output is a softmax in a graph.
- * Its gradient wrt the logits is (softmax * sum(onehot) - onehot) * condition.
- */
-export function maskedLossSum(label: T2, numClasses: number) {
-  return tf.customGrad((...args) => {
-    const [logits, save] = args as [tf.Tensor, Save];
-    const onehot = tf.slice(label, [0, 0], [-1, numClasses]);
-    const cond = tf.slice(label, [0, numClasses], [-1, 1]);
-    const logp = tf.logSoftmax(logits as T2);
-    // Saved, not captured: tensors made in the forward pass are disposed before
-    // backprop unless saved.
-    save([logp, onehot, cond]);
-    const perRow = tf.neg(tf.sum(tf.mul(onehot, logp), 1, true));
-    return {
-      value: tf.sum(tf.mul(perRow, cond)),
-      gradFunc: (dy, saved) => {
-        const [lp, oh, c] = saved;
-        const g = tf.sub(tf.mul(tf.exp(lp), tf.sum(oh, 1, true)), oh);
-        return [tf.mul(tf.mul(g, c), dy)];
-      },
-    };
-  }) as (logits: tf.Tensor) => tf.Scalar;
-}
+// Why the backward pass is written out by hand rather than taken from tf.grads:
+// - tfjs autodiff through matMul emits transposed matmuls, which XNNPACK on wasm does
+//   not serve (a scalar loop: ~9 ms instead of ~0.75 ms for the first layer's weight
+//   gradient; ../shared/DESIGN.md, decision 3). Here every product is a plain matmul
+//   of operands transposed explicitly.
+// - The gradient tape and customGrad bookkeeping cost JavaScript time on every op of
+//   every step, and the fused forward (bias and relu inside the matmul) cuts the
+//   kernel count; together ~20% of a 64-row shard's forward and backward.
+// - The first layer's input is data: its gradient is never computed. Its transpose
+//   `xT` is built in JS while the rows are gathered, so dW1 = xT . dz1 needs no
+//   transpose kernel.
+// The gradients are tested against central finite differences of an independent
+// float64 forward (test/loss.test.ts).
 
 /** One tensor per parameter, copied from the flat weights, in layout order. */
 export function weightTensors(flat: Float32Array, layout: ParamLayout): tf.Tensor[] {
@@ -117,16 +79,14 @@ export function weightTensors(flat: Float32Array, layout: ParamLayout): tf.Tenso
 /** Logits of a batch (no gradients): x is [rows, inputSize]. */
 export function forwardLogits(x: T2, weights: tf.Tensor[], model: ModelSpec): T2 {
   let h = x;
-  for (let l = 0; l < model.hidden.length; l++) {
-    h = activate(tf.add(tf.matMul(h, weights[2 * l] as T2), weights[2 * l + 1]), model.hidden[l].activation);
-  }
+  model.hidden.forEach((layer, l) => { h = denseForward(h, weights[2 * l] as T2, weights[2 * l + 1], layer.activation); });
   const last = model.hidden.length;
-  return tf.add(tf.matMul(h, weights[2 * last] as T2), weights[2 * last + 1]);
+  return denseForward(h, weights[2 * last] as T2, weights[2 * last + 1], 'linear');
 }
 
 /**
  * The masked loss SUM over the rows of x and the gradient of that sum for every
- * parameter, in layout order. Call inside tf.tidy.
+ * parameter, in layout order. `xT` is x transposed. Call inside tf.tidy.
  */
 export function lossSumAndGrads(
   x: T2,
@@ -135,17 +95,30 @@ export function lossSumAndGrads(
   weights: tf.Tensor[],
   model: ModelSpec,
 ): { lossSum: tf.Scalar; grads: tf.Tensor[] } {
-  const layers = model.hidden.length;
-  const first = firstDense(x, xT, layers > 0 ? model.hidden[0].activation : 'linear');
-  const rest = model.hidden.slice(1).map((h) => dense(h.activation));
-  const out = dense('linear');
-  const loss = maskedLossSum(label, model.numClasses);
-  const f = (...w: tf.Tensor[]): tf.Scalar => {
-    let h = first(w[0], w[1]);
-    if (layers === 0) return loss(h);
-    for (let l = 1; l < layers; l++) h = rest[l - 1](h, w[2 * l], w[2 * l + 1]);
-    return loss(out(h, w[2 * layers], w[2 * layers + 1]));
-  };
-  const { value, grads } = tf.valueAndGrads(f)(weights);
-  return { lossSum: value as tf.Scalar, grads };
+  const layers = model.hidden.length + 1;
+  const act = (l: number): Activation => (l < model.hidden.length ? model.hidden[l].activation : 'linear');
+  // Forward, keeping every layer's output: a[0] is the input, a[l + 1] layer l's output.
+  const a: T2[] = [x];
+  for (let l = 0; l < layers; l++) a.push(denseForward(a[l], weights[2 * l] as T2, weights[2 * l + 1], act(l)));
+  const { lossSum, dLogits } = maskedLoss(a[layers], label, model.numClasses);
+  // Backward, last layer first. dz is dL/dz of layer l (z = the layer's pre-activation).
+  const grads: tf.Tensor[] = new Array(2 * layers);
+  let dz = dLogits;
+  for (let l = layers - 1; l >= 0; l--) {
+    grads[2 * l] = tf.matMul(l === 0 ? xT : tf.transpose(a[l]), dz);
+    grads[2 * l + 1] = tf.sum(dz, 0);
+    if (l > 0) dz = activationGrad(tf.matMul(dz, tf.transpose(weights[2 * l] as T2)), a[l], act(l - 1));
+  }
+  return { lossSum, grads };
+}
+
+/**
+ * Copies a float32 tensor's values into `dst`. On wasm it reads the backend's heap in
+ * place: dataSync() would allocate a fresh copy of every gradient on every step (a
+ * 200 KB ArrayBuffer for the first layer's), which the garbage collector then chases.
+ */
+export function copyInto(t: tf.Tensor, dst: Float32Array): void {
+  const backend = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.TensorInfo) => Float32Array };
+  if (typeof backend.typedArrayFromHeap === 'function' && t.dtype === 'float32') dst.set(backend.typedArrayFromHeap(t));
+  else dst.set(t.dataSync() as Float32Array);
 }

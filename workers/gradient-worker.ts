@@ -3,7 +3,7 @@
 // small summary goes back. One-time set-up (backend, views, buffers) is memoised.
 import Piscina from 'piscina';
 import * as tf from '@tensorflow/tfjs-core';
-import { forwardLogits, initBackend, lossSumAndGrads, weightTensors } from '../src/mlp-tf.js';
+import { copyInto, forwardLogits, initBackend, lossSumAndGrads, weightTensors } from '../src/mlp-tf.js';
 import type { GradientResult, GradientTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/protocol.js';
 import { TASK } from '../src/protocol.js';
 import { assertSameLayout, CONTROL, paramLayout, paramView, viewsOf } from '../src/shared-memory.js';
@@ -80,7 +80,7 @@ function shardGradient(s: State, rows: number, w: tf.Tensor[], slab: Float32Arra
     const xT = tf.tensor2d(buf.xT.subarray(0, rows * inputSize), [inputSize, rows]);
     const label = tf.tensor2d(buf.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]);
     const { lossSum, grads } = lossSumAndGrads(x, xT, label, w, init.model);
-    init.layout.params.forEach((p, i) => paramView(slab, p).set(grads[i].dataSync()));
+    init.layout.params.forEach((p, i) => copyInto(grads[i], paramView(slab, p)));
     return lossSum.dataSync()[0];
   });
 }
