@@ -4,6 +4,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Activation, ModelSpec, ParamLayout } from './shared-memory.js';
 import { paramView } from './shared-memory.js';
+import { reshaped } from './kernels.js';
+import type { Info, Kernels } from './kernels.js';
 
 type T2 = tf.Tensor2D;
 
@@ -19,22 +21,39 @@ export async function initBackend(name: 'wasm' | 'cpu' | 'tensorflow'): Promise<
   }
 }
 
-/**
- * A dense layer's forward pass, z = x . W + b then the activation, as one fused
- * kernel where the backend can (wasm: XNNPACK adds the bias and clamps for relu inside
- * the matmul). tanh has no fused form on wasm, so it runs as its own op.
- */
-function denseForward(x: T2, w: T2, b: tf.Tensor, act: Activation): T2 {
-  if (act === 'tanh') return tf.tanh(tf.fused.matMul({ a: x, b: w, bias: b })) as T2;
-  return tf.fused.matMul({ a: x, b: w, bias: b, activation: act }) as T2;
+/** The fused activation of a dense layer: wasm fuses relu (a clamp) and sigmoid, not tanh. */
+function fusedActivation(act: Activation): 'relu' | 'sigmoid' | 'linear' {
+  return act === 'relu' || act === 'sigmoid' ? act : 'linear';
 }
 
+const PLAIN = { transposeA: false, transposeB: false };
+
+/**
+ * A dense layer's forward pass, z = x . W + b then the activation, as one fused kernel
+ * where the backend can (wasm: XNNPACK adds the bias and clamps for relu inside the
+ * matmul). _FusedMatMul takes rank-3 operands (a batch of one), as tf.fused.matMul
+ * passes them.
+ */
+function dense(k: Kernels, x: Info, w: Info, b: Info, act: Activation): Info {
+  const z = k.run('_FusedMatMul', { a: reshaped(x, [1, ...x.shape]), b: reshaped(w, [1, ...w.shape]), bias: b },
+    { ...PLAIN, activation: fusedActivation(act), leakyreluAlpha: 0 });
+  const a = reshaped(z, z.shape.slice(1));
+  return act === 'tanh' ? k.run('Tanh', { x: a }) : a;
+}
+
+const matMul = (k: Kernels, a: Info, b: Info) => k.run('BatchMatMul', { a, b }, PLAIN);
+const transpose = (k: Kernels, x: Info) => k.run('Transpose', { x }, { perm: [1, 0] });
+const mul = (k: Kernels, a: Info, b: Info) => k.run('Multiply', { a, b });
+const sub = (k: Kernels, a: Info, b: Info) => k.run('Sub', { a, b });
+const sum = (k: Kernels, x: Info, axis: number | number[], keepDims: boolean) => k.run('Sum', { x }, { axis, keepDims });
+
 /** dL/dz from dL/da, written in terms of the activation's output a. */
-function activationGrad(dy: T2, a: T2, act: Activation): T2 {
+function activationGrad(k: Kernels, dy: Info, a: Info, act: Activation): Info {
+  const one = () => k.input(Float32Array.of(1), []);
   switch (act) {
-    case 'relu': return tf.mul(dy, tf.step(a));
-    case 'tanh': return tf.mul(dy, tf.sub(1, tf.square(a)));
-    case 'sigmoid': return tf.mul(dy, tf.mul(a, tf.sub(1, a)));
+    case 'relu': return mul(k, dy, k.run('Step', { x: a }, { alpha: 0 }));
+    case 'tanh': return mul(k, dy, sub(k, one(), k.run('Square', { x: a })));
+    case 'sigmoid': return mul(k, dy, mul(k, a, sub(k, one(), a)));
     case 'linear': return dy;
   }
 }
@@ -43,18 +62,20 @@ function activationGrad(dy: T2, a: T2, act: Activation): T2 {
  * The seed's loss as a SUM over rows, and its gradient wrt the logits. The combined
  * label is sliced into the one-hot part (columns 0..C-1) and the condition column C;
  * per row, categorical cross-entropy of softmax(logits) times the condition.
- * Cross-entropy is taken from the logits (log-softmax), as Keras does when the output
- * is a softmax in a graph. The gradient of the sum wrt the logits is
- * (softmax * sum(onehot) - onehot) * condition. Call inside tf.tidy.
+ * Cross-entropy is taken from the logits (log-softmax, computed as tf.logSoftmax does),
+ * as Keras does when the output is a softmax in a graph. The gradient of the sum wrt
+ * the logits is (softmax * sum(onehot) - onehot) * condition.
  */
-export function maskedLoss(logits: T2, label: T2, numClasses: number): { lossSum: tf.Scalar; dLogits: T2 } {
-  const onehot = tf.slice(label, [0, 0], [-1, numClasses]);
-  const cond = tf.slice(label, [0, numClasses], [-1, 1]);
-  const logp = tf.logSoftmax(logits);
-  const perRow = tf.neg(tf.sum(tf.mul(onehot, logp), 1, true));
-  const lossSum = tf.sum(tf.mul(perRow, cond));
-  const dLogits = tf.mul(tf.sub(tf.mul(tf.exp(logp), tf.sum(onehot, 1, true)), onehot), cond);
-  return { lossSum: lossSum as tf.Scalar, dLogits: dLogits as T2 };
+export function maskedLoss(k: Kernels, logits: Info, label: Info, numClasses: number): { lossSum: Info; dLogits: Info } {
+  const onehot = k.run('Slice', { x: label }, { begin: [0, 0], size: [-1, numClasses] });
+  const cond = k.run('Slice', { x: label }, { begin: [0, numClasses], size: [-1, 1] });
+  const shifted = sub(k, logits, k.run('Max', { x: logits }, { reductionIndices: [1], keepDims: true }));
+  const logp = sub(k, shifted, k.run('Log', { x: sum(k, k.run('Exp', { x: shifted }), [1], true) }));
+  const perRow = k.run('Neg', { x: sum(k, mul(k, onehot, logp), 1, true) });
+  const lossSum = sum(k, mul(k, perRow, cond), [0, 1], false);
+  const softmax = k.run('Exp', { x: logp });
+  const dLogits = mul(k, sub(k, mul(k, softmax, sum(k, onehot, 1, true)), onehot), cond);
+  return { lossSum, dLogits };
 }
 
 // Why the backward pass is written out by hand rather than taken from tf.grads:
@@ -62,63 +83,75 @@ export function maskedLoss(logits: T2, label: T2, numClasses: number): { lossSum
 //   not serve (a scalar loop: ~9 ms instead of ~0.75 ms for the first layer's weight
 //   gradient; ../shared/DESIGN.md, decision 3). Here every product is a plain matmul
 //   of operands transposed explicitly.
-// - The gradient tape and customGrad bookkeeping cost JavaScript time on every op of
-//   every step, and the fused forward (bias and relu inside the matmul) cuts the
-//   kernel count; together ~20% of a 64-row shard's forward and backward.
+// - The gradient tape and the engine's bookkeeping cost JavaScript time on every op of
+//   every step (see src/kernels.ts); the fused forward (bias and relu inside the
+//   matmul) cuts the kernel count.
 // - The first layer's input is data: its gradient is never computed. Its transpose
 //   `xT` is built in JS while the rows are gathered, so dW1 = xT . dz1 needs no
 //   transpose kernel.
 // The gradients are tested against central finite differences of an independent
 // float64 forward (test/loss.test.ts).
 
+/** One input per parameter, copied from the flat weights, in layout order. */
+export function weightInputs(k: Kernels, flat: Float32Array, layout: ParamLayout): Info[] {
+  return layout.params.map((p) => k.input(paramView(flat, p), p.shape));
+}
+
+/** The rows of a shard as the backward pass needs them (see ShardBuffers in shards.ts). */
+export interface ShardInput {
+  rows: number;
+  /** [rows, inputSize] */
+  x: Float32Array;
+  /** [inputSize, rows] */
+  xT: Float32Array;
+  /** [rows, C + 1] combined labels */
+  label: Float32Array;
+}
+
+/**
+ * The masked loss SUM over a shard's rows and the gradient of that sum for every
+ * parameter, written into `out` (flat, in layout order). Returns the loss sum. Every
+ * tensor it makes is freed before it returns; the weight inputs `w` are the caller's.
+ */
+export function shardLossAndGradient(k: Kernels, w: Info[], model: ModelSpec, layout: ParamLayout, shard: ShardInput, out: Float32Array): number {
+  const mark = k.mark();
+  try {
+    const { rows } = shard;
+    const { inputSize, numClasses } = model;
+    const layers = model.hidden.length + 1;
+    const act = (l: number): Activation => (l < model.hidden.length ? model.hidden[l].activation : 'linear');
+    const x = k.input(shard.x.subarray(0, rows * inputSize), [rows, inputSize]);
+    const xT = k.input(shard.xT.subarray(0, rows * inputSize), [inputSize, rows]);
+    const label = k.input(shard.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]);
+    // Forward, keeping every layer's output: a[0] is the input, a[l + 1] layer l's output.
+    const a: Info[] = [x];
+    for (let l = 0; l < layers; l++) a.push(dense(k, a[l], w[2 * l], w[2 * l + 1], act(l)));
+    const { lossSum, dLogits } = maskedLoss(k, a[layers], label, numClasses);
+    // Backward, last layer first. dz is dL/dz of layer l (z = the layer's pre-activation).
+    let dz = dLogits;
+    for (let l = layers - 1; l >= 0; l--) {
+      k.read(matMul(k, l === 0 ? xT : transpose(k, a[l]), dz), paramView(out, layout.params[2 * l]));
+      k.read(sum(k, dz, 0, false), paramView(out, layout.params[2 * l + 1]));
+      if (l > 0) dz = activationGrad(k, matMul(k, dz, transpose(k, w[2 * l])), a[l], act(l - 1));
+    }
+    return k.scalar(lossSum);
+  } finally {
+    k.release(mark);
+  }
+}
+
 /** One tensor per parameter, copied from the flat weights, in layout order. */
 export function weightTensors(flat: Float32Array, layout: ParamLayout): tf.Tensor[] {
   return layout.params.map((p) => tf.tensor(paramView(flat, p), p.shape, 'float32'));
 }
 
-/** Logits of a batch (no gradients): x is [rows, inputSize]. */
+/** Logits of a batch (no gradients, through the engine: evaluation, not the hot path): x is [rows, inputSize]. */
 export function forwardLogits(x: T2, weights: tf.Tensor[], model: ModelSpec): T2 {
   let h = x;
-  model.hidden.forEach((layer, l) => { h = denseForward(h, weights[2 * l] as T2, weights[2 * l + 1], layer.activation); });
+  model.hidden.forEach((layer, l) => {
+    const z = tf.fused.matMul({ a: h, b: weights[2 * l] as T2, bias: weights[2 * l + 1], activation: fusedActivation(layer.activation) });
+    h = (layer.activation === 'tanh' ? tf.tanh(z) : z) as T2;
+  });
   const last = model.hidden.length;
-  return denseForward(h, weights[2 * last] as T2, weights[2 * last + 1], 'linear');
-}
-
-/**
- * The masked loss SUM over the rows of x and the gradient of that sum for every
- * parameter, in layout order. `xT` is x transposed. Call inside tf.tidy.
- */
-export function lossSumAndGrads(
-  x: T2,
-  xT: T2,
-  label: T2,
-  weights: tf.Tensor[],
-  model: ModelSpec,
-): { lossSum: tf.Scalar; grads: tf.Tensor[] } {
-  const layers = model.hidden.length + 1;
-  const act = (l: number): Activation => (l < model.hidden.length ? model.hidden[l].activation : 'linear');
-  // Forward, keeping every layer's output: a[0] is the input, a[l + 1] layer l's output.
-  const a: T2[] = [x];
-  for (let l = 0; l < layers; l++) a.push(denseForward(a[l], weights[2 * l] as T2, weights[2 * l + 1], act(l)));
-  const { lossSum, dLogits } = maskedLoss(a[layers], label, model.numClasses);
-  // Backward, last layer first. dz is dL/dz of layer l (z = the layer's pre-activation).
-  const grads: tf.Tensor[] = new Array(2 * layers);
-  let dz = dLogits;
-  for (let l = layers - 1; l >= 0; l--) {
-    grads[2 * l] = tf.matMul(l === 0 ? xT : tf.transpose(a[l]), dz);
-    grads[2 * l + 1] = tf.sum(dz, 0);
-    if (l > 0) dz = activationGrad(tf.matMul(dz, tf.transpose(weights[2 * l] as T2)), a[l], act(l - 1));
-  }
-  return { lossSum, grads };
-}
-
-/**
- * Copies a float32 tensor's values into `dst`. On wasm it reads the backend's heap in
- * place: dataSync() would allocate a fresh copy of every gradient on every step (a
- * 200 KB ArrayBuffer for the first layer's), which the garbage collector then chases.
- */
-export function copyInto(t: tf.Tensor, dst: Float32Array): void {
-  const backend = tf.backend() as unknown as { typedArrayFromHeap?: (t: tf.TensorInfo) => Float32Array };
-  if (typeof backend.typedArrayFromHeap === 'function' && t.dtype === 'float32') dst.set(backend.typedArrayFromHeap(t));
-  else dst.set(t.dataSync() as Float32Array);
+  return tf.fused.matMul({ a: h, b: weights[2 * last] as T2, bias: weights[2 * last + 1] }) as T2;
 }

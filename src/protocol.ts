@@ -19,6 +19,7 @@ export interface PingTask {
 export interface PingResult {
   threadId: number;
   backend: string;
+  /** Buffers the thread's TensorFlow.js backend holds (engine tensors and direct kernel outputs). */
   numTensors: number;
   /** How long this thread's one-time set-up (backend, views, buffers) took. */
   setupMs: number;
@@ -56,6 +57,7 @@ export interface GradientResult {
   threadId: number;
   /** The weights version the worker read from shared memory, checked by the coordinator. */
   weightsVersion: number;
+  /** Buffers held after the task: must equal the count at start-up (no leaks). */
   numTensors: number;
   /**
    * prep: gather rows and wait for the weights (overlaps the coordinator's Adam);

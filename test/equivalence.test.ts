@@ -1,10 +1,10 @@
 // The oracle of data parallelism: N real worker threads, each on its shard, reduce to
 // the gradient that one process computes on the full batch.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import * as tf from '@tensorflow/tfjs-core';
 import { parseMask } from '../src/labels.js';
 import type { MaskRule } from '../src/labels.js';
-import { initBackend, lossSumAndGrads, weightTensors } from '../src/mlp-tf.js';
+import { initBackend, shardLossAndGradient, weightInputs } from '../src/mlp-tf.js';
+import { Kernels } from '../src/kernels.js';
 import { closePool, createPool } from '../src/pool.js';
 import type { WorkerPool } from '../src/pool.js';
 import { gatherRows, planShards, splitShards } from '../src/shards.js';
@@ -27,10 +27,10 @@ function fullBatchGradient(shared: ReturnType<typeof loadShared>, batch: Int32Ar
   const buf = { x: new Float32Array(rows * 784), xT: new Float32Array(rows * 784), label: new Float32Array(rows * 11) };
   const conditionSum = gatherRows(views.trainImages, views.trainLabels, views.trainCond, batch, 0, rows, 784, 10, buf);
   const normaliser = normalize === 'batch' ? rows : Math.max(conditionSum, 1);
-  const grads = tf.tidy(() => lossSumAndGrads(tf.tensor2d(buf.x, [rows, 784]), tf.tensor2d(buf.xT, [784, rows]),
-    tf.tensor2d(buf.label, [rows, 11]), weightTensors(views.weights, layout), model).grads.map((g) => g.dataSync()));
+  const k = new Kernels();
   const flat = new Float32Array(layout.numParams);
-  layout.params.forEach((p, i) => flat.set(grads[i], p.offset));
+  shardLossAndGradient(k, weightInputs(k, views.weights, layout), model, layout, { rows, ...buf }, flat);
+  k.release();
   return flat.map((v) => v / normaliser);
 }
 

@@ -1,9 +1,9 @@
 // The combined label and the masked loss against hand-computed values; the gradient of
 // the loss sum against central finite differences of an independent float64 forward.
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as tf from '@tensorflow/tfjs-core';
 import { conditionOf, parseMask, writeCombinedLabel } from '../src/labels.js';
-import { initBackend, lossSumAndGrads, maskedLoss, weightTensors } from '../src/mlp-tf.js';
+import { initBackend, maskedLoss, shardLossAndGradient, weightInputs } from '../src/mlp-tf.js';
+import { heldBuffers, Kernels } from '../src/kernels.js';
 import { paramLayout, paramView } from '../src/shared-memory.js';
 import type { Activation, ModelSpec } from '../src/shared-memory.js';
 import { Rng } from '../src/rng.js';
@@ -36,12 +36,15 @@ describe('masked loss', () => {
     // Row 0: logits [0, ln 3] -> softmax [1/4, 3/4], class 1, condition 1 -> -ln(3/4).
     // Row 1: logits [ln 2, 0] -> softmax [2/3, 1/3], class 1, condition 0 -> 0.
     // Row 2: logits [0, 0]    -> softmax [1/2, 1/2], class 0, condition 1 -> ln 2.
-    const logits = tf.tensor2d([0, Math.log(3), Math.log(2), 0, 0, 0], [3, 2]);
-    const label = tf.tensor2d([0, 1, 1, 0, 1, 0, 1, 0, 1], [3, 3]);
-    const { lossSum, dLogits } = maskedLoss(logits, label, 2);
-    expect(lossSum.dataSync()[0]).toBeCloseTo(-Math.log(3 / 4) + Math.log(2), 6);
+    const k = new Kernels();
+    const logits = k.input(Float32Array.from([0, Math.log(3), Math.log(2), 0, 0, 0]), [3, 2]);
+    const label = k.input(Float32Array.from([0, 1, 1, 0, 1, 0, 1, 0, 1]), [3, 3]);
+    const { lossSum, dLogits } = maskedLoss(k, logits, label, 2);
+    expect(k.scalar(lossSum)).toBeCloseTo(-Math.log(3 / 4) + Math.log(2), 6);
     // Its gradient wrt the logits: (softmax - onehot) * condition.
-    const g = dLogits.dataSync();
+    const g = new Float32Array(6);
+    k.read(dLogits, g);
+    k.release();
     const expected = [1 / 4, 3 / 4 - 1, 0, 0, 1 / 2 - 1, 1 / 2];
     expected.forEach((e, i) => expect(g[i]).toBeCloseTo(e, 6));
   });
@@ -91,11 +94,12 @@ describe('gradient of the masked loss sum', () => {
       const label = new Float32Array(rows * 5);
       y.forEach((c, r) => writeCombinedLabel(c, cond[r], 4, label, r * 5));
       const xT = x[0].map((_, k) => x.map((row) => row[k]));
-      const grads = tf.tidy(() => {
-        const { grads } = lossSumAndGrads(tf.tensor2d(x), tf.tensor2d(xT), tf.tensor2d(label, [rows, 5]),
-          weightTensors(Float32Array.from(w64), layout), model);
-        return grads.map((g) => g.dataSync());
-      });
+      const k = new Kernels();
+      const flat = new Float32Array(layout.numParams);
+      shardLossAndGradient(k, weightInputs(k, Float32Array.from(w64), layout), model, layout,
+        { rows, x: Float32Array.from(x.flat()), xT: Float32Array.from(xT.flat()), label }, flat);
+      k.release();
+      const grads = layout.params.map((p) => paramView(flat, p));
       const h = 1e-6;
       let worst = 0;
       for (const p of layout.params) {
@@ -115,11 +119,16 @@ describe('gradient of the masked loss sum', () => {
   it('leaves no tensors behind', () => {
     const model: ModelSpec = { inputSize: 3, hidden: [{ units: 2, activation: 'relu' }], numClasses: 2 };
     const layout = paramLayout(model);
-    const before = tf.memory().numTensors;
-    tf.tidy(() => {
-      lossSumAndGrads(tf.ones([2, 3]), tf.ones([3, 2]), tf.tensor2d([1, 0, 1, 0, 1, 1], [2, 3]),
-        weightTensors(new Float32Array(layout.numParams).fill(0.1), layout), model);
-    });
-    expect(tf.memory().numTensors).toBe(before);
+    const before = heldBuffers();
+    const k = new Kernels();
+    const w = weightInputs(k, new Float32Array(layout.numParams).fill(0.1), layout);
+    const out = new Float32Array(layout.numParams);
+    const shard = { rows: 2, x: new Float32Array(6).fill(1), xT: new Float32Array(6).fill(1), label: Float32Array.from([1, 0, 1, 1, 0, 1]) };
+    shardLossAndGradient(k, w, model, layout, shard, out);
+    // The shard's own tensors are freed on return; the caller's weight inputs are not.
+    expect(heldBuffers()).toBe(before + w.length);
+    k.release();
+    expect(heldBuffers()).toBe(before);
+    expect(out.some((v) => v !== 0)).toBe(true);
   });
 });

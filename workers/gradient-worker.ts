@@ -3,7 +3,9 @@
 // small summary goes back. One-time set-up (backend, views, buffers) is memoised.
 import Piscina from 'piscina';
 import * as tf from '@tensorflow/tfjs-core';
-import { copyInto, forwardLogits, initBackend, lossSumAndGrads, weightTensors } from '../src/mlp-tf.js';
+import { forwardLogits, initBackend, shardLossAndGradient, weightInputs, weightTensors } from '../src/mlp-tf.js';
+import { heldBuffers, Kernels } from '../src/kernels.js';
+import type { Info } from '../src/kernels.js';
 import type { GradientResult, GradientTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/protocol.js';
 import { TASK } from '../src/protocol.js';
 import { assertSameLayout, CONTROL, paramLayout, paramView, viewsOf } from '../src/shared-memory.js';
@@ -18,6 +20,8 @@ interface State {
   init: WorkerInit;
   views: SharedViews;
   buf: ShardBuffers;
+  /** Runs the training step's kernels without the engine (src/kernels.ts). */
+  k: Kernels;
 }
 
 let state: Promise<State> | undefined;
@@ -40,7 +44,7 @@ async function setup(): Promise<State> {
     xT: new Float32Array(maxRows * inputSize),
     label: new Float32Array(maxRows * (numClasses + 1)),
   };
-  return { init, views, buf, setupMs: performance.now() - t0 };
+  return { init, views, buf, k: new Kernels(), setupMs: performance.now() - t0 };
 }
 
 /** How long a task waits for its weights version before giving up (the coordinator died). */
@@ -68,21 +72,12 @@ function waitForWeights(control: Int32Array, version: number): void {
  * `buf`, with the step's weight tensors `w`. Writes the gradient SUM into `slab`;
  * returns the loss sum.
  */
-function shardGradient(s: State, rows: number, w: tf.Tensor[], slab: Float32Array): number {
-  const { buf, init } = s;
-  const { inputSize, numClasses } = init.model;
+function shardGradient(s: State, rows: number, w: Info[], slab: Float32Array): number {
   if (rows === 0) {
     slab.fill(0);
     return 0;
   }
-  return tf.tidy(() => {
-    const x = tf.tensor2d(buf.x.subarray(0, rows * inputSize), [rows, inputSize]);
-    const xT = tf.tensor2d(buf.xT.subarray(0, rows * inputSize), [inputSize, rows]);
-    const label = tf.tensor2d(buf.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]);
-    const { lossSum, grads } = lossSumAndGrads(x, xT, label, w, init.model);
-    init.layout.params.forEach((p, i) => copyInto(grads[i], paramView(slab, p)));
-    return lossSum.dataSync()[0];
-  });
+  return shardLossAndGradient(s.k, w, s.init.model, s.init.layout, { rows, ...s.buf }, slab);
 }
 
 function allFinite(a: Float32Array): boolean {
@@ -129,7 +124,8 @@ function gradient(s: State, task: GradientTask): GradientResult {
   //    XNNPACK packs the first layer's kernel once instead of once per micro-shard).
   let lossSum = 0;
   let microLossSums: number[] | undefined;
-  const w = weightTensors(views.weights, s.init.layout);
+  const mark = s.k.mark();
+  const w = weightInputs(s.k, views.weights, s.init.layout);
   try {
     if (!micro) {
       lossSum = shardGradient(s, task.end - task.start, w, views.slabs[task.slab]);
@@ -144,7 +140,7 @@ function gradient(s: State, task: GradientTask): GradientResult {
       }
     }
   } finally {
-    tf.dispose(w);
+    s.k.release(mark);
   }
   // A NaN or infinity anywhere in the gradient would poison every weight through Adam:
   // report it so the run stops at this step instead.
@@ -161,7 +157,7 @@ function gradient(s: State, task: GradientTask): GradientResult {
     rows: task.end - task.start,
     threadId,
     weightsVersion,
-    numTensors: tf.memory().numTensors,
+    numTensors: heldBuffers(),
     timings: {
       prepMs: tReady - t0, computeMs: tEnd - tReady,
       readyAt: performance.timeOrigin + tReady, endedAt: performance.timeOrigin + tEnd,
@@ -194,7 +190,7 @@ export default async function run(task: Task): Promise<GradientResult | PredictR
   switch (task.kind) {
     case TASK.gradient: return gradient(s, task);
     case TASK.predict: return predict(s, task);
-    case TASK.ping: return { threadId, backend: tf.getBackend(), numTensors: tf.memory().numTensors, setupMs: s.setupMs };
+    case TASK.ping: return { threadId, backend: tf.getBackend(), numTensors: heldBuffers(), setupMs: s.setupMs };
     default: throw new Error(`unknown task kind: ${JSON.stringify((task as { kind?: unknown }).kind)}`);
   }
 }
