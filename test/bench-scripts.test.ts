@@ -25,6 +25,23 @@ describe('npm run bench -- --quick', () => {
   });
 });
 
+describe('npm run bench:kernels', () => {
+  it('runs both paths in their own processes and they compute the same gradient', () => {
+    const r = runCli('bench/kernels.js', ['--rows', '8', '--steps', '20', '--reps', '1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('| path | step ms (after 300) |');
+    const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    for (const path of ['engine', 'direct']) {
+      for (const k of ['medianMs', 'first150Ms', 'cpuMsPerStep']) expect(j.summary[path][k], `${path} ${k}`).toBeGreaterThan(0);
+      // The engine's ops are the oracle of the direct kernels: same math, same kernels.
+      expect(j.summary[path].maxDiff).toBeLessThan(1e-6);
+    }
+    const bad = runCli('bench/kernels.js', ['--rows', '0']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim()).toBe('error: --rows: expected an integer >= 1, got "0"');
+  });
+});
+
 describe('npm run scale', () => {
   it('tiny strong-mode run: every cell has its fields, exactness below 1e-5, and the chart is written', () => {
     const out = tmpDir();
