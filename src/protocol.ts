@@ -10,7 +10,7 @@ export interface WorkerInit {
   backend: 'wasm' | 'cpu' | 'tensorflow';
 }
 
-export const TASK = { ping: 'ping', gradient: 'gradient', predict: 'predict' } as const;
+export const TASK = { ping: 'ping', gradient: 'gradient', loop: 'loop', predict: 'predict' } as const;
 
 export interface PingTask {
   kind: typeof TASK.ping;
@@ -67,6 +67,32 @@ export interface GradientResult {
   timings: { prepMs: number; computeMs: number; readyAt: number; endedAt: number };
 }
 
+/**
+ * The training loop's task: one per shard, running steps [firstStep, lastStep) without
+ * a message per step. For each step the worker waits until the coordinator has put the
+ * step's batch in shared memory (control batchStep), gathers its rows, waits for the
+ * step's weights version (firstVersion + step - firstStep), computes its gradient sum
+ * as a GradientTask would, writes its result record, and marks the step done (control
+ * done(shard)). Returns early when the coordinator sets control stop.
+ */
+export interface LoopTask {
+  kind: typeof TASK.loop;
+  shard: number;
+  slab: number;
+  start: number;
+  end: number;
+  microRows: number;
+  firstStep: number;
+  lastStep: number;
+  firstVersion: number;
+  /** The attempt of firstStep (a loop restarted after a fault); later steps are attempt 0. */
+  attempt: number;
+}
+
+export interface LoopResult {
+  steps: number;
+}
+
 /** Write the predicted class of rows [start, end) of a split into the shared predictions. */
 export interface PredictTask {
   kind: typeof TASK.predict;
@@ -79,4 +105,4 @@ export interface PredictResult {
   rows: number;
 }
 
-export type Task = PingTask | GradientTask | PredictTask;
+export type Task = PingTask | GradientTask | LoopTask | PredictTask;

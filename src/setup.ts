@@ -25,6 +25,7 @@ export function loadShared(
   }, {
     numTrain, numParams: layout.numParams, batchSize: config.batchSize,
     numSlabs: planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0).numSlabs,
+    numShards: config.workers,
   });
   const views = viewsOf(buffers, layout.numParams);
   fillConditions(views.trainLabels, mask, views.trainCond);

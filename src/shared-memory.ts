@@ -12,16 +12,36 @@
 //   slabs         Float32Array    numSlabs * numParams       the task owning slab  during a step only
 //   batch         Int32Array      batchSize                  coordinator           before dispatching a step
 //   predictions   Uint8Array      numTrain + numTest         task owning the rows  during evaluation only
-//   control       Int32Array      CONTROL_SLOTS              coordinator           between steps only
+//   results       Float64Array    numShards * RESULT_FIELDS  shard i's loop task   its record, during a step
+//   slabLoss      Float64Array    numSlabs                   the task owning slab  during a step only
+//   control       Int32Array      3 + 2 * numShards          see CONTROL below
 //
 // Images stay bytes (47 MB for MNIST instead of 188 MB as floats); workers scale
 // the rows they read to [0, 1] while building their shard's input. The IDX reader
 // decodes straight into SharedArrayBuffers (`sharedBytes`), so the dataset is held
 // once, not as a file buffer plus a shared copy. With --limit, the first numTrain
 // rows (numTrain = trainCond's length) are the training set.
+import type { GradientResult } from './protocol.js';
 
-export const CONTROL = { weightsVersion: 0 } as const;
-const CONTROL_SLOTS = 1;
+/**
+ * The control words, all Int32 and accessed with Atomics:
+ *   weightsVersion  coordinator: the weights in `weights` are those of this version
+ *   batchStep       coordinator: `batch` holds the indices of step (batchStep - 1)
+ *   stop            coordinator: 1 = step loops must return at their next wait
+ *   done(i)         shard i's loop task: it has finished step (done - 1), result written
+ *   failed(i)       shard i's loop task: 1 = it threw; the coordinator learns why from Piscina
+ */
+export const CONTROL = { weightsVersion: 0, batchStep: 1, stop: 2 } as const;
+export const doneSlot = (shard: number): number => 3 + 2 * shard;
+export const failedSlot = (shard: number): number => 4 + 2 * shard;
+const controlSlots = (numShards: number) => 3 + 2 * numShards;
+
+/** One shard's result record in `results` (what a GradientResult carries, as float64s). */
+export const RESULT = {
+  lossSum: 0, conditionSum: 1, nonFinite: 2, rows: 3, threadId: 4, weightsVersion: 5, numTensors: 6,
+  prepMs: 7, computeMs: 8, readyAt: 9, endedAt: 10,
+} as const;
+export const RESULT_FIELDS = 11;
 
 export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'linear';
 
@@ -76,6 +96,8 @@ export interface SharedBuffers {
   slabs: SharedArrayBuffer;
   batch: SharedArrayBuffer;
   predictions: SharedArrayBuffer;
+  results: SharedArrayBuffer;
+  slabLoss: SharedArrayBuffer;
   control: SharedArrayBuffer;
 }
 
@@ -100,6 +122,8 @@ export interface SharedSizes {
   numParams: number;
   /** One per worker, or one per micro-shard in deterministic mode. */
   numSlabs: number;
+  /** One per worker. */
+  numShards: number;
   batchSize: number;
 }
 
@@ -111,7 +135,9 @@ export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers 
     slabs: new SharedArrayBuffer(s.numSlabs * s.numParams * 4),
     batch: new SharedArrayBuffer(s.batchSize * 4),
     predictions: new SharedArrayBuffer(s.numTrain + data.testLabels.byteLength),
-    control: new SharedArrayBuffer(CONTROL_SLOTS * 4),
+    results: new SharedArrayBuffer(s.numShards * RESULT_FIELDS * 8),
+    slabLoss: new SharedArrayBuffer(s.numSlabs * 8),
+    control: new SharedArrayBuffer(controlSlots(s.numShards) * 4),
   };
 }
 
@@ -128,6 +154,10 @@ export interface SharedViews {
   /** predictions of the training rows, then of the test rows. */
   trainPredictions: Uint8Array;
   testPredictions: Uint8Array;
+  /** results.subarray(i * RESULT_FIELDS, (i + 1) * RESULT_FIELDS) is shard i's record. */
+  results: Float64Array;
+  /** The loss sum of each slab's rows. */
+  slabLoss: Float64Array;
   control: Int32Array;
 }
 
@@ -148,6 +178,8 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
     batch: new Int32Array(b.batch),
     trainPredictions: new Uint8Array(b.predictions, 0, numTrain),
     testPredictions: new Uint8Array(b.predictions, numTrain),
+    results: new Float64Array(b.results),
+    slabLoss: new Float64Array(b.slabLoss),
     control: new Int32Array(b.control),
   };
 }
@@ -155,4 +187,41 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
 /** A parameter's region of a flat weights or gradient array (a view, not a copy). */
 export function paramView(flat: Float32Array, p: ParamSpec): Float32Array {
   return flat.subarray(p.offset, p.offset + p.size);
+}
+
+/**
+ * Shard `shard`'s result into its record and its slabs' loss sums (worker side, before
+ * it marks the step done). With micro-shards, slab j's loss is microLossSums[j].
+ */
+export function writeResult(views: SharedViews, shard: number, firstSlab: number, r: GradientResult): void {
+  const rec = views.results.subarray(shard * RESULT_FIELDS, (shard + 1) * RESULT_FIELDS);
+  rec[RESULT.lossSum] = r.lossSum;
+  rec[RESULT.conditionSum] = r.conditionSum;
+  rec[RESULT.nonFinite] = r.nonFinite ? 1 : 0;
+  rec[RESULT.rows] = r.rows;
+  rec[RESULT.threadId] = r.threadId;
+  rec[RESULT.weightsVersion] = r.weightsVersion;
+  rec[RESULT.numTensors] = r.numTensors;
+  rec[RESULT.prepMs] = r.timings.prepMs;
+  rec[RESULT.computeMs] = r.timings.computeMs;
+  rec[RESULT.readyAt] = r.timings.readyAt;
+  rec[RESULT.endedAt] = r.timings.endedAt;
+  if (r.microLossSums) views.slabLoss.set(r.microLossSums, firstSlab);
+  else views.slabLoss[firstSlab] = r.lossSum;
+}
+
+/** Shard `shard`'s result as the loop task wrote it (coordinator side, after it marked the step done). */
+export function readResult(views: SharedViews, shard: number, firstSlab: number, numSlabs: number, micro: boolean): GradientResult {
+  const rec = views.results.subarray(shard * RESULT_FIELDS, (shard + 1) * RESULT_FIELDS);
+  return {
+    lossSum: rec[RESULT.lossSum],
+    conditionSum: rec[RESULT.conditionSum],
+    nonFinite: rec[RESULT.nonFinite] !== 0,
+    rows: rec[RESULT.rows],
+    threadId: rec[RESULT.threadId],
+    weightsVersion: rec[RESULT.weightsVersion],
+    numTensors: rec[RESULT.numTensors],
+    microLossSums: micro ? Array.from(views.slabLoss.subarray(firstSlab, firstSlab + numSlabs)) : undefined,
+    timings: { prepMs: rec[RESULT.prepMs], computeMs: rec[RESULT.computeMs], readyAt: rec[RESULT.readyAt], endedAt: rec[RESULT.endedAt] },
+  };
 }

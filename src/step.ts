@@ -1,12 +1,16 @@
-// The gradient half of a step, as the coordinator sees it: dispatch one task per worker,
-// check what comes back, reduce the slabs. The loop in train.ts applies Adam after it.
+// The gradient half of a step, as the coordinator sees it: get every shard's gradient
+// sum, check the results, reduce the slabs. The loop in train.ts applies Adam after it.
+// Two ways to get the shards' work done: StepLoops (below), the training loop's, with
+// one long-running task per shard and shared memory both ways; and one task per shard
+// for a single step (dispatchStep, computeGradient), used by tests and the scale
+// script's exactness check. Both run the same worker code for a step.
 import type { Config } from './config.js';
 import { reduceGradients } from './optimizer.js';
 import type { WorkerPool } from './pool.js';
-import type { GradientResult, GradientTask } from './protocol.js';
+import type { GradientResult, GradientTask, LoopTask } from './protocol.js';
 import { TASK } from './protocol.js';
 import type { SharedViews } from './shared-memory.js';
-import { CONTROL } from './shared-memory.js';
+import { CONTROL, doneSlot, failedSlot, readResult } from './shared-memory.js';
 import type { ShardPlan } from './shards.js';
 
 /** How a step survives a worker that throws, exits or hangs. */
@@ -138,3 +142,133 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return den === 0 ? num : num / den;
 }
+
+/**
+ * The training loop's side of the step loops (see LoopTask in protocol.ts): one
+ * long-running Piscina task per shard instead of one task per shard per step, so a
+ * step costs no task dispatch and no result message. The coordinator publishes each
+ * step's batch and weights in shared memory and blocks on the shards' done words
+ * (Atomics.wait). Why: on two cores, the per-step messages (posting the tasks, the
+ * worker posting its result, the coordinator's event loop waking for it) were a fifth
+ * of a step; see the README's performance section for the measurements.
+ *
+ * Fault handling is the same as runShard's: a loop whose thread throws, exits or
+ * misses --step-timeout is reported, and the shard restarts from the step it failed
+ * on, on a fresh thread, with the same weights version, so the step's result equals
+ * a fault-free step's; after maxRetries failures in a row the run stops.
+ */
+export class StepLoops {
+  private readonly loops: { promise: Promise<unknown>; abort: AbortController; error: Error | null; settled: boolean }[] = [];
+  private lastYield = performance.now();
+
+  constructor(
+    private readonly wp: WorkerPool,
+    private readonly views: SharedViews,
+    private readonly plan: ShardPlan,
+    private readonly lastStep: number,
+    private readonly policy: FaultPolicy,
+  ) {}
+
+  /** Puts step `step`'s batch (already in views.batch) in the workers' hands. */
+  publishBatch(step: number): void {
+    Atomics.store(this.views.control, CONTROL.batchStep, step + 1);
+    Atomics.notify(this.views.control, CONTROL.batchStep);
+  }
+
+  /** Starts every shard's loop at `firstStep`, whose weights are version `firstVersion`. */
+  start(firstStep: number, firstVersion: number): void {
+    for (let i = 0; i < this.plan.tasks.length; i++) this.startShard(i, firstStep, firstVersion, 0);
+  }
+
+  private startShard(shard: number, firstStep: number, firstVersion: number, attempt: number): void {
+    const { start, end, slab, microRows } = this.plan.tasks[shard];
+    Atomics.store(this.views.control, failedSlot(shard), 0);
+    const abort = new AbortController();
+    const task: LoopTask = { kind: TASK.loop, shard, slab, start, end, microRows, firstStep, lastStep: this.lastStep, firstVersion, attempt };
+    const loop = { promise: this.wp.pool.run(task, { signal: abort.signal }), abort, error: null as Error | null, settled: false };
+    // Marked handled here: a failure is read from `loop.error` when the coordinator next waits.
+    loop.promise.then(() => { loop.settled = true; }, (e: Error) => { loop.settled = true; loop.error = e; });
+    this.loops[shard] = loop;
+  }
+
+  /**
+   * Every shard's result for `step` (computed with weights `version`), once each has
+   * marked it done; shards that fail are restarted at `step` as the policy allows.
+   */
+  async results(step: number, version: number): Promise<GradientResult[]> {
+    const out: GradientResult[] = [];
+    for (let i = 0; i < this.plan.tasks.length; i++) {
+      for (let attempt = 0; ; attempt++) {
+        const cause = await this.waitDone(i, step);
+        if (cause === null) break;
+        const fatal = attempt + 1 >= this.policy.maxRetries;
+        this.policy.onFault({ workerIndex: i, step, cause, retry: attempt + 1, fatal });
+        if (fatal) throw new ShardFailedError(`step ${step}: shard ${i} failed ${attempt + 1} times in a row; last cause: ${cause}`);
+        this.startShard(i, step, version, attempt + 1);
+      }
+      const t = this.plan.tasks[i];
+      const slabs = t.microRows > 0 ? Math.ceil((t.end - t.start) / t.microRows) : 1;
+      const r = readResult(this.views, i, t.slab, slabs, t.microRows > 0);
+      if (r.nonFinite || !Number.isFinite(r.lossSum)) {
+        throw new NonFiniteError(`step ${step}: shard ${i} produced a non-finite ${r.nonFinite ? 'gradient' : `loss (${r.lossSum})`}`);
+      }
+      out.push(r);
+    }
+    return out;
+  }
+
+  /**
+   * Blocks until shard `shard` has finished `step` (returns null) or its loop failed
+   * (returns the cause). The block is a plain Atomics.wait, in slices: between slices,
+   * and at least every YIELD_MS, the event loop runs, so signals, Piscina's messages
+   * (a loop's rejection) and timers are not held up by a long step.
+   */
+  private async waitDone(shard: number, step: number): Promise<string | null> {
+    const { control } = this.views;
+    const deadline = performance.now() + this.policy.stepTimeoutMs;
+    for (;;) {
+      if (performance.now() - this.lastYield > YIELD_MS) await this.yieldToEventLoop();
+      const v = Atomics.load(control, doneSlot(shard));
+      if (v >= step + 1) return null;
+      const loop = this.loops[shard];
+      if (Atomics.load(control, failedSlot(shard)) !== 0 || loop.settled) {
+        // The loop ended without finishing the step: its rejection says why (it may
+        // still be in flight when the worker's failed flag woke us).
+        await loop.promise.catch(() => undefined);
+        return loop.error?.message ?? `the step loop ended before step ${step}`;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        loop.abort.abort(); // Piscina terminates the thread and starts a fresh one
+        await loop.promise.catch(() => undefined);
+        return `no result within --step-timeout ${this.policy.stepTimeoutMs} ms (thread terminated)`;
+      }
+      if (Atomics.wait(control, doneSlot(shard), v, Math.min(left, SLICE_MS)) === 'timed-out') await this.yieldToEventLoop();
+    }
+  }
+
+  private async yieldToEventLoop(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.lastYield = performance.now();
+  }
+
+  /**
+   * Asks every loop to return at its next wait and waits up to `graceMs` for them to
+   * end; a loop still running after that (a hung thread) is aborted, its thread
+   * terminated.
+   */
+  async stop(graceMs: number): Promise<void> {
+    Atomics.store(this.views.control, CONTROL.stop, 1);
+    Atomics.notify(this.views.control, CONTROL.batchStep);
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); });
+    await Promise.race([Promise.all(this.loops.map((l) => l.promise.catch(() => undefined))), grace]);
+    clearTimeout(timer);
+    for (const l of this.loops) if (!l.settled) l.abort.abort();
+  }
+}
+
+/** How long the coordinator blocks on a done word before letting the event loop run. */
+const SLICE_MS = 20;
+/** The event loop runs at least this often during training (signals, messages, timers). */
+const YIELD_MS = 20;

@@ -21,7 +21,7 @@ import type { SplitReport } from './report.js';
 import { epochShuffleState, evaluate, initWeights, loadShared, shuffleForEpoch } from './setup.js';
 import { CONTROL, paramLayout } from './shared-memory.js';
 import { planShards } from './shards.js';
-import { dispatchStep, reduceStep, ShardFailedError } from './step.js';
+import { reduceStep, ShardFailedError, StepLoops } from './step.js';
 import type { FaultPolicy } from './step.js';
 import { round, StepStats } from './step-stats.js';
 import { ProgressLine } from './progress-line.js';
@@ -92,9 +92,9 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       log.child({ workerIndex }).info({ event: 'worker_ready', threadId: t.threadId, backend: t.backend, setupMs: round(t.setupMs) }, 'worker_ready');
     });
 
-    // 3. The loop. Steps are pipelined by one phase: step s+1's tasks are sent before
-    //    Adam of step s, so workers gather their rows while Adam runs; they wait for
-    //    the new weights version before touching the weights. The math is unchanged.
+    // 3. The loop. Steps are pipelined by one phase: step s+1's batch is published
+    //    before Adam of step s, so workers gather their rows while Adam runs; they wait
+    //    for the new weights version before touching the weights. The math is unchanged.
     const plan = planShards(batchSize, numWorkers, config.deterministic ? config.microShardRows : 0);
     const stepsPerEpoch = Math.floor(numTrain / batchSize); // the remainder is dropped, as in the seed
     const totalSteps = Math.min(stepsPerEpoch * config.epochs, options.maxSteps ?? Infinity);
@@ -132,9 +132,13 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     let stoppedBy: NodeJS.Signals | null = null;
     const progressLine = options.progressLine ? ProgressLine.forStderr(firstStep, totalSteps, stepsPerEpoch, config.epochs, batchSize) : null;
     let completed = firstStep;
+    // One long-running task per shard runs the steps (src/step.ts, StepLoops): each
+    // step's batch and weights go out, and its results come back, through shared memory.
+    const loops = new StepLoops(wp, views, plan, totalSteps, policy);
     if (firstStep < totalSteps) {
       loadBatch(firstStep);
-      let pending = dispatchStep(wp, plan, firstStep, version, policy);
+      loops.publishBatch(firstStep);
+      loops.start(firstStep, version);
       let publishedAt = performance.now();
       let timeToFirstStepMs = 0; // performance.now() counts from process start: what a user waits
       let epochStats = new StepStats(stepsPerEpoch);
@@ -144,7 +148,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         // 3b. Compute: wait for every shard's gradient sum in its slab.
         let results;
         try {
-          results = await pending;
+          results = await loops.results(step, version);
         } catch (e) {
           // A shard failed for good: keep what was learned up to the last completed step.
           // A non-finite gradient is not saved over the last good checkpoint.
@@ -155,10 +159,11 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         // 3c. Reduce: check the results, sum the slabs, divide once by the global normaliser.
         const g = reduceStep(results, views, wp, step, version, batchSize, config.normalize, grad);
         const tReduced = performance.now();
-        // Send the next step's tasks now: the batch region is free, the weights are not yet.
+        // Publish the next step's batch now: every shard has read this one, and the
+        // workers gather their rows while Adam runs; the weights are not yet published.
         if (step + 1 < totalSteps) {
           loadBatch(step + 1);
-          pending = dispatchStep(wp, plan, step + 1, version + 1, policy);
+          loops.publishBatch(step + 1);
         }
         const tDispatched = performance.now();
         // 3d. Adam on the one shared copy of the weights, then publish the new version.
@@ -206,6 +211,8 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         }
       }
     }
+    // The loops have run out of steps (or finish the one in flight when stopped by a signal).
+    await loops.stop(stoppedBy ? Math.min(2000, config.stepTimeout) : config.stepTimeout);
     progressLine?.done();
     if (stoppedBy) {
       log.warn({ event: 'run_stopped', signal: stoppedBy, step: completed }, 'run_stopped');

@@ -6,9 +6,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { forwardLogits, initBackend, shardLossAndGradient, weightInputs, weightTensors } from '../src/mlp-tf.js';
 import { heldBuffers, Kernels } from '../src/kernels.js';
 import type { Info } from '../src/kernels.js';
-import type { GradientResult, GradientTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/protocol.js';
+import type { GradientResult, GradientTask, LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/protocol.js';
 import { TASK } from '../src/protocol.js';
-import { assertSameLayout, CONTROL, paramLayout, paramView, viewsOf } from '../src/shared-memory.js';
+import { assertSameLayout, CONTROL, doneSlot, failedSlot, paramLayout, viewsOf, writeResult } from '../src/shared-memory.js';
 import type { SharedViews } from '../src/shared-memory.js';
 import { gatherRows } from '../src/shards.js';
 import type { ShardBuffers } from '../src/shards.js';
@@ -165,6 +165,53 @@ function gradient(s: State, task: GradientTask): GradientResult {
   };
 }
 
+/**
+ * Waits until the coordinator has put step `step`'s batch indices in shared memory.
+ * Returns false when the coordinator asked the loops to stop instead.
+ */
+function waitForBatch(control: Int32Array, step: number): boolean {
+  const deadline = performance.now() + WEIGHTS_TIMEOUT_MS;
+  for (;;) {
+    if (Atomics.load(control, CONTROL.stop) !== 0) return false;
+    const v = Atomics.load(control, CONTROL.batchStep);
+    if (v > step + 1) throw new Error(`the batch of step ${step} was replaced before this shard read it (batch step ${v - 1})`);
+    if (v === step + 1) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) throw new Error(`the batch of step ${step} was not published within ${WEIGHTS_TIMEOUT_MS} ms`);
+    Atomics.wait(control, CONTROL.batchStep, v, left);
+  }
+}
+
+/**
+ * Steps [firstStep, lastStep) of one shard, with no message per step: the coordinator
+ * publishes each step's batch and weights in shared memory, and this loop publishes
+ * each step's result there (src/shared-memory.ts, writeResult) and marks it done.
+ * The work of a step is exactly a gradient task's.
+ */
+function loop(s: State, task: LoopTask): LoopResult {
+  const { control } = s.views;
+  const { shard, slab, start, end, microRows } = task;
+  let step = task.firstStep;
+  try {
+    for (; step < task.lastStep; step++) {
+      if (!waitForBatch(control, step)) break;
+      const weightsVersion = task.firstVersion + (step - task.firstStep);
+      const attempt = step === task.firstStep ? task.attempt : 0;
+      const r = gradient(s, { kind: TASK.gradient, step, weightsVersion, slab, start, end, microRows, shard, attempt });
+      writeResult(s.views, shard, slab, r);
+      Atomics.store(control, doneSlot(shard), step + 1);
+      Atomics.notify(control, doneSlot(shard));
+    }
+  } catch (e) {
+    // Wake the coordinator now rather than at its next time-out; the error itself
+    // reaches it as this task's rejection.
+    Atomics.store(control, failedSlot(shard), 1);
+    Atomics.notify(control, doneSlot(shard));
+    throw e;
+  }
+  return { steps: step - task.firstStep };
+}
+
 const PREDICT_CHUNK = 1000;
 
 function predict(s: State, task: PredictTask): PredictResult {
@@ -185,10 +232,11 @@ function predict(s: State, task: PredictTask): PredictResult {
   return { rows: task.end - task.start };
 }
 
-export default async function run(task: Task): Promise<GradientResult | PredictResult | PingResult> {
+export default async function run(task: Task): Promise<GradientResult | LoopResult | PredictResult | PingResult> {
   const s = await (state ??= setup());
   switch (task.kind) {
     case TASK.gradient: return gradient(s, task);
+    case TASK.loop: return loop(s, task);
     case TASK.predict: return predict(s, task);
     case TASK.ping: return { threadId, backend: tf.getBackend(), numTensors: heldBuffers(), setupMs: s.setupMs };
     default: throw new Error(`unknown task kind: ${JSON.stringify((task as { kind?: unknown }).kind)}`);
