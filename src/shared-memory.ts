@@ -10,7 +10,7 @@
 //   testLabels    Uint8Array      numTest                    the IDX reader        once, at load
 //   weights       Float32Array    numParams                  coordinator           between steps only
 //   slabs         Float32Array    numSlabs * numParams       the task owning slab  during a step only
-//   batch         Int32Array      batchSize                  coordinator           before dispatching a step
+//   batch         Int32Array      2 * batchSize (two slots)  coordinator           a slot no shard still reads
 //   predictions   Uint8Array      numTrain + numTest         task owning the rows  during evaluation only
 //   results       Float64Array    numShards * RESULT_FIELDS  shard i's loop task   its record, during a step
 //   slabLoss      Float64Array    numSlabs                   the task owning slab  during a step only
@@ -26,7 +26,9 @@ import type { GradientResult } from './protocol.js';
 /**
  * The control words, all Int32 and accessed with Atomics:
  *   weightsVersion  coordinator: the weights in `weights` are those of this version
- *   batchStep       coordinator: `batch` holds the indices of step (batchStep - 1)
+ *   batchStep       coordinator: the batches of every step below batchStep are published;
+ *                   step s's indices are in slot s % 2 of `batch` (batchSlot), so the
+ *                   coordinator publishes step s+2's while shards read step s+1's
  *   stop            coordinator: 1 = step loops must return at their next wait
  *   done(i)         shard i's loop task: it has finished step (done - 1), result written
  *   failed(i)       shard i's loop task: 1 = it threw; the coordinator learns why from Piscina
@@ -133,7 +135,7 @@ export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers 
     trainCond: new SharedArrayBuffer(s.numTrain),
     weights: new SharedArrayBuffer(s.numParams * 4),
     slabs: new SharedArrayBuffer(s.numSlabs * s.numParams * 4),
-    batch: new SharedArrayBuffer(s.batchSize * 4),
+    batch: new SharedArrayBuffer(2 * s.batchSize * 4),
     predictions: new SharedArrayBuffer(s.numTrain + data.testLabels.byteLength),
     results: new SharedArrayBuffer(s.numShards * RESULT_FIELDS * 8),
     slabLoss: new SharedArrayBuffer(s.numSlabs * 8),
@@ -182,6 +184,12 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
     slabLoss: new Float64Array(b.slabLoss),
     control: new Int32Array(b.control),
   };
+}
+
+/** The batch indices of step `step`: slot step % 2 of the batch region. */
+export function batchSlot(views: SharedViews, step: number): Int32Array {
+  const size = views.batch.length / 2;
+  return views.batch.subarray((step % 2) * size, (step % 2 + 1) * size);
 }
 
 /** A parameter's region of a flat weights or gradient array (a view, not a copy). */

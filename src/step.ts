@@ -62,7 +62,7 @@ async function runShard(wp: WorkerPool, task: GradientTask, workerIndex: number,
 }
 
 /**
- * One gradient task per worker for the batch now in `views.batch`. The tasks may be
+ * One gradient task per worker for the batch now in the step's slot (batchSlot). The tasks may be
  * sent before `weightsVersion` is published: workers gather their rows, then wait for it.
  */
 export function dispatchStep(wp: WorkerPool, plan: ShardPlan, step: number, weightsVersion: number, policy: FaultPolicy = NO_FAULT_TOLERANCE): Promise<GradientResult[]> {
@@ -169,7 +169,7 @@ export class StepLoops {
     private readonly policy: FaultPolicy,
   ) {}
 
-  /** Puts step `step`'s batch (already in views.batch) in the workers' hands. */
+  /** Puts step `step`'s batch (already in its slot, batchSlot) in the workers' hands. */
   publishBatch(step: number): void {
     Atomics.store(this.views.control, CONTROL.batchStep, step + 1);
     Atomics.notify(this.views.control, CONTROL.batchStep);

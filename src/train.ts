@@ -19,7 +19,7 @@ import type { WorkerInit } from './protocol.js';
 import { formatReport } from './report.js';
 import type { SplitReport } from './report.js';
 import { epochShuffleState, evaluate, initWeights, loadShared, shuffleForEpoch } from './setup.js';
-import { CONTROL, paramLayout } from './shared-memory.js';
+import { batchSlot, CONTROL, paramLayout } from './shared-memory.js';
 import { planShards } from './shards.js';
 import { reduceStep, ShardFailedError, StepLoops } from './step.js';
 import type { FaultPolicy } from './step.js';
@@ -92,9 +92,9 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       log.child({ workerIndex }).info({ event: 'worker_ready', threadId: t.threadId, backend: t.backend, setupMs: round(t.setupMs) }, 'worker_ready');
     });
 
-    // 3. The loop. Steps are pipelined by one phase: step s+1's batch is published
-    //    before Adam of step s, so workers gather their rows while Adam runs; they wait
-    //    for the new weights version before touching the weights. The math is unchanged.
+    // 3. The loop. Steps are pipelined by one phase: step s+1's batch is out before
+    //    Adam of step s, so workers gather their rows while Adam runs; they wait for
+    //    the new weights version before touching the weights. The math is unchanged.
     const plan = planShards(batchSize, numWorkers, config.deterministic ? config.microShardRows : 0);
     const stepsPerEpoch = Math.floor(numTrain / batchSize); // the remainder is dropped, as in the seed
     const totalSteps = Math.min(stepsPerEpoch * config.epochs, options.maxSteps ?? Infinity);
@@ -105,12 +105,12 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     let permEpoch = -1;
     const grad = new Float32Array(layout.numParams);
     const epochs: RunSummary['epochs'] = [];
-    /** 3a. Shard: the step's sample indices into shared memory (the epoch's order is seeded). */
+    /** 3a. Shard: the step's sample indices into its slot of shared memory (the epoch's order is seeded). */
     const loadBatch = (step: number) => {
       const epoch = Math.floor(step / stepsPerEpoch);
       if (epoch !== permEpoch) shuffleForEpoch(config.seed, (permEpoch = epoch), perm);
       const s = step % stepsPerEpoch;
-      views.batch.set(perm.subarray(s * batchSize, (s + 1) * batchSize));
+      batchSlot(views, step).set(perm.subarray(s * batchSize, (s + 1) * batchSize));
     };
     let version = Atomics.load(views.control, CONTROL.weightsVersion);
     /** Everything needed to continue exactly after `completed` steps (weights as published). */
@@ -136,8 +136,12 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     // step's batch and weights go out, and its results come back, through shared memory.
     const loops = new StepLoops(wp, views, plan, totalSteps, policy);
     if (firstStep < totalSteps) {
-      loadBatch(firstStep);
-      loops.publishBatch(firstStep);
+      // Batches go out a step ahead (two slots), so a shard gathers the next step's rows
+      // as soon as it has finished this one, while the coordinator reduces and updates.
+      for (let s = firstStep; s < Math.min(firstStep + 2, totalSteps); s++) {
+        loadBatch(s);
+        loops.publishBatch(s);
+      }
       loops.start(firstStep, version);
       let publishedAt = performance.now();
       let timeToFirstStepMs = 0; // performance.now() counts from process start: what a user waits
@@ -159,11 +163,10 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         // 3c. Reduce: check the results, sum the slabs, divide once by the global normaliser.
         const g = reduceStep(results, views, wp, step, version, batchSize, config.normalize, grad);
         const tReduced = performance.now();
-        // Publish the next step's batch now: every shard has read this one, and the
-        // workers gather their rows while Adam runs; the weights are not yet published.
-        if (step + 1 < totalSteps) {
-          loadBatch(step + 1);
-          loops.publishBatch(step + 1);
+        // Publish the batch after next into this step's slot: every shard has read it.
+        if (step + 2 < totalSteps) {
+          loadBatch(step + 2);
+          loops.publishBatch(step + 2);
         }
         const tDispatched = performance.now();
         // 3d. Adam on the one shared copy of the weights, then publish the new version.

@@ -8,7 +8,7 @@ import { heldBuffers, Kernels } from '../src/kernels.js';
 import type { Info } from '../src/kernels.js';
 import type { GradientResult, GradientTask, LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/protocol.js';
 import { TASK } from '../src/protocol.js';
-import { assertSameLayout, CONTROL, doneSlot, failedSlot, paramLayout, viewsOf, writeResult } from '../src/shared-memory.js';
+import { assertSameLayout, batchSlot, CONTROL, doneSlot, failedSlot, paramLayout, viewsOf, writeResult } from '../src/shared-memory.js';
 import type { SharedViews } from '../src/shared-memory.js';
 import { gatherRows } from '../src/shards.js';
 import type { ShardBuffers } from '../src/shards.js';
@@ -37,7 +37,7 @@ async function setup(): Promise<State> {
   assertSameLayout(init.layout, paramLayout(init.model));
   await initBackend(init.backend);
   const views = viewsOf(init.buffers, init.layout.numParams);
-  const maxRows = views.batch.length;
+  const maxRows = batchSlot(views, 0).length;
   const { inputSize, numClasses } = init.model;
   const buf: ShardBuffers = {
     x: new Float32Array(maxRows * inputSize),
@@ -87,9 +87,9 @@ function allFinite(a: Float32Array): boolean {
   return acc === 0;
 }
 
-function gather(s: State, start: number, end: number): number {
+function gather(s: State, step: number, start: number, end: number): number {
   const { views, buf, init } = s;
-  return gatherRows(views.trainImages, views.trainLabels, views.trainCond, views.batch, start, end, init.model.inputSize, init.model.numClasses, buf);
+  return gatherRows(views.trainImages, views.trainLabels, views.trainCond, batchSlot(views, step), start, end, init.model.inputSize, init.model.numClasses, buf);
 }
 
 const faults = parseFaults(process.env.TRAINER_FAULTS);
@@ -111,7 +111,7 @@ function gradient(s: State, task: GradientTask): GradientResult {
   // 1. Gather the shard's rows (in normal mode): needs only the dataset and the batch
   //    indices, not the weights, so it runs while the coordinator may still be
   //    updating them. Micro-shards are gathered one at a time below.
-  let conditionSum = micro ? 0 : gather(s, task.start, task.end);
+  let conditionSum = micro ? 0 : gather(s, task.step, task.start, task.end);
   // 2. Wait for this step's weights. The version is read before the weights and the
   //    coordinator writes weights only before publishing a version, so a matching
   //    version proves these weights are the step's.
@@ -133,7 +133,7 @@ function gradient(s: State, task: GradientTask): GradientResult {
       microLossSums = [];
       for (let start = task.start, j = 0; start < task.end; start += task.microRows, j++) {
         const end = Math.min(start + task.microRows, task.end);
-        conditionSum += gather(s, start, end);
+        conditionSum += gather(s, task.step, start, end);
         const l = shardGradient(s, end - start, w, views.slabs[task.slab + j]);
         microLossSums.push(l);
         lossSum += l;
@@ -166,16 +166,17 @@ function gradient(s: State, task: GradientTask): GradientResult {
 }
 
 /**
- * Waits until the coordinator has put step `step`'s batch indices in shared memory.
- * Returns false when the coordinator asked the loops to stop instead.
+ * Waits until the coordinator has put step `step`'s batch indices in shared memory
+ * (usually long done: it publishes them a step ahead). Returns false when the
+ * coordinator asked the loops to stop instead.
  */
 function waitForBatch(control: Int32Array, step: number): boolean {
   const deadline = performance.now() + WEIGHTS_TIMEOUT_MS;
   for (;;) {
     if (Atomics.load(control, CONTROL.stop) !== 0) return false;
     const v = Atomics.load(control, CONTROL.batchStep);
-    if (v > step + 1) throw new Error(`the batch of step ${step} was replaced before this shard read it (batch step ${v - 1})`);
-    if (v === step + 1) return true;
+    if (v > step + 2) throw new Error(`the batch of step ${step} was replaced before this shard read it (batches published up to step ${v - 1})`);
+    if (v >= step + 1) return true;
     const left = deadline - performance.now();
     if (left <= 0) throw new Error(`the batch of step ${step} was not published within ${WEIGHTS_TIMEOUT_MS} ms`);
     Atomics.wait(control, CONTROL.batchStep, v, left);
