@@ -103,14 +103,22 @@ const { values: opts } = (() => {
     return parseArgs({
       options: {
         child: { type: 'string' }, rows: { type: 'string', default: '64' }, steps: { type: 'string', default: '1500' }, reps: { type: 'string', default: '3' },
+        help: { type: 'boolean', default: false },
       },
       strict: true,
     });
   } catch (e) {
-    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]} (flags: --rows N, --steps N, --reps N)\n`);
+    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]} (flags: --rows N, --steps N, --reps N, --help)\n`);
     process.exit(2);
   }
 })();
+if (opts.help) {
+  process.stdout.write(`Usage: npm run bench:kernels -- [--rows 64] [--steps 1500] [--reps 3]
+One shard's forward and backward in one thread, through the engine's ops and through
+direct kernel calls (src/kernels.ts), each run a fresh process, alternated; medians.
+`);
+  process.exit(0);
+}
 const rows = Number(opts.rows);
 const steps = Number(opts.steps);
 const reps = Number(opts.reps);

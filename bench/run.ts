@@ -17,14 +17,24 @@ const { values: opts } = (() => {
         quick: { type: 'boolean', default: false },
         reps: { type: 'string' },
         out: { type: 'string', default: join(PROJECT_ROOT, 'bench', 'results', 'latest.json') },
+        help: { type: 'boolean', default: false },
       },
       strict: true,
     });
   } catch (e) {
-    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]} (flags: --quick, --reps N, --out FILE)\n`);
+    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]} (flags: --quick, --reps N, --out FILE, --help)\n`);
     process.exit(2);
   }
 })();
+if (opts.help) {
+  process.stdout.write(`Usage: npm run bench -- [--quick] [--reps N] [--out FILE]
+Baseline A (fitDataset, main thread) and this trainer with 1, 2 and 4 workers at batch
+128 and 1 and 2 at batch 512, each run a fresh process training two epochs, alternated,
+medians over --reps repetitions (3; 1 with --quick, which runs 60 steps per epoch).
+Prints the table and the targets; writes the JSON to --out (bench/results/latest.json).
+`);
+  process.exit(0);
+}
 const quick = opts.quick;
 const reps = Number(opts.reps ?? (quick ? 1 : 3));
 if (!Number.isInteger(reps) || reps < 1) {

@@ -7,10 +7,24 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PROJECT_ROOT } from '../src/paths.js';
 
-const { values: o } = parseArgs({
-  options: { epochs: { type: 'string', default: '20' }, workers: { type: 'string', default: '2' }, limit: { type: 'string' } },
-  strict: true,
-});
+const { values: o } = (() => {
+  try {
+    return parseArgs({
+      options: { epochs: { type: 'string', default: '20' }, workers: { type: 'string', default: '2' }, limit: { type: 'string' }, help: { type: 'boolean', default: false } },
+      strict: true,
+    });
+  } catch (e) {
+    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]} (flags: --epochs N, --workers N, --limit ROWS, --help)\n`);
+    process.exit(2);
+  }
+})();
+if (o.help) {
+  process.stdout.write(`Usage: npm run soak -- [--epochs 20] [--workers 2] [--limit ROWS]
+Trains --epochs epochs and prints RSS and every worker's tensor count per epoch; exits 1
+if a tensor count changes or RSS leaves +-10% of its value after the first epoch.
+`);
+  process.exit(0);
+}
 for (const [flag, v] of [['epochs', o.epochs], ['workers', o.workers], ['limit', o.limit]] as const) {
   if (v !== undefined && !(Number.isInteger(Number(v)) && Number(v) >= 1)) {
     process.stderr.write(`error: --${flag}: expected an integer >= 1, got "${v}"\n`);

@@ -75,3 +75,16 @@ describe('npm run scale', () => {
     expect(bad.stderr.trim()).toBe('error: --workers: expected a comma-separated list of positive integers, got "1,zero"');
   });
 });
+
+describe('the benchmark commands', () => {
+  it('answer --help with their usage and exit 0, and refuse unknown flags with exit 2', () => {
+    for (const [script, usage] of [['bench/run.js', 'npm run bench'], ['bench/kernels.js', 'npm run bench:kernels'], ['bench/scale.js', 'npm run scale'], ['bench/soak.js', 'npm run soak']]) {
+      const help = runCli(script, ['--help']);
+      expect(help.status, script).toBe(0);
+      expect(help.stdout.startsWith(`Usage: ${usage}`), script).toBe(true);
+      const bad = runCli(script, ['--frobnicate']);
+      expect(bad.status, script).toBe(2);
+      expect(bad.stderr.trim().split('\n'), script).toHaveLength(1);
+    }
+  });
+});
