@@ -260,6 +260,7 @@ export class StepLoops {
   async stop(graceMs: number): Promise<void> {
     Atomics.store(this.views.control, CONTROL.stop, 1);
     Atomics.notify(this.views.control, CONTROL.batchStep);
+    Atomics.notify(this.views.control, CONTROL.weightsVersion);
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); });
     await Promise.race([Promise.all(this.loops.map((l) => l.promise.catch(() => undefined))), grace]);

@@ -50,14 +50,18 @@ async function setup(): Promise<State> {
 /** How long a task waits for its weights version before giving up (the coordinator died). */
 const WEIGHTS_TIMEOUT_MS = 60_000;
 
+/** The coordinator set control `stop` while a step loop waited: the loop ends quietly. */
+class Stopped extends Error {}
+
 /**
  * Blocks until the coordinator has published `version` (Atomics.wait: no spinning).
- * A task may be dispatched while the coordinator is still applying Adam for the
- * previous step, so that gathering rows overlaps the serial part of the step.
+ * A step's rows are gathered while the coordinator may still be applying Adam for the
+ * previous step, so that gathering overlaps the serial part of the step.
  */
 function waitForWeights(control: Int32Array, version: number): void {
   const deadline = performance.now() + WEIGHTS_TIMEOUT_MS;
   for (;;) {
+    if (Atomics.load(control, CONTROL.stop) !== 0) throw new Stopped('stopped');
     const v = Atomics.load(control, CONTROL.weightsVersion);
     if (v === version) return;
     if (v > version) throw new Error(`task for weights version ${version} arrived after version ${v} was published`);
@@ -204,6 +208,7 @@ function loop(s: State, task: LoopTask): LoopResult {
       Atomics.notify(control, doneSlot(shard));
     }
   } catch (e) {
+    if (e instanceof Stopped) return { steps: step - task.firstStep };
     // Wake the coordinator now rather than at its next time-out; the error itself
     // reaches it as this task's rejection.
     Atomics.store(control, failedSlot(shard), 1);
