@@ -102,7 +102,7 @@ const { values: opts } = (() => {
   try {
     return parseArgs({
       options: {
-        child: { type: 'string' }, rows: { type: 'string', default: '64' }, steps: { type: 'string', default: '1500' }, reps: { type: 'string', default: '3' },
+        child: { type: 'string' }, rows: { type: 'string', default: '64' }, steps: { type: 'string', default: '1500' }, reps: { type: 'string', default: '5' },
         help: { type: 'boolean', default: false },
       },
       strict: true,
@@ -113,7 +113,7 @@ const { values: opts } = (() => {
   }
 })();
 if (opts.help) {
-  process.stdout.write(`Usage: npm run bench:kernels -- [--rows 64] [--steps 1500] [--reps 3]
+  process.stdout.write(`Usage: npm run bench:kernels -- [--rows 64] [--steps 1500] [--reps 5]
 One shard's forward and backward in one thread, through the engine's ops and through
 direct kernel calls (src/kernels.ts), each run a fresh process, alternated; medians.
 `);
