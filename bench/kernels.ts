@@ -11,16 +11,21 @@
 // largest difference between the two paths' gradients.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { Kernels } from '../src/kernels.js';
-import { initBackend, shardLossAndGradient, weightInputs, weightTensors } from '../src/mlp-tf.js';
+import { initBackend, shardLossAndGradient, weightInputs } from '../src/mlp-tf.js';
 import { paramLayout, paramView } from '../src/shared-memory.js';
 import type { ModelSpec, ParamLayout } from '../src/shared-memory.js';
 import { Rng } from '../src/rng.js';
 import { maxRelDiff } from '../src/step.js';
+import { benchFlags, intFlag } from './cli.js';
 
 const MODEL: ModelSpec = { inputSize: 784, hidden: [{ units: 64, activation: 'relu' }], numClasses: 10 };
+
+/** One engine tensor per parameter, copied from the flat weights, in layout order. */
+function weightTensors(flat: Float32Array, layout: ParamLayout): tf.Tensor[] {
+  return layout.params.map((p) => tf.tensor(paramView(flat, p), p.shape, 'float32'));
+}
 
 /** The engine path: the masked loss and its hand-written gradient as tfjs-core ops. */
 function engineStep(flat: Float32Array, layout: ParamLayout, rows: number, x: Float32Array, xT: Float32Array, label: Float32Array, out: Float32Array): number {
@@ -66,7 +71,7 @@ async function child(path: 'engine' | 'direct', rows: number, steps: number): Pr
   const direct = (out: Float32Array) => {
     const mark = k.mark();
     try {
-      return shardLossAndGradient(k, weightInputs(k, flat, layout), MODEL, layout, { rows, x, xT, label }, out);
+      return shardLossAndGradient(k, weightInputs(k, flat, layout), MODEL, layout, rows, { x, xT, label }, out);
     } finally {
       k.release(mark);
     }
@@ -98,36 +103,13 @@ async function child(path: 'engine' | 'direct', rows: number, steps: number): Pr
   };
 }
 
-const { values: opts } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        child: { type: 'string' }, rows: { type: 'string', default: '64' }, steps: { type: 'string', default: '1500' }, reps: { type: 'string', default: '5' },
-        help: { type: 'boolean', default: false },
-      },
-      strict: true,
-    });
-  } catch (e) {
-    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]} (flags: --rows N, --steps N, --reps N, --help)\n`);
-    process.exit(2);
-  }
-})();
-if (opts.help) {
-  process.stdout.write(`Usage: npm run bench:kernels -- [--rows 64] [--steps 1500] [--reps 5]
+const opts = benchFlags({ child: 'string', rows: 'string', steps: 'string', reps: 'string' }, `Usage: npm run bench:kernels -- [--rows 64] [--steps 1500] [--reps 5]
 One shard's forward and backward in one thread, through the engine's ops and through
 direct kernel calls (src/kernels.ts), each run a fresh process, alternated; medians.
 `);
-  process.exit(0);
-}
-const rows = Number(opts.rows);
-const steps = Number(opts.steps);
-const reps = Number(opts.reps);
-for (const [flag, v, min] of [['--rows', rows, 1], ['--steps', steps, 1], ['--reps', reps, 1]] as const) {
-  if (!Number.isInteger(v) || v < min) {
-    process.stderr.write(`error: ${flag}: expected an integer >= ${min}, got "${v}"\n`);
-    process.exit(2);
-  }
-}
+const rows = intFlag('rows', opts.rows, 64, 1);
+const steps = intFlag('steps', opts.steps, 1500, 1);
+const reps = intFlag('reps', opts.reps, 5, 1);
 if (opts.child === 'engine' || opts.child === 'direct') {
   process.stdout.write(`${JSON.stringify(await child(opts.child, rows, steps))}\n`);
 } else {

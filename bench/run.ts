@@ -7,40 +7,18 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PROJECT_ROOT } from '../src/paths.js';
+import { benchFlags, intFlag } from './cli.js';
 
-const { values: opts } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        quick: { type: 'boolean', default: false },
-        reps: { type: 'string' },
-        out: { type: 'string', default: join(PROJECT_ROOT, 'bench', 'results', 'latest.json') },
-        help: { type: 'boolean', default: false },
-      },
-      strict: true,
-    });
-  } catch (e) {
-    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]} (flags: --quick, --reps N, --out FILE, --help)\n`);
-    process.exit(2);
-  }
-})();
-if (opts.help) {
-  process.stdout.write(`Usage: npm run bench -- [--quick] [--reps N] [--out FILE]
+const flags = benchFlags({ quick: 'boolean', reps: 'string', out: 'string' }, `Usage: npm run bench -- [--quick] [--reps N] [--out FILE]
 Baseline A (fitDataset, main thread) and this trainer with 1, 2 and 4 workers at batch
 128 and 1 and 2 at batch 512, each run a fresh process training two epochs, alternated,
 medians over --reps repetitions (3; 1 with --quick, which runs 60 steps per epoch).
 Prints the table and the targets; writes the JSON to --out (bench/results/latest.json).
 `);
-  process.exit(0);
-}
-const quick = opts.quick;
-const reps = Number(opts.reps ?? (quick ? 1 : 3));
-if (!Number.isInteger(reps) || reps < 1) {
-  process.stderr.write(`error: --reps: expected an integer >= 1, got "${opts.reps}"\n`);
-  process.exit(2);
-}
+const quick = flags.quick === true;
+const reps = intFlag('reps', flags.reps, quick ? 1 : 3, 1);
+const out = flags.out ?? join(PROJECT_ROOT, 'bench', 'results', 'latest.json');
 
 interface Measure {
   /** The first epoch of a fresh process (JIT warm-up included): the headline figure. */
@@ -165,8 +143,8 @@ const targets = [
 const machine = { nproc: cores, cpu: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
 const commit = (() => { try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim(); } catch { return null; } })();
 const result = { quick, reps, machine, commit, date: new Date().toISOString(), contenders: rows, targets, breakdown2Workers128: { stepMs: r3(twoStepMs), ...two.phases, nonComputeShare: overheadShare } };
-mkdirSync(join(opts.out, '..'), { recursive: true });
-writeFileSync(opts.out, JSON.stringify(result, null, 2) + '\n');
+mkdirSync(join(out, '..'), { recursive: true });
+writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 
 const fmt = (x: number, d = 3) => x.toFixed(d);
 const lines = [
@@ -189,6 +167,6 @@ const lines = [
   '| --- | ---: | :---: |',
   ...targets.map((t) => `| ${t.target} | ${t.value} | ${t.ok ? 'yes' : 'NO'} |`),
   '',
-  `JSON: ${opts.out}`,
+  `JSON: ${out}`,
 ];
 process.stdout.write(lines.join('\n') + '\n');

@@ -6,7 +6,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { resolveConfig } from '../src/config.js';
 import { builtinMnistDir, loadDataset } from '../src/idx.js';
@@ -22,57 +21,29 @@ import { PROJECT_ROOT } from '../src/paths.js';
 import { fitProjection, project } from './projection.js';
 import type { Cell } from './projection.js';
 import { scaleChartSvg } from './scale-chart.js';
+import { benchFlags, fail, intFlag } from './cli.js';
 
-function fail(message: string): never {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(2);
-}
-
-const { values: o } = (() => {
-  try {
-    return parseArgs({
-      options: {
-        workers: { type: 'string', default: '1,2,4,8' },
-        'batch-sizes': { type: 'string', default: '128,512' },
-        steps: { type: 'string', default: '200' },
-        warmup: { type: 'string', default: '60' },
-        mode: { type: 'string', default: 'strong' },
-        out: { type: 'string', default: join(PROJECT_ROOT, 'bench', 'results', 'scale') },
-        'skip-deterministic': { type: 'boolean', default: false },
-        limit: { type: 'string' },
-        help: { type: 'boolean', default: false },
-      },
-      strict: true,
-    });
-  } catch (e) {
-    return fail(((e as Error).message.split('\n')[0]));
-  }
-})();
-if (o.help) {
-  process.stdout.write(`Usage: npm run scale -- [--workers 1,2,4,8] [--batch-sizes 128,512] [--steps 200]
+const o = benchFlags({
+  workers: 'string', 'batch-sizes': 'string', steps: 'string', warmup: 'string', mode: 'string', out: 'string', 'skip-deterministic': 'boolean', limit: 'string',
+}, `Usage: npm run scale -- [--workers 1,2,4,8] [--batch-sizes 128,512] [--steps 200]
        [--warmup 60] [--mode strong|weak] [--out DIR] [--skip-deterministic] [--limit ROWS]
 strong: the global batch is fixed and split across workers; weak: each worker keeps
 the batch size, so the global batch grows with workers. Writes scale.json, scale.md
 and speedup.svg to --out (default bench/results/scale).
 `);
-  process.exit(0);
-}
 const list = (flag: string, text: string) => {
   const xs = text.split(',').map((t) => Number(t.trim()));
   if (xs.length === 0 || xs.some((x) => !Number.isInteger(x) || x < 1)) fail(`--${flag}: expected a comma-separated list of positive integers, got "${text}"`);
   return [...new Set(xs)].sort((a, b) => a - b);
 };
-const posInt = (flag: string, text: string, min: number) => {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) fail(`--${flag}: expected an integer >= ${min}, got "${text}"`);
-  return n;
-};
-const workerCounts = list('workers', o.workers!);
-const batchSizes = list('batch-sizes', o['batch-sizes']!);
-const steps = posInt('steps', o.steps!, 1);
-const warmup = posInt('warmup', o.warmup!, 0);
-const mode = o.mode === 'strong' || o.mode === 'weak' ? o.mode : fail(`--mode: expected strong or weak, got "${o.mode}"`);
-const limit = o.limit === undefined ? null : posInt('limit', o.limit, 1);
+const workerCounts = list('workers', o.workers ?? '1,2,4,8');
+const batchSizes = list('batch-sizes', o['batch-sizes'] ?? '128,512');
+const outDir = o.out ?? join(PROJECT_ROOT, 'bench', 'results', 'scale');
+const steps = intFlag('steps', o.steps, 200, 1);
+const warmup = intFlag('warmup', o.warmup, 60, 0);
+const modeFlag = o.mode ?? 'strong';
+const mode = modeFlag === 'strong' || modeFlag === 'weak' ? modeFlag : fail(`--mode: expected strong or weak, got "${modeFlag}"`);
+const limit = o.limit === undefined ? null : intFlag('limit', o.limit, 0, 1);
 if (!workerCounts.includes(1)) workerCounts.unshift(1); // speedups are against 1 worker
 
 const cores = availableParallelism();
@@ -165,7 +136,6 @@ const md = [
   '| ---: | ---: | ---: | ---: | ---: |',
   ...projected.map((p) => `| ${p.workers} | ${p.globalBatch} | *${f(p.stepMs, 3)}* | *${Math.round(p.samplesPerSec)}* | *${f(p.speedup)}x* |`),
 ];
-const outDir = o.out!;
 mkdirSync(outDir, { recursive: true });
 const result = { mode, steps, warmup, cores, date: new Date().toISOString(), cells, projection: { model, points: projected } };
 writeFileSync(join(outDir, 'scale.json'), JSON.stringify(result, null, 2) + '\n');

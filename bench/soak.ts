@@ -4,34 +4,16 @@
 // of its value at the end of epoch 1, and tensor counts never change. Exits 1 if either grows.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PROJECT_ROOT } from '../src/paths.js';
+import { benchFlags, intFlag } from './cli.js';
 
-const { values: o } = (() => {
-  try {
-    return parseArgs({
-      options: { epochs: { type: 'string', default: '20' }, workers: { type: 'string', default: '2' }, limit: { type: 'string' }, help: { type: 'boolean', default: false } },
-      strict: true,
-    });
-  } catch (e) {
-    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]} (flags: --epochs N, --workers N, --limit ROWS, --help)\n`);
-    process.exit(2);
-  }
-})();
-if (o.help) {
-  process.stdout.write(`Usage: npm run soak -- [--epochs 20] [--workers 2] [--limit ROWS]
+const o = benchFlags({ epochs: 'string', workers: 'string', limit: 'string' }, `Usage: npm run soak -- [--epochs 20] [--workers 2] [--limit ROWS]
 Trains --epochs epochs and prints RSS and every worker's tensor count per epoch; exits 1
 if a tensor count changes or RSS leaves +-10% of its value after the first epoch.
 `);
-  process.exit(0);
-}
-for (const [flag, v] of [['epochs', o.epochs], ['workers', o.workers], ['limit', o.limit]] as const) {
-  if (v !== undefined && !(Number.isInteger(Number(v)) && Number(v) >= 1)) {
-    process.stderr.write(`error: --${flag}: expected an integer >= 1, got "${v}"\n`);
-    process.exit(2);
-  }
-}
-const args = ['--epochs', o.epochs!, '--workers', o.workers!, '--progress-every', '1000000', ...(o.limit ? ['--limit', o.limit] : [])];
+const limit = intFlag('limit', o.limit, 0, 1);
+const args = ['--epochs', String(intFlag('epochs', o.epochs, 20, 1)), '--workers', String(intFlag('workers', o.workers, 2, 1)),
+  '--progress-every', '1000000', ...(limit ? ['--limit', String(limit)] : [])];
 const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'train.js'), ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
 if (r.status !== 0) {
   process.stderr.write(`error: train ${args.join(' ')} exited ${r.status}: ${r.stderr.trim().split('\n').at(-1)}\n`);

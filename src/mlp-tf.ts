@@ -1,13 +1,12 @@
-// The model's math in TensorFlow.js: dense layers with hand-written gradients, the
-// seed's masked loss, and the gradient of its SUM over a shard. Used by the workers,
-// and by tests as the single-process reference.
+// The model's math in TensorFlow.js kernels: dense layers with hand-written gradients,
+// the seed's masked loss, the gradient of its SUM over a shard, and the logits for
+// evaluation. Used by the workers, and by tests as the single-process reference.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Activation, ModelSpec, ParamLayout } from './shared-memory.js';
 import { paramView } from './shared-memory.js';
 import { reshaped } from './kernels.js';
 import type { Info, Kernels } from './kernels.js';
-
-type T2 = tf.Tensor2D;
+import type { ShardBuffers } from './shards.js';
 
 /** Sets the backend and fails loudly: tf.setBackend returns false instead of throwing. */
 export async function initBackend(name: 'wasm' | 'cpu' | 'tensorflow'): Promise<void> {
@@ -97,61 +96,56 @@ export function weightInputs(k: Kernels, flat: Float32Array, layout: ParamLayout
   return layout.params.map((p) => k.input(paramView(flat, p), p.shape));
 }
 
-/** The rows of a shard as the backward pass needs them (see ShardBuffers in shards.ts). */
-export interface ShardInput {
-  rows: number;
-  /** [rows, inputSize] */
-  x: Float32Array;
-  /** [inputSize, rows] */
-  xT: Float32Array;
-  /** [rows, C + 1] combined labels */
-  label: Float32Array;
+/**
+ * Forward pass from input `x`, keeping every layer's output: a[0] is x, a[l + 1] the
+ * output of layer l; the last is the logits.
+ */
+function forward(k: Kernels, x: Info, w: Info[], model: ModelSpec): Info[] {
+  const a: Info[] = [x];
+  for (let l = 0; l <= model.hidden.length; l++) a.push(dense(k, a[l], w[2 * l], w[2 * l + 1], activationOf(model, l)));
+  return a;
+}
+
+const activationOf = (model: ModelSpec, l: number): Activation => (l < model.hidden.length ? model.hidden[l].activation : 'linear');
+
+/** The logits of `rows` rows of x ([rows, inputSize]) into `out` ([rows, C]); no gradients. */
+export function logitsInto(k: Kernels, w: Info[], model: ModelSpec, rows: number, x: Float32Array, out: Float32Array): void {
+  const mark = k.mark();
+  try {
+    const a = forward(k, k.input(x.subarray(0, rows * model.inputSize), [rows, model.inputSize]), w, model);
+    k.read(a[a.length - 1], out.subarray(0, rows * model.numClasses));
+  } finally {
+    k.release(mark);
+  }
 }
 
 /**
- * The masked loss SUM over a shard's rows and the gradient of that sum for every
- * parameter, written into `out` (flat, in layout order). Returns the loss sum. Every
- * tensor it makes is freed before it returns; the weight inputs `w` are the caller's.
+ * The masked loss SUM over the first `rows` rows gathered in `buf` and the gradient of
+ * that sum for every parameter, written into `out` (flat, in layout order). Returns
+ * the loss sum. Every tensor it makes is freed before it returns; the weight inputs
+ * `w` are the caller's.
  */
-export function shardLossAndGradient(k: Kernels, w: Info[], model: ModelSpec, layout: ParamLayout, shard: ShardInput, out: Float32Array): number {
+export function shardLossAndGradient(
+  k: Kernels, w: Info[], model: ModelSpec, layout: ParamLayout, rows: number, buf: ShardBuffers, out: Float32Array,
+): number {
   const mark = k.mark();
   try {
-    const { rows } = shard;
     const { inputSize, numClasses } = model;
     const layers = model.hidden.length + 1;
-    const act = (l: number): Activation => (l < model.hidden.length ? model.hidden[l].activation : 'linear');
-    const x = k.input(shard.x.subarray(0, rows * inputSize), [rows, inputSize]);
-    const xT = k.input(shard.xT.subarray(0, rows * inputSize), [inputSize, rows]);
-    const label = k.input(shard.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]);
-    // Forward, keeping every layer's output: a[0] is the input, a[l + 1] layer l's output.
-    const a: Info[] = [x];
-    for (let l = 0; l < layers; l++) a.push(dense(k, a[l], w[2 * l], w[2 * l + 1], act(l)));
+    const x = k.input(buf.x.subarray(0, rows * inputSize), [rows, inputSize]);
+    const xT = k.input(buf.xT.subarray(0, rows * inputSize), [inputSize, rows]);
+    const label = k.input(buf.label.subarray(0, rows * (numClasses + 1)), [rows, numClasses + 1]);
+    const a = forward(k, x, w, model);
     const { lossSum, dLogits } = maskedLoss(k, a[layers], label, numClasses);
     // Backward, last layer first. dz is dL/dz of layer l (z = the layer's pre-activation).
     let dz = dLogits;
     for (let l = layers - 1; l >= 0; l--) {
       k.read(matMul(k, l === 0 ? xT : transpose(k, a[l]), dz), paramView(out, layout.params[2 * l]));
       k.read(sum(k, dz, 0, false), paramView(out, layout.params[2 * l + 1]));
-      if (l > 0) dz = activationGrad(k, matMul(k, dz, transpose(k, w[2 * l])), a[l], act(l - 1));
+      if (l > 0) dz = activationGrad(k, matMul(k, dz, transpose(k, w[2 * l])), a[l], activationOf(model, l - 1));
     }
     return k.scalar(lossSum);
   } finally {
     k.release(mark);
   }
-}
-
-/** One tensor per parameter, copied from the flat weights, in layout order. */
-export function weightTensors(flat: Float32Array, layout: ParamLayout): tf.Tensor[] {
-  return layout.params.map((p) => tf.tensor(paramView(flat, p), p.shape, 'float32'));
-}
-
-/** Logits of a batch (no gradients, through the engine: evaluation, not the hot path): x is [rows, inputSize]. */
-export function forwardLogits(x: T2, weights: tf.Tensor[], model: ModelSpec): T2 {
-  let h = x;
-  model.hidden.forEach((layer, l) => {
-    const z = tf.fused.matMul({ a: h, b: weights[2 * l] as T2, bias: weights[2 * l + 1], activation: fusedActivation(layer.activation) });
-    h = (layer.activation === 'tanh' ? tf.tanh(z) : z) as T2;
-  });
-  const last = model.hidden.length;
-  return tf.fused.matMul({ a: h, b: weights[2 * last] as T2, bias: weights[2 * last + 1] }) as T2;
 }

@@ -29,6 +29,11 @@ export interface ShardTask {
   microRows: number;
 }
 
+/** How many slabs a task writes: one, or one per micro-shard. */
+export function slabCount(t: ShardTask): number {
+  return t.microRows > 0 ? Math.ceil((t.end - t.start) / t.microRows) : 1;
+}
+
 export interface ShardPlan {
   tasks: ShardTask[];
   /** Slabs the reduce sums, in order. */

@@ -22,6 +22,8 @@
 // once, not as a file buffer plus a shared copy. With --limit, the first numTrain
 // rows (numTrain = trainCond's length) are the training set.
 import type { GradientResult } from './protocol.js';
+import type { ShardTask } from './shards.js';
+import { slabCount } from './shards.js';
 
 /**
  * The control words, all Int32 and accessed with Atomics:
@@ -219,7 +221,7 @@ export function writeResult(views: SharedViews, shard: number, firstSlab: number
 }
 
 /** Shard `shard`'s result as the loop task wrote it (coordinator side, after it marked the step done). */
-export function readResult(views: SharedViews, shard: number, firstSlab: number, numSlabs: number, micro: boolean): GradientResult {
+export function readResult(views: SharedViews, shard: number, task: ShardTask): GradientResult {
   const rec = views.results.subarray(shard * RESULT_FIELDS, (shard + 1) * RESULT_FIELDS);
   return {
     lossSum: rec[RESULT.lossSum],
@@ -229,7 +231,7 @@ export function readResult(views: SharedViews, shard: number, firstSlab: number,
     threadId: rec[RESULT.threadId],
     weightsVersion: rec[RESULT.weightsVersion],
     numTensors: rec[RESULT.numTensors],
-    microLossSums: micro ? Array.from(views.slabLoss.subarray(firstSlab, firstSlab + numSlabs)) : undefined,
+    microLossSums: task.microRows > 0 ? Array.from(views.slabLoss.subarray(task.slab, task.slab + slabCount(task))) : undefined,
     timings: { prepMs: rec[RESULT.prepMs], computeMs: rec[RESULT.computeMs], readyAt: rec[RESULT.readyAt], endedAt: rec[RESULT.endedAt] },
   };
 }

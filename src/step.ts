@@ -35,6 +35,26 @@ export class NonFiniteError extends Error {
   readonly code = 'E_NON_FINITE';
 }
 
+/** Throws NonFiniteError when a shard's loss or gradient is NaN or infinite. */
+function checkFinite(r: GradientResult, step: number, shard: number): GradientResult {
+  if (r.nonFinite || !Number.isFinite(r.lossSum)) {
+    throw new NonFiniteError(`step ${step}: shard ${shard} produced a non-finite ${r.nonFinite ? 'gradient' : `loss (${r.lossSum})`}`);
+  }
+  return r;
+}
+
+const timeoutCause = (policy: FaultPolicy) => `no result within --step-timeout ${policy.stepTimeoutMs} ms (thread terminated)`;
+
+/**
+ * Reports failure number `attempt + 1` of a shard at a step; throws ShardFailedError
+ * when that was the last one the policy allows.
+ */
+function reportFault(policy: FaultPolicy, shard: number, step: number, attempt: number, cause: string): void {
+  const fatal = attempt + 1 >= policy.maxRetries;
+  policy.onFault({ workerIndex: shard, step, cause, retry: attempt + 1, fatal });
+  if (fatal) throw new ShardFailedError(`step ${step}: shard ${shard} failed ${attempt + 1} times in a row; last cause: ${cause}`);
+}
+
 /**
  * Runs one shard's task, retrying on a fresh thread when the worker throws, exits or
  * hangs. Safe because the shared weights only change after every shard of the step is
@@ -45,18 +65,11 @@ async function runShard(wp: WorkerPool, task: GradientTask, workerIndex: number,
   for (let attempt = 0; ; attempt++) {
     try {
       const signal = AbortSignal.timeout(policy.stepTimeoutMs);
-      const r = (await wp.pool.run({ ...task, attempt }, { signal })) as GradientResult;
-      if (!Number.isFinite(r.lossSum) || r.nonFinite) {
-        throw new NonFiniteError(`step ${task.step}: shard ${workerIndex} produced a non-finite ${r.nonFinite ? 'gradient' : `loss (${r.lossSum})`}`);
-      }
-      return r;
+      return checkFinite((await wp.pool.run({ ...task, attempt }, { signal })) as GradientResult, task.step, workerIndex);
     } catch (e) {
       if (e instanceof NonFiniteError || wp.closed) throw e;
       const err = e as Error;
-      const cause = err.name === 'AbortError' ? `no result within --step-timeout ${policy.stepTimeoutMs} ms (thread terminated)` : err.message;
-      const fatal = attempt + 1 >= policy.maxRetries;
-      policy.onFault({ workerIndex, step: task.step, cause, retry: attempt + 1, fatal });
-      if (fatal) throw new ShardFailedError(`step ${task.step}: shard ${workerIndex} failed ${attempt + 1} times in a row; last cause: ${cause}`);
+      reportFault(policy, workerIndex, task.step, attempt, err.name === 'AbortError' ? timeoutCause(policy) : err.message);
     }
   }
 }
@@ -148,9 +161,10 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * long-running Piscina task per shard instead of one task per shard per step, so a
  * step costs no task dispatch and no result message. The coordinator publishes each
  * step's batch and weights in shared memory and blocks on the shards' done words
- * (Atomics.wait). Why: on two cores, the per-step messages (posting the tasks, the
- * worker posting its result, the coordinator's event loop waking for it) were a fifth
- * of a step; see the README's performance section for the measurements.
+ * (Atomics.wait). Why: with one task per shard per step, sending the tasks took
+ * 0.18-0.36 ms of a 2.9-3.8 ms step (the dispatch column of `npm run scale` at
+ * batch 128, 1 and 2 workers) and a worker's postMessage of its result 0.18 ms
+ * (`node --cpu-prof`), plus an event-loop wake-up for every result.
  *
  * Fault handling is the same as runShard's: a loop whose thread throws, exits or
  * misses --step-timeout is reported, and the shard restarts from the step it failed
@@ -201,33 +215,25 @@ export class StepLoops {
       for (let attempt = 0; ; attempt++) {
         const cause = await this.waitDone(i, step);
         if (cause === null) break;
-        const fatal = attempt + 1 >= this.policy.maxRetries;
-        this.policy.onFault({ workerIndex: i, step, cause, retry: attempt + 1, fatal });
-        if (fatal) throw new ShardFailedError(`step ${step}: shard ${i} failed ${attempt + 1} times in a row; last cause: ${cause}`);
+        reportFault(this.policy, i, step, attempt, cause);
         this.startShard(i, step, version, attempt + 1);
       }
-      const t = this.plan.tasks[i];
-      const slabs = t.microRows > 0 ? Math.ceil((t.end - t.start) / t.microRows) : 1;
-      const r = readResult(this.views, i, t.slab, slabs, t.microRows > 0);
-      if (r.nonFinite || !Number.isFinite(r.lossSum)) {
-        throw new NonFiniteError(`step ${step}: shard ${i} produced a non-finite ${r.nonFinite ? 'gradient' : `loss (${r.lossSum})`}`);
-      }
-      out.push(r);
+      out.push(checkFinite(readResult(this.views, i, this.plan.tasks[i]), step, i));
     }
     return out;
   }
 
   /**
    * Blocks until shard `shard` has finished `step` (returns null) or its loop failed
-   * (returns the cause). The block is a plain Atomics.wait, in slices: between slices,
-   * and at least every YIELD_MS, the event loop runs, so signals, Piscina's messages
-   * (a loop's rejection) and timers are not held up by a long step.
+   * (returns the cause). The block is a plain Atomics.wait, in slices of at most
+   * YIELD_MS, and the event loop runs at least every YIELD_MS, so signals, Piscina's
+   * messages (a loop's rejection) and timers are not held up by a long step.
    */
   private async waitDone(shard: number, step: number): Promise<string | null> {
     const { control } = this.views;
     const deadline = performance.now() + this.policy.stepTimeoutMs;
     for (;;) {
-      if (performance.now() - this.lastYield > YIELD_MS) await this.yieldToEventLoop();
+      if (performance.now() - this.lastYield >= YIELD_MS) await this.yieldToEventLoop();
       const v = Atomics.load(control, doneSlot(shard));
       if (v >= step + 1) return null;
       const loop = this.loops[shard];
@@ -241,9 +247,9 @@ export class StepLoops {
       if (left <= 0) {
         loop.abort.abort(); // Piscina terminates the thread and starts a fresh one
         await loop.promise.catch(() => undefined);
-        return `no result within --step-timeout ${this.policy.stepTimeoutMs} ms (thread terminated)`;
+        return timeoutCause(this.policy);
       }
-      if (Atomics.wait(control, doneSlot(shard), v, Math.min(left, SLICE_MS)) === 'timed-out') await this.yieldToEventLoop();
+      Atomics.wait(control, doneSlot(shard), v, Math.min(left, YIELD_MS));
     }
   }
 
@@ -269,7 +275,5 @@ export class StepLoops {
   }
 }
 
-/** How long the coordinator blocks on a done word before letting the event loop run. */
-const SLICE_MS = 20;
 /** The event loop runs at least this often during training (signals, messages, timers). */
 const YIELD_MS = 20;

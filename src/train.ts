@@ -56,7 +56,7 @@ export interface RunOptions {
 /** Runs the job described by `config`, logging to `log`. Throws on any failure. */
 export async function runTraining(config: Config, log: Logger, dataset?: Dataset, options: RunOptions = {}): Promise<RunSummary> {
   const runStart = performance.now();
-  // 1. Data: read and check the IDX files, then copy them once into shared memory.
+  // 1. Data: read and check the IDX files (decoded straight into shared memory).
   const data = dataset ?? loadDataset(config.data ?? builtinMnistDir(), config.model.numClasses);
   checkAgainstData(config, data);
   const mask = parseMask(config.mask) as MaskRule;
@@ -105,12 +105,24 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     let permEpoch = -1;
     const grad = new Float32Array(layout.numParams);
     const epochs: RunSummary['epochs'] = [];
-    /** 3a. Shard: the step's sample indices into its slot of shared memory (the epoch's order is seeded). */
-    const loadBatch = (step: number) => {
+    const policy: FaultPolicy = {
+      stepTimeoutMs: config.stepTimeout,
+      maxRetries: config.maxRetries,
+      onFault: (f) => log.warn({ event: 'worker_fault', ...f }, 'worker_fault'),
+    };
+    // One long-running task per shard runs the steps (src/step.ts, StepLoops): each
+    // step's batch and weights go out, and its results come back, through shared memory.
+    const loops = new StepLoops(wp, views, plan, totalSteps, policy);
+    /**
+     * 3a. Shard: the step's sample indices into its slot of shared memory (the epoch's
+     * order is seeded), then published to the workers.
+     */
+    const publishBatch = (step: number) => {
       const epoch = Math.floor(step / stepsPerEpoch);
       if (epoch !== permEpoch) shuffleForEpoch(config.seed, (permEpoch = epoch), perm);
       const s = step % stepsPerEpoch;
       batchSlot(views, step).set(perm.subarray(s * batchSize, (s + 1) * batchSize));
+      loops.publishBatch(step);
     };
     let version = Atomics.load(views.control, CONTROL.weightsVersion);
     /** Everything needed to continue exactly after `completed` steps (weights as published). */
@@ -124,24 +136,13 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       }, config.keep);
       log.info({ event: 'checkpoint', reason, step: completed, dir: checkpointDir, checkpoint: name, ms: round(performance.now() - t) }, 'checkpoint');
     };
-    const policy: FaultPolicy = {
-      stepTimeoutMs: config.stepTimeout,
-      maxRetries: config.maxRetries,
-      onFault: (f) => log.warn({ event: 'worker_fault', ...f }, 'worker_fault'),
-    };
     let stoppedBy: NodeJS.Signals | null = null;
     const progressLine = options.progressLine ? ProgressLine.forStderr(firstStep, totalSteps, stepsPerEpoch, config.epochs, batchSize) : null;
     let completed = firstStep;
-    // One long-running task per shard runs the steps (src/step.ts, StepLoops): each
-    // step's batch and weights go out, and its results come back, through shared memory.
-    const loops = new StepLoops(wp, views, plan, totalSteps, policy);
     if (firstStep < totalSteps) {
       // Batches go out a step ahead (two slots), so a shard gathers the next step's rows
       // as soon as it has finished this one, while the coordinator reduces and updates.
-      for (let s = firstStep; s < Math.min(firstStep + 2, totalSteps); s++) {
-        loadBatch(s);
-        loops.publishBatch(s);
-      }
+      for (let s = firstStep; s < Math.min(firstStep + 2, totalSteps); s++) publishBatch(s);
       loops.start(firstStep, version);
       let publishedAt = performance.now();
       let timeToFirstStepMs = 0; // performance.now() counts from process start: what a user waits
@@ -164,10 +165,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         const g = reduceStep(results, views, wp, step, version, batchSize, config.normalize, grad);
         const tReduced = performance.now();
         // Publish the batch after next into this step's slot: every shard has read it.
-        if (step + 2 < totalSteps) {
-          loadBatch(step + 2);
-          loops.publishBatch(step + 2);
-        }
+        if (step + 2 < totalSteps) publishBatch(step + 2);
         const tDispatched = performance.now();
         // 3d. Adam on the one shared copy of the weights, then publish the new version.
         adamStep(config, adam, grad, views.weights);

@@ -29,7 +29,7 @@ function fullBatchGradient(shared: ReturnType<typeof loadShared>, batch: Int32Ar
   const normaliser = normalize === 'batch' ? rows : Math.max(conditionSum, 1);
   const k = new Kernels();
   const flat = new Float32Array(layout.numParams);
-  shardLossAndGradient(k, weightInputs(k, views.weights, layout), model, layout, { rows, ...buf }, flat);
+  shardLossAndGradient(k, weightInputs(k, views.weights, layout), model, layout, rows, buf, flat);
   k.release();
   return flat.map((v) => v / normaliser);
 }

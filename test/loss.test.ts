@@ -97,7 +97,7 @@ describe('gradient of the masked loss sum', () => {
       const k = new Kernels();
       const flat = new Float32Array(layout.numParams);
       shardLossAndGradient(k, weightInputs(k, Float32Array.from(w64), layout), model, layout,
-        { rows, x: Float32Array.from(x.flat()), xT: Float32Array.from(xT.flat()), label }, flat);
+        rows, { x: Float32Array.from(x.flat()), xT: Float32Array.from(xT.flat()), label }, flat);
       k.release();
       const grads = layout.params.map((p) => paramView(flat, p));
       const h = 1e-6;
@@ -123,8 +123,8 @@ describe('gradient of the masked loss sum', () => {
     const k = new Kernels();
     const w = weightInputs(k, new Float32Array(layout.numParams).fill(0.1), layout);
     const out = new Float32Array(layout.numParams);
-    const shard = { rows: 2, x: new Float32Array(6).fill(1), xT: new Float32Array(6).fill(1), label: Float32Array.from([1, 0, 1, 1, 0, 1]) };
-    shardLossAndGradient(k, w, model, layout, shard, out);
+    const shard = { x: new Float32Array(6).fill(1), xT: new Float32Array(6).fill(1), label: Float32Array.from([1, 0, 1, 1, 0, 1]) };
+    shardLossAndGradient(k, w, model, layout, 2, shard, out);
     // The shard's own tensors are freed on return; the caller's weight inputs are not.
     expect(heldBuffers()).toBe(before + w.length);
     k.release();

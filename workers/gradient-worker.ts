@@ -3,14 +3,14 @@
 // small summary goes back. One-time set-up (backend, views, buffers) is memoised.
 import Piscina from 'piscina';
 import * as tf from '@tensorflow/tfjs-core';
-import { forwardLogits, initBackend, shardLossAndGradient, weightInputs, weightTensors } from '../src/mlp-tf.js';
+import { initBackend, logitsInto, shardLossAndGradient, weightInputs } from '../src/mlp-tf.js';
 import { heldBuffers, Kernels } from '../src/kernels.js';
 import type { Info } from '../src/kernels.js';
 import type { GradientResult, GradientTask, LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/protocol.js';
 import { TASK } from '../src/protocol.js';
 import { assertSameLayout, batchSlot, CONTROL, doneSlot, failedSlot, paramLayout, viewsOf, writeResult } from '../src/shared-memory.js';
 import type { SharedViews } from '../src/shared-memory.js';
-import { gatherRows } from '../src/shards.js';
+import { gatherRows, slabCount } from '../src/shards.js';
 import type { ShardBuffers } from '../src/shards.js';
 import { threadId } from 'node:worker_threads';
 import { faultFor, parseFaults } from '../src/faults.js';
@@ -47,27 +47,27 @@ async function setup(): Promise<State> {
   return { init, views, buf, k: new Kernels(), setupMs: performance.now() - t0 };
 }
 
-/** How long a task waits for its weights version before giving up (the coordinator died). */
-const WEIGHTS_TIMEOUT_MS = 60_000;
+/** How long a task waits for its batch or weights before giving up (the coordinator died). */
+const WAIT_TIMEOUT_MS = 60_000;
 
 /** The coordinator set control `stop` while a step loop waited: the loop ends quietly. */
 class Stopped extends Error {}
 
 /**
- * Blocks until the coordinator has published `version` (Atomics.wait: no spinning).
- * A step's rows are gathered while the coordinator may still be applying Adam for the
- * previous step, so that gathering overlaps the serial part of the step.
+ * Blocks (Atomics.wait: no spinning) until control word `slot` is at least `min`, and
+ * throws if it is already past `max`: what the task waits for was replaced before it
+ * was read. Throws Stopped when the coordinator sets control `stop`.
  */
-function waitForWeights(control: Int32Array, version: number): void {
-  const deadline = performance.now() + WEIGHTS_TIMEOUT_MS;
+function waitForControl(control: Int32Array, slot: number, min: number, max: number, what: string): void {
+  const deadline = performance.now() + WAIT_TIMEOUT_MS;
   for (;;) {
     if (Atomics.load(control, CONTROL.stop) !== 0) throw new Stopped('stopped');
-    const v = Atomics.load(control, CONTROL.weightsVersion);
-    if (v === version) return;
-    if (v > version) throw new Error(`task for weights version ${version} arrived after version ${v} was published`);
+    const v = Atomics.load(control, slot);
+    if (v > max) throw new Error(`${what} was replaced before this task read it (control value ${v}, at most ${max} expected)`);
+    if (v >= min) return;
     const left = deadline - performance.now();
-    if (left <= 0) throw new Error(`weights version ${version} was not published within ${WEIGHTS_TIMEOUT_MS} ms`);
-    Atomics.wait(control, CONTROL.weightsVersion, v, left);
+    if (left <= 0) throw new Error(`${what} was not published within ${WAIT_TIMEOUT_MS} ms`);
+    Atomics.wait(control, slot, v, left);
   }
 }
 
@@ -81,7 +81,7 @@ function shardGradient(s: State, rows: number, w: Info[], slab: Float32Array): n
     slab.fill(0);
     return 0;
   }
-  return shardLossAndGradient(s.k, w, s.init.model, s.init.layout, { rows, ...s.buf }, slab);
+  return shardLossAndGradient(s.k, w, s.init.model, s.init.layout, rows, s.buf, slab);
 }
 
 function allFinite(a: Float32Array): boolean {
@@ -116,11 +116,12 @@ function gradient(s: State, task: GradientTask): GradientResult {
   //    indices, not the weights, so it runs while the coordinator may still be
   //    updating them. Micro-shards are gathered one at a time below.
   let conditionSum = micro ? 0 : gather(s, task.step, task.start, task.end);
-  // 2. Wait for this step's weights. The version is read before the weights and the
+  // 2. Wait for this step's weights (the gather above overlaps the coordinator's Adam
+  //    for the previous step). The version is read before the weights and the
   //    coordinator writes weights only before publishing a version, so a matching
   //    version proves these weights are the step's.
-  waitForWeights(views.control, task.weightsVersion);
-  const weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
+  const { weightsVersion } = task;
+  waitForControl(views.control, CONTROL.weightsVersion, weightsVersion, weightsVersion, `weights version ${weightsVersion}`);
   const tReady = performance.now();
   // 3. Forward, masked loss sum, backward, gradient into the slab: once per shard, or
   //    once per micro-shard, each into its own slab.
@@ -150,7 +151,7 @@ function gradient(s: State, task: GradientTask): GradientResult {
   // report it so the run stops at this step instead.
   if (injected === 'nan') views.slabs[task.slab][0] = NaN;
   let nonFinite = false;
-  const slabs = task.microRows > 0 ? Math.ceil((task.end - task.start) / task.microRows) : 1;
+  const slabs = slabCount(task);
   for (let j = 0; j < slabs && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
   const tEnd = performance.now();
   return {
@@ -170,24 +171,6 @@ function gradient(s: State, task: GradientTask): GradientResult {
 }
 
 /**
- * Waits until the coordinator has put step `step`'s batch indices in shared memory
- * (usually long done: it publishes them a step ahead). Returns false when the
- * coordinator asked the loops to stop instead.
- */
-function waitForBatch(control: Int32Array, step: number): boolean {
-  const deadline = performance.now() + WEIGHTS_TIMEOUT_MS;
-  for (;;) {
-    if (Atomics.load(control, CONTROL.stop) !== 0) return false;
-    const v = Atomics.load(control, CONTROL.batchStep);
-    if (v > step + 2) throw new Error(`the batch of step ${step} was replaced before this shard read it (batches published up to step ${v - 1})`);
-    if (v >= step + 1) return true;
-    const left = deadline - performance.now();
-    if (left <= 0) throw new Error(`the batch of step ${step} was not published within ${WEIGHTS_TIMEOUT_MS} ms`);
-    Atomics.wait(control, CONTROL.batchStep, v, left);
-  }
-}
-
-/**
  * Steps [firstStep, lastStep) of one shard, with no message per step: the coordinator
  * publishes each step's batch and weights in shared memory, and this loop publishes
  * each step's result there (src/shared-memory.ts, writeResult) and marks it done.
@@ -199,7 +182,9 @@ function loop(s: State, task: LoopTask): LoopResult {
   let step = task.firstStep;
   try {
     for (; step < task.lastStep; step++) {
-      if (!waitForBatch(control, step)) break;
+      // Step s's batch is out once batchStep > s (usually long before: batches go out a
+      // step ahead); once batchStep > s + 2, its slot has been reused.
+      waitForControl(control, CONTROL.batchStep, step + 1, step + 2, `the batch of step ${step}`);
       const weightsVersion = task.firstVersion + (step - task.firstStep);
       const attempt = step === task.firstStep ? task.attempt : 0;
       const r = gradient(s, { kind: TASK.gradient, step, weightsVersion, slab, start, end, microRows, shard, attempt });
@@ -221,19 +206,28 @@ function loop(s: State, task: LoopTask): LoopResult {
 const PREDICT_CHUNK = 1000;
 
 function predict(s: State, task: PredictTask): PredictResult {
-  const { views, init } = s;
-  const { inputSize } = init.model;
+  const { views, init, k } = s;
+  const { inputSize, numClasses } = init.model;
   const images = task.split === 'train' ? views.trainImages : views.testImages;
   const out = task.split === 'train' ? views.trainPredictions : views.testPredictions;
   const x = new Float32Array(PREDICT_CHUNK * inputSize);
-  for (let start = task.start; start < task.end; start += PREDICT_CHUNK) {
-    const rows = Math.min(PREDICT_CHUNK, task.end - start);
-    for (let k = 0; k < rows * inputSize; k++) x[k] = images[start * inputSize + k] / 255;
-    tf.tidy(() => {
-      const w = weightTensors(views.weights, init.layout);
-      const logits = forwardLogits(tf.tensor2d(x.subarray(0, rows * inputSize), [rows, inputSize]), w, init.model);
-      out.set(tf.argMax(logits, 1).dataSync(), start);
-    });
+  const logits = new Float32Array(PREDICT_CHUNK * numClasses);
+  const mark = k.mark();
+  try {
+    const w = weightInputs(k, views.weights, init.layout);
+    for (let start = task.start; start < task.end; start += PREDICT_CHUNK) {
+      const rows = Math.min(PREDICT_CHUNK, task.end - start);
+      for (let i = 0; i < rows * inputSize; i++) x[i] = images[start * inputSize + i] / 255;
+      logitsInto(k, w, init.model, rows, x, logits);
+      // The predicted class: the first largest logit of the row (as tf.argMax).
+      for (let r = 0; r < rows; r++) {
+        let best = 0;
+        for (let c = 1; c < numClasses; c++) if (logits[r * numClasses + c] > logits[r * numClasses + best]) best = c;
+        out[start + r] = best;
+      }
+    }
+  } finally {
+    k.release(mark);
   }
   return { rows: task.end - task.start };
 }

@@ -1,0 +1,33 @@
+// Flags of the benchmark scripts, read by the trainer's own parser (src/config.ts
+// parseFlags) so that they answer --help and refuse a bad flag the way every command
+// does: one line on stderr naming it, exit 2.
+import { ConfigError, HelpRequested, parseFlags } from '../src/config.js';
+
+export function fail(message: string): never {
+  process.stderr.write(`error: ${message}\n`);
+  process.exit(2);
+}
+
+type Values<F> = { [K in keyof F]?: F[K] extends 'boolean' ? boolean : string };
+
+/** The script's flags, or the usage text (exit 0) for --help, or exit 2 for a bad flag. */
+export function benchFlags<F extends Record<string, 'string' | 'boolean'>>(flags: F, usage: string): Values<F> {
+  try {
+    return parseFlags(process.argv.slice(2), flags) as Values<F>;
+  } catch (e) {
+    if (e instanceof HelpRequested) {
+      process.stdout.write(usage);
+      process.exit(0);
+    }
+    if (e instanceof ConfigError) fail(e.message);
+    throw e;
+  }
+}
+
+/** An integer flag's value, `fallback` when absent; exit 2 if it is not an integer >= min. */
+export function intFlag(flag: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) fail(`--${flag}: expected an integer >= ${min}, got "${text}"`);
+  return n;
+}
