@@ -40,8 +40,9 @@ export async function createPool(init: WorkerInit, numWorkers: number, onPoolErr
     // allocates many short-lived objects. With V8's defaults the young generation grows
     // to 32 MB and the old generation is collected so rarely that committed memory kept
     // rising by ~0.33 MB per worker per epoch (npm run soak: +20% RSS after 20 epochs).
-    // These limits make V8 collect sooner: RSS levels off (measured 180 -> 193 MB by
-    // epoch 20, then flat to epoch 40, 2 workers). Far above what a worker needs.
+    // These limits make V8 collect sooner: RSS levels off (the epoch_end rssMB of
+    // `npm run train -- --workers 2 --epochs 40`: 180 MB after epoch 0, 193 MB by epoch
+    // 20, 194 MB at epoch 39; `npm run soak` passes). Far above what a worker needs.
     resourceLimits: { maxYoungGenerationSizeMb: 12, maxOldGenerationSizeMb: 64 },
   });
   const wp: WorkerPool = { pool, baselineTensors: 0, closed: false, threads: [] };
