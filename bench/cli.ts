@@ -2,6 +2,7 @@
 // parseFlags) so that they answer --help and refuse a bad flag the way every command
 // does: one line on stderr naming it, exit 2.
 import { ConfigError, HelpRequested, parseFlags } from '../src/config.js';
+import { OutputError, probeDir, probeFile } from '../src/outputs.js';
 
 export function fail(message: string): never {
   process.stderr.write(`error: ${message}\n`);
@@ -30,4 +31,18 @@ export function intFlag(flag: string, text: string | undefined, fallback: number
   const n = Number(text);
   if (!Number.isInteger(n) || n < min) fail(`--${flag}: expected an integer >= ${min}, got "${text}"`);
   return n;
+}
+
+/**
+ * Probes the script's --out (a file written whole, or a directory) before any run
+ * starts, so a bad path costs no benchmark time: exit 2 naming it.
+ */
+export function checkOut(path: string, kind: 'file' | 'dir'): void {
+  try {
+    if (kind === 'file') probeFile('--out', path, 'replace');
+    else probeDir('--out', path);
+  } catch (e) {
+    if (e instanceof OutputError) fail(e.message);
+    throw e;
+  }
 }

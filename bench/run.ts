@@ -4,11 +4,12 @@
 // machine hits every contender alike; medians over the repetitions. Each run is its own
 // process, started exactly as a user would start it, so peak RSS is per run.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PROJECT_ROOT } from '../src/paths.js';
-import { benchFlags, intFlag } from './cli.js';
+import { makeDirs } from '../src/outputs.js';
+import { benchFlags, checkOut, intFlag } from './cli.js';
 
 const flags = benchFlags({ quick: 'boolean', reps: 'string', out: 'string' }, `Usage: npm run bench -- [--quick] [--reps N] [--out FILE]
 Baseline A (fitDataset, main thread) and this trainer with 1, 2 and 4 workers at batch
@@ -19,6 +20,7 @@ Prints the table and the targets; writes the JSON to --out (bench/results/latest
 const quick = flags.quick === true;
 const reps = intFlag('reps', flags.reps, quick ? 1 : 3, 1);
 const out = flags.out ?? join(PROJECT_ROOT, 'bench', 'results', 'latest.json');
+checkOut(out, 'file');
 
 interface Measure {
   /** The first epoch of a fresh process (JIT warm-up included): the headline figure. */
@@ -143,7 +145,7 @@ const targets = [
 const machine = { nproc: cores, cpu: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
 const commit = (() => { try { return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim(); } catch { return null; } })();
 const result = { quick, reps, machine, commit, date: new Date().toISOString(), contenders: rows, targets, breakdown2Workers128: { stepMs: r3(twoStepMs), ...two.phases, nonComputeShare: overheadShare } };
-mkdirSync(join(out, '..'), { recursive: true });
+makeDirs(dirname(out));
 writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
 
 const fmt = (x: number, d = 3) => x.toFixed(d);

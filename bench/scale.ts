@@ -3,7 +3,7 @@
 // per cell) on MNIST; the first steps (JIT warm-up) are left out of the timings. Also
 // measures --deterministic against the normal mode, the first step's gradient against
 // one worker's, and projects (labelled as such) to machines with more cores.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -21,7 +21,8 @@ import { PROJECT_ROOT } from '../src/paths.js';
 import { fitProjection, project } from './projection.js';
 import type { Cell } from './projection.js';
 import { scaleChartSvg } from './scale-chart.js';
-import { benchFlags, fail, intFlag } from './cli.js';
+import { makeDirs } from '../src/outputs.js';
+import { benchFlags, checkOut, fail, intFlag } from './cli.js';
 
 const o = benchFlags({
   workers: 'string', 'batch-sizes': 'string', steps: 'string', warmup: 'string', mode: 'string', out: 'string', 'skip-deterministic': 'boolean', limit: 'string',
@@ -39,6 +40,7 @@ const list = (flag: string, text: string) => {
 const workerCounts = list('workers', o.workers ?? '1,2,4,8');
 const batchSizes = list('batch-sizes', o['batch-sizes'] ?? '128,512');
 const outDir = o.out ?? join(PROJECT_ROOT, 'bench', 'results', 'scale');
+checkOut(outDir, 'dir');
 const steps = intFlag('steps', o.steps, 200, 1);
 const warmup = intFlag('warmup', o.warmup, 60, 0);
 const modeFlag = o.mode ?? 'strong';
@@ -136,7 +138,7 @@ const md = [
   '| ---: | ---: | ---: | ---: | ---: |',
   ...projected.map((p) => `| ${p.workers} | ${p.globalBatch} | *${f(p.stepMs, 3)}* | *${Math.round(p.samplesPerSec)}* | *${f(p.speedup)}x* |`),
 ];
-mkdirSync(outDir, { recursive: true });
+makeDirs(outDir);
 const result = { mode, steps, warmup, cores, date: new Date().toISOString(), cells, projection: { model, points: projected } };
 writeFileSync(join(outDir, 'scale.json'), JSON.stringify(result, null, 2) + '\n');
 writeFileSync(join(outDir, 'scale.md'), md.join('\n') + '\n');

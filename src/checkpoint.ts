@@ -9,6 +9,7 @@
 //     state.json                  counters, RNG state, Adam t, config, model, layout
 //     checksums.json              {files}: validates this checkpoint after the pointer moved on
 //   DIR/.tmp-*                    being written or retired; never read, removed by the next write
+//                                 and by removeTemps when a run starts
 //   DIR/.replaced-ckpt-*          the old copy while a checkpoint of the same step is replaced
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,8 @@ import { endianness } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { io } from '@tensorflow/tfjs-core';
 import type { Config } from './config.js';
+import { injectWriteFault, parseWriteFaults } from './faults.js';
+import { asWriteError, makeDirs, WriteError } from './outputs.js';
 import type { AdamState } from './optimizer.js';
 import { paramLayout } from './shared-memory.js';
 import type { ModelSpec, ParamLayout } from './shared-memory.js';
@@ -89,37 +92,72 @@ export function writeCheckpoint(dir: string, state: TrainingState, keep: number)
   const files = {} as FileHashes;
   for (const f of DATA_FILES) files[f] = sha256(bytes[f]);
 
-  mkdirSync(dir, { recursive: true });
-  settleReplacements(dir);
+  const fault = (file: string) => injectWriteFault(WRITE_FAULTS, state.step, file);
+  makeDirs(dir);
+  fsStep(dir, () => settleReplacements(dir));
   // 1. Everything into a private temp directory: readers never look at `.tmp-*`.
   const tmp = join(dir, `${TMP}${name}-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  for (const f of DATA_FILES) writeDurable(join(tmp, f), bytes[f]);
-  writeDurable(join(tmp, CHECKSUMS), JSON.stringify({ files }, null, 2));
-  fsyncDir(tmp);
-  // 2. Publish it with one rename. A checkpoint of the same step (rewritten after a
-  //    resume) moves aside first, not away: latest.json may still commit to it.
   const final = join(dir, name);
   const aside = join(dir, ASIDE + name);
-  if (existsSync(final)) renameSync(final, aside);
-  renameSync(tmp, final);
-  fsyncDir(dir);
-  // 3. Commit: until this rename, a reader resumes from the previous checkpoint.
   const tmpPointer = join(dir, `${TMP}${POINTER}-${process.pid}`);
-  writeDurable(tmpPointer, JSON.stringify({ checkpoint: name, files }, null, 2));
-  renameSync(tmpPointer, join(dir, POINTER));
-  fsyncDir(dir);
+  let published = false;
+  let committed = false;
+  try {
+    fsStep(tmp, () => { rmSync(tmp, { recursive: true, force: true }); mkdirSync(tmp); });
+    for (const f of DATA_FILES) writeDurable(join(tmp, f), bytes[f], () => fault(f));
+    writeDurable(join(tmp, CHECKSUMS), JSON.stringify({ files }, null, 2), () => fault(CHECKSUMS));
+    fsyncDir(tmp);
+    // 2. Publish it with one rename. A checkpoint of the same step (rewritten after a
+    //    resume) moves aside first, not away: latest.json may still commit to it.
+    fsStep(final, () => { if (existsSync(final)) renameSync(final, aside); renameSync(tmp, final); });
+    published = true;
+    fsyncDir(dir);
+    // 3. Commit: until this rename, a reader resumes from the previous checkpoint.
+    writeDurable(tmpPointer, JSON.stringify({ checkpoint: name, files }, null, 2), () => fault(POINTER));
+    fsStep(join(dir, POINTER), () => renameSync(tmpPointer, join(dir, POINTER)));
+    committed = true;
+    fsyncDir(dir);
+  } catch (e) {
+    if (committed) throw e; // the new checkpoint is the valid one now; only its fsync failed
+    // Not committed: latest.json still names the previous checkpoint, which stays valid.
+    // Undo this attempt so that nothing of it holds disk space (a full disk stays full
+    // otherwise, and the resumed run would fail at its next checkpoint).
+    bestEffort(() => rmSync(tmp, { recursive: true, force: true }));
+    bestEffort(() => rmSync(tmpPointer, { force: true }));
+    if (published) bestEffort(() => retire(dir, final));
+    if (existsSync(aside)) bestEffort(() => renameSync(aside, final));
+    throw e instanceof WriteError ? new WriteError(e.path, e.errno, `cannot write checkpoint ${name}`) : e;
+  }
   // 4. Retention, only now that the new checkpoint is committed.
-  if (existsSync(aside)) retire(dir, aside);
-  for (const e of readdirSync(dir)) if (e.startsWith(TMP)) rmSync(join(dir, e), { recursive: true, force: true });
-  // Checkpoints past this step belong to a timeline that was abandoned when a resume fell
-  // back past them; kept, they would count as "newest" and evict the one just written.
-  const names = listCheckpoints(dir);
-  const older = names.filter((c) => c < name);
-  const doomed = [...older.slice(0, Math.max(0, older.length - (keep - 1))), ...names.filter((c) => c > name)];
-  for (const c of doomed) retire(dir, join(dir, c));
+  fsStep(dir, () => {
+    if (existsSync(aside)) retire(dir, aside);
+    removeTemps(dir);
+    // Checkpoints past this step belong to a timeline that was abandoned when a resume fell
+    // back past them; kept, they would count as "newest" and evict the one just written.
+    const names = listCheckpoints(dir);
+    const older = names.filter((c) => c < name);
+    const doomed = [...older.slice(0, Math.max(0, older.length - (keep - 1))), ...names.filter((c) => c > name)];
+    for (const c of doomed) retire(dir, join(dir, c));
+  });
   return name;
+}
+
+/**
+ * Removes what a crashed writer left in DIR (`.tmp-*`: never valid, never read) and
+ * returns the names removed; a run calls it before its first checkpoint. A missing DIR
+ * has none.
+ */
+export function removeTemps(dir: string): string[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw asWriteError(e, dir);
+  }
+  const removed = entries.filter((e) => e.startsWith(TMP));
+  for (const e of removed) fsStep(join(dir, e), () => rmSync(join(dir, e), { recursive: true, force: true }));
+  return removed;
 }
 
 /**
@@ -351,20 +389,46 @@ function retire(dir: string, path: string): void {
   rmSync(gone, { recursive: true, force: true });
 }
 
-function withFd(path: string, flags: string, use: (fd: number) => void): void {
-  const fd = openSync(path, flags);
+/** Runs file-system work on `path`; an OS error becomes a WriteError naming `path` and its code. */
+function fsStep<T>(path: string, work: () => T): T {
   try {
-    use(fd);
-  } finally {
-    closeSync(fd);
+    return work();
+  } catch (e) {
+    throw asWriteError(e, path);
   }
 }
 
-/** The data reaches the disk before the rename that publishes it, or the rename could outrun it. */
-const writeDurable = (path: string, data: Uint8Array | string) => withFd(path, 'w', (fd) => { writeFileSync(fd, data); fsyncSync(fd); });
+/** Cleanup after a failure: its own errors must not hide the failure being reported. */
+function bestEffort(work: () => void): void {
+  try {
+    work();
+  } catch {
+    // the next writer's settleReplacements / removeTemps finishes the job
+  }
+}
+
+function withFd(path: string, flags: string, use: (fd: number) => void): void {
+  fsStep(path, () => {
+    const fd = openSync(path, flags);
+    try {
+      use(fd);
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
+
+/**
+ * The data reaches the disk before the rename that publishes it, or the rename could
+ * outrun it. `beforeWrite` is the test-only fault hook (TRAINER_WRITE_FAULTS).
+ */
+const writeDurable = (path: string, data: Uint8Array | string, beforeWrite: () => void = () => undefined) =>
+  withFd(path, 'w', (fd) => { beforeWrite(); writeFileSync(fd, data); fsyncSync(fd); });
 
 /** Makes renames and new entries in `dir` durable. Windows cannot open a directory for this. */
 const fsyncDir = (dir: string) => { if (process.platform !== 'win32') withFd(dir, 'r', fsyncSync); };
+
+const WRITE_FAULTS = parseWriteFaults(process.env.TRAINER_WRITE_FAULTS);
 
 /** A file's bytes, or a problem: 'missing' or 'cannot read (CODE)'. */
 function readBytes(path: string): Buffer | string {

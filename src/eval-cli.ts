@@ -7,6 +7,7 @@ import type { Split } from './idx.js';
 import { fillConditions, maskToString, parseMask } from './labels.js';
 import type { MaskRule } from './labels.js';
 import { createLogger } from './log.js';
+import { probeFile } from './outputs.js';
 import { parseFlags } from './config.js';
 import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities, requiredFlag, runCommand } from './model-io.js';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -53,8 +54,10 @@ async function run(argv: string[]): Promise<void> {
   if (data.train.inputSize !== ckpt.model.inputSize) {
     throw new DataError(`${dataDir}: images have ${data.train.inputSize} pixels, the model of ${ckpt.checkpoint} expects ${ckpt.model.inputSize}`);
   }
+  const logFile = (flags['log-file'] as string | undefined) ?? null;
+  if (logFile) probeFile('--log-file', logFile, 'append');
   const model = await loadCheckpointModel(opened);
-  const log = createLogger('info', (flags['log-file'] as string | undefined) ?? null);
+  const { log, failure } = createLogger('info', logFile);
 
   // 2. Predict each split with the Layers model, then the seed's report.
   const start = performance.now();
@@ -77,6 +80,8 @@ async function run(argv: string[]): Promise<void> {
     ...(reports.test ? [formatReport('test', reports.test)] : []),
   ];
   process.stderr.write(`${tables.join('\n\n')}\n`);
+  const failed = failure();
+  if (failed) throw failed;
 }
 
 function report(model: LayersModel, s: Split, rows: number, mask: MaskRule, batchSize: number): SplitReport {

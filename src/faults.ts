@@ -28,3 +28,55 @@ export function faultFor(faults: Fault[], step: number, shard: number, attempt: 
   const f = faults.find((x) => x.step === step && x.shard === shard && (x.always || attempt === 0));
   return f ? f.kind : null;
 }
+
+// Test-only write failures at a checkpoint, read by the coordinator from the
+// TRAINER_WRITE_FAULTS environment variable. Format: comma-separated `CODE@step[:file]`:
+// writing `file` (default weights.bin; any file of the checkpoint format, latest.json
+// included) of the checkpoint of global step `step` fails with the OS error CODE, as the
+// real write would (ENOSPC, EIO, EROFS, EACCES, ...). Example:
+//   TRAINER_WRITE_FAULTS='ENOSPC@40:optimizer.bin'
+
+export interface WriteFault {
+  code: string;
+  step: number;
+  file: string;
+}
+
+export function parseWriteFaults(spec: string | undefined): WriteFault[] {
+  if (!spec) return [];
+  return spec.split(',').map((item) => {
+    const m = /^(E[A-Z]+)@(\d+)(?::([\w.-]+))?$/.exec(item.trim());
+    if (!m) throw new Error(`TRAINER_WRITE_FAULTS: cannot read "${item}" (expected CODE@step[:file], e.g. ENOSPC@40:optimizer.bin)`);
+    return { code: m[1], step: Number(m[2]), file: m[3] ?? 'weights.bin' };
+  });
+}
+
+/** Throws the injected OS error if writing `file` of the checkpoint of `step` should fail. */
+export function injectWriteFault(faults: WriteFault[], step: number, file: string): void {
+  const f = faults.find((x) => x.step === step && x.file === file);
+  if (f) throw Object.assign(new Error(`${f.code}: injected write fault, write`), { code: f.code });
+}
+
+// Test-only: TRAINER_HOLD='phase:ms' makes the coordinator, on entering `phase`, write
+// `hold: phase` to stderr and then block for `ms` (a synchronous wait, as a slow disk or
+// a long kernel would), so a test can deliver a signal inside that phase. Phases:
+// loading, checkpointing, evaluating, failing, closing.
+
+export const HOLD_PHASES = ['loading', 'checkpointing', 'evaluating', 'failing', 'closing'] as const;
+export type HoldPhase = (typeof HOLD_PHASES)[number];
+
+const holdSpec = (() => {
+  const spec = process.env.TRAINER_HOLD;
+  if (!spec) return null;
+  const m = /^(\w+):(\d+)$/.exec(spec.trim());
+  if (!m || !(HOLD_PHASES as readonly string[]).includes(m[1])) {
+    throw new Error(`TRAINER_HOLD: cannot read "${spec}" (expected phase:ms, phase one of ${HOLD_PHASES.join(', ')})`);
+  }
+  return { phase: m[1] as HoldPhase, ms: Number(m[2]) };
+})();
+
+export function hold(phase: HoldPhase): void {
+  if (holdSpec?.phase !== phase) return;
+  process.stderr.write(`hold: ${phase}\n`);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, holdSpec.ms);
+}

@@ -11,6 +11,7 @@ import type { LoadedCheckpoint } from './checkpoint.js';
 import { ConfigError, HelpRequested } from './config.js';
 import { DataError } from './idx.js';
 import { initBackend } from './mlp-tf.js';
+import { OutputError } from './outputs.js';
 
 /** Rows per predictOnBatch call: large enough to amortise the per-call cost, 3 MB of input. */
 export const DEFAULT_PREDICT_BATCH = 1000;
@@ -47,7 +48,7 @@ export async function runCommand(help: string, body: () => Promise<void>): Promi
       return 0;
     }
     process.stderr.write(`error: ${(e as Error).message.split('\n')[0]}\n`);
-    return e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError ? 2 : 1;
+    return e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError || e instanceof OutputError ? 2 : 1;
   }
 }
 

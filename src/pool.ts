@@ -1,6 +1,7 @@
 // The Piscina pool of gradient workers: one thread per shard, started and pinged once.
 import { existsSync } from 'node:fs';
 import { Piscina } from 'piscina';
+import { hold } from './faults.js';
 import type { PingResult, Task, WorkerInit } from './protocol.js';
 import { TASK } from './protocol.js';
 import { WORKER_FILE } from './paths.js';
@@ -15,10 +16,20 @@ export interface WorkerPool {
   threads: PingResult[];
 }
 
-/** Shuts the pool down; tasks still waiting for weights are abandoned. */
+/** How long shutting the pool down may take before the caller goes on without it. */
+const CLOSE_TIMEOUT_MS = 5000;
+
+/**
+ * Shuts the pool down; tasks still waiting for weights are abandoned. Bounded: a thread
+ * that does not end within CLOSE_TIMEOUT_MS is left behind (the CLI exits anyway).
+ */
 export async function closePool(wp: WorkerPool): Promise<void> {
   wp.closed = true;
-  await wp.pool.destroy();
+  hold('closing');
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => { timer = setTimeout(resolve, CLOSE_TIMEOUT_MS); });
+  await Promise.race([wp.pool.destroy(), timeout]);
+  clearTimeout(timer);
 }
 
 /**

@@ -1,10 +1,11 @@
 // `npm run predict`: class probabilities of every image of an IDX file, computed by a
 // checkpoint's TensorFlow.js Layers model, one JSON line per image.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DataError, readIdx } from './idx.js';
 import { parseFlags } from './config.js';
+import { asWriteError, makeDirs, probeFile } from './outputs.js';
 import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities, requiredFlag, runCommand } from './model-io.js';
 
 export const HELP = `Usage: npm run predict -- --checkpoint DIR --images FILE [flags]
@@ -39,6 +40,7 @@ async function run(argv: string[]): Promise<void> {
   if (rows * cols !== inputSize) {
     throw new DataError(`${imagesPath}: images are ${rows}x${cols} (${rows * cols} pixels), the model of ${opened.checkpoint.checkpoint} expects ${inputSize} pixels`);
   }
+  if (out) probeFile('--out', out, 'replace');
   const model = await loadCheckpointModel(opened);
 
   // 2. Predict in batches; one line per image.
@@ -57,14 +59,14 @@ async function run(argv: string[]): Promise<void> {
     process.stdout.write(text);
     return;
   }
-  mkdirSync(dirname(out), { recursive: true });
+  makeDirs(dirname(out));
   const tmp = `${out}.tmp-${process.pid}`;
   try {
     writeFileSync(tmp, text);
     renameSync(tmp, out);
   } catch (e) {
     rmSync(tmp, { force: true });
-    throw e;
+    throw asWriteError(e, out);
   }
 }
 

@@ -2,7 +2,7 @@
 // chart per view (Vega-Lite compiled to Vega, rendered headless to SVG strings) and an
 // index.html showing them with the run's settings and final numbers. Owns the CLI,
 // reading and checking the log, and the page; the chart specs are in chart-specs.ts.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -11,6 +11,7 @@ import { compile } from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import { confusionSpec, lossSpec, phasesSpec, throughputSpec } from './chart-specs.js';
 import type { ConfusionChart, WindowRow } from './chart-specs.js';
+import { asWriteError, makeDirs, OutputError, probeDir } from './outputs.js';
 import { PHASES } from './step-stats.js';
 
 export const HELP = `Usage: npm run report -- --log FILE --out DIR
@@ -23,8 +24,9 @@ skipped and counted in a warning on stderr.
 
 Flags:
   --log FILE   the NDJSON log to read (required)
-  --out DIR    where to write the charts; created (with parents) once the log has
-               been read and checked; existing files of the same name are replaced
+  --out DIR    where to write the charts; checked (created, written to and removed
+               again) before rendering, created (with parents) once the charts are
+               rendered; existing files of the same name are replaced
   --help       print this help and exit
 
 Files written (a chart is left out when the log has no data for it):
@@ -266,8 +268,9 @@ export async function main(argv: string[]): Promise<number> {
     }
     args = parsed;
     log = readLog(args.log);
+    probeDir('--out', args.out);
   } catch (e) {
-    if (e instanceof ReportInputError) {
+    if (e instanceof ReportInputError || e instanceof OutputError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
@@ -279,16 +282,27 @@ export async function main(argv: string[]): Promise<number> {
   const files: [string, string][] = [];
   for (const c of charts) files.push([c.file, `${await renderSvg(c.spec)}\n`]);
   files.push(['index.html', indexHtml(args.log, log.run, charts)]);
+  // Every file or none: on a failed write (a full disk), what this run wrote is removed.
+  const written: string[] = [];
+  let created: string[] = [];
   try {
-    mkdirSync(args.out, { recursive: true });
+    created = makeDirs(args.out);
+    for (const [name, text] of files) {
+      const path = join(args.out, name);
+      written.push(path);
+      try {
+        writeFileSync(path, text);
+      } catch (e) {
+        throw asWriteError(e, path);
+      }
+    }
   } catch (e) {
-    process.stderr.write(`error: ${args.out}: cannot create output directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})\n`);
-    return 2;
+    for (const path of written) rmSync(path, { force: true });
+    for (const dir of created.reverse()) rmSync(dir, { recursive: true, force: true });
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+    return 1;
   }
-  for (const [name, text] of files) {
-    writeFileSync(join(args.out, name), text);
-    process.stdout.write(`${join(args.out, name)}\n`);
-  }
+  for (const path of written) process.stdout.write(`${path}\n`);
   return 0;
 }
 

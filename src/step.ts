@@ -30,6 +30,20 @@ export class ShardFailedError extends Error {
   readonly code = 'E_SHARD_FAILED';
 }
 
+/** A signal came and the step in flight did not finish within STEP_GRACE_MS: the run stops without it. */
+export class StepAbandoned extends Error {
+  readonly code = 'E_STOPPED';
+  constructor(readonly signal: NodeJS.Signals, step: number) {
+    super(`step ${step} abandoned after ${signal}: no result within ${STEP_GRACE_MS} ms`);
+  }
+}
+
+/**
+ * How long a signal waits for the step in flight. Under the CLI's SIGNAL_GRACE_MS, so a
+ * hung step still leaves time to write the checkpoint of the steps before it.
+ */
+const STEP_GRACE_MS = 1000;
+
 /** A non-finite loss or gradient: not a worker fault, so never retried. */
 export class NonFiniteError extends Error {
   readonly code = 'E_NON_FINITE';
@@ -209,11 +223,11 @@ export class StepLoops {
    * Every shard's result for `step` (computed with weights `version`), once each has
    * marked it done; shards that fail are restarted at `step` as the policy allows.
    */
-  async results(step: number, version: number): Promise<GradientResult[]> {
+  async results(step: number, version: number, stopRequested: () => NodeJS.Signals | null = () => null): Promise<GradientResult[]> {
     const out: GradientResult[] = [];
     for (let i = 0; i < this.plan.tasks.length; i++) {
       for (let attempt = 0; ; attempt++) {
-        const cause = await this.waitDone(i, step);
+        const cause = await this.waitDone(i, step, stopRequested);
         if (cause === null) break;
         reportFault(this.policy, i, step, attempt, cause);
         this.startShard(i, step, version, attempt + 1);
@@ -229,11 +243,18 @@ export class StepLoops {
    * YIELD_MS, and the event loop runs at least every YIELD_MS, so signals, Piscina's
    * messages (a loop's rejection) and timers are not held up by a long step.
    */
-  private async waitDone(shard: number, step: number): Promise<string | null> {
+  private async waitDone(shard: number, step: number, stopRequested: () => NodeJS.Signals | null): Promise<string | null> {
     const { control } = this.views;
     const deadline = performance.now() + this.policy.stepTimeoutMs;
+    let stopSeenAt = -1;
     for (;;) {
-      if (performance.now() - this.lastYield >= YIELD_MS) await this.yieldToEventLoop();
+      if (performance.now() - this.lastYield >= YIELD_MS) {
+        await this.yieldToEventLoop();
+        // A signal stops the run after the step in flight, unless that step hangs.
+        const signal = stopRequested();
+        if (signal && stopSeenAt < 0) stopSeenAt = performance.now();
+        if (signal && performance.now() - stopSeenAt >= STEP_GRACE_MS) throw new StepAbandoned(signal, step);
+      }
       const v = Atomics.load(control, doneSlot(shard));
       if (v >= step + 1) return null;
       const loop = this.loops[shard];

@@ -3,7 +3,7 @@
 // reduce, Adam, log, checkpoint), then the evaluation report. `npm run train` runs main().
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { CheckpointError, describeLayoutDifference, listCheckpoints, readLatestCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { CheckpointError, describeLayoutDifference, listCheckpoints, readLatestCheckpoint, removeTemps, writeCheckpoint } from './checkpoint.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { ConfigError, HelpRequested, HELP, resolveConfig } from './config.js';
 import type { Config } from './config.js';
@@ -11,8 +11,10 @@ import { builtinMnistDir, DataError, loadDataset } from './idx.js';
 import type { Dataset } from './idx.js';
 import { parseMask } from './labels.js';
 import type { MaskRule } from './labels.js';
+import { hold } from './faults.js';
 import { createLogger } from './log.js';
 import type { Logger } from './log.js';
+import { OutputError, probeDir, probeFile, WriteError } from './outputs.js';
 import { adamStep, newAdamState } from './optimizer.js';
 import { closePool, createPool } from './pool.js';
 import type { WorkerInit } from './protocol.js';
@@ -21,7 +23,7 @@ import type { SplitReport } from './report.js';
 import { epochShuffleState, evaluate, initWeights, loadShared, shuffleForEpoch } from './setup.js';
 import { batchSlot, CONTROL, paramLayout } from './shared-memory.js';
 import { planShards } from './shards.js';
-import { reduceStep, ShardFailedError, StepLoops } from './step.js';
+import { reduceStep, ShardFailedError, StepAbandoned, StepLoops } from './step.js';
 import type { FaultPolicy } from './step.js';
 import { round, StepStats } from './step-stats.js';
 import { ProgressLine } from './progress-line.js';
@@ -49,6 +51,8 @@ export interface RunOptions {
   resumeFrom?: LoadedCheckpoint;
   /** Polled after every step: a signal name stops the run cleanly after a checkpoint. */
   stopRequested?: () => NodeJS.Signals | null;
+  /** Polled after every step: a failed log write (src/log.ts) stops the run with it. */
+  writeFailure?: () => Error | null;
   /** Draw a live progress line on stderr when it is a terminal (the CLI does). */
   progressLine?: boolean;
 }
@@ -91,6 +95,10 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     wp.threads.forEach((t, workerIndex) => {
       log.child({ workerIndex }).info({ event: 'worker_ready', threadId: t.threadId, backend: t.backend, setupMs: round(t.setupMs) }, 'worker_ready');
     });
+    // A crash (or a full disk) can leave `.tmp-*` in the checkpoint directory: never
+    // valid, and on a full disk the space the next checkpoint needs.
+    const removed = checkpointDir ? removeTemps(checkpointDir) : [];
+    if (removed.length > 0) log.warn({ event: 'checkpoint_temps_removed', dir: checkpointDir, removed }, 'checkpoint_temps_removed');
 
     // 3. The loop. Steps are pipelined by one phase: step s+1's batch is out before
     //    Adam of step s, so workers gather their rows while Adam runs; they wait for
@@ -128,6 +136,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     /** Everything needed to continue exactly after `completed` steps (weights as published). */
     const saveCheckpoint = (completed: number, reason: string) => {
       if (!checkpointDir) return;
+      hold('checkpointing');
       const t = performance.now();
       const epoch = Math.floor(completed / stepsPerEpoch);
       const name = writeCheckpoint(checkpointDir, {
@@ -139,7 +148,9 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     let stoppedBy: NodeJS.Signals | null = null;
     const progressLine = options.progressLine ? ProgressLine.forStderr(firstStep, totalSteps, stepsPerEpoch, config.epochs, batchSize) : null;
     let completed = firstStep;
-    if (firstStep < totalSteps) {
+    // A signal that came while loading or starting the pool: no step is started.
+    stoppedBy = options.stopRequested?.() ?? null;
+    if (firstStep < totalSteps && !stoppedBy) {
       // Batches go out a step ahead (two slots), so a shard gathers the next step's rows
       // as soon as it has finished this one, while the coordinator reduces and updates.
       for (let s = firstStep; s < Math.min(firstStep + 2, totalSteps); s++) publishBatch(s);
@@ -153,8 +164,15 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         // 3b. Compute: wait for every shard's gradient sum in its slab.
         let results;
         try {
-          results = await loops.results(step, version);
+          results = await loops.results(step, version, options.stopRequested);
         } catch (e) {
+          // A signal came and the step in flight did not finish within STEP_GRACE_MS (a
+          // hung thread): the weights are still those of `completed` steps; keep them.
+          if (e instanceof StepAbandoned) {
+            stoppedBy = e.signal;
+            saveCheckpoint(completed, e.signal);
+            break;
+          }
           // A shard failed for good: keep what was learned up to the last completed step.
           // A non-finite gradient is not saved over the last good checkpoint.
           if (e instanceof ShardFailedError) saveCheckpoint(completed, 'shard_failed');
@@ -202,6 +220,17 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
         }
         // 3f. Checkpoint: every K steps, at each epoch end and at the end (after the
         //     publish, so the files hold exactly the weights of `completed` steps).
+        const writeFailure = options.writeFailure?.();
+        if (writeFailure) {
+          // The log cannot be written (its disk is full, stdout is closed): stop, keeping
+          // what was learned if the checkpoint directory still takes it.
+          try {
+            saveCheckpoint(completed, 'log_write_failed');
+          } catch {
+            // reported below: the log's failure is the cause
+          }
+          throw writeFailure;
+        }
         stoppedBy = options.stopRequested?.() ?? null;
         if (stoppedBy) {
           saveCheckpoint(completed, stoppedBy);
@@ -213,7 +242,9 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       }
     }
     // The loops have run out of steps (or finish the one in flight when stopped by a signal).
-    await loops.stop(stoppedBy ? Math.min(2000, config.stepTimeout) : config.stepTimeout);
+    // After a signal every loop is asked to end; one that does not within 200 ms (a hung
+    // thread) is terminated, so the process exits within the signal grace.
+    await loops.stop(stoppedBy ? Math.min(200, config.stepTimeout) : config.stepTimeout);
     progressLine?.done();
     if (stoppedBy) {
       log.warn({ event: 'run_stopped', signal: stoppedBy, step: completed }, 'run_stopped');
@@ -221,6 +252,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     }
 
     // 4. Evaluate on the training rows (as the seed did) and on the test set.
+    hold('evaluating');
     const evalStart = performance.now();
     const report = options.evaluate === false ? null : await evaluate(wp, views, numTrain, numWorkers, mask, model.numClasses);
     if (report) log.info({ event: 'eval', mask: config.mask, ms: round(performance.now() - evalStart), ...report }, 'eval');
@@ -275,14 +307,57 @@ function checkResume(config: Config, data: Dataset, ckpt: LoadedCheckpoint): voi
 
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
+/**
+ * After the first signal the run has this long to stop on its own (finish the step in
+ * flight, checkpoint, shut the pool down); then the process exits regardless, whatever
+ * it is doing (loading, evaluating, failing, waiting on a hung thread). A checkpoint
+ * write is synchronous, so this never cuts one in half (and a cut one would only leave
+ * a `.tmp-*` that the next run removes).
+ */
+const SIGNAL_GRACE_MS = 1500;
+
+/**
+ * One turn of the event loop that includes its poll phase, where a signal that arrived
+ * during synchronous work is delivered (setImmediate could run before it).
+ */
+const seeSignals = () => new Promise<void>((resolve) => setTimeout(resolve, 10));
+
 /** The CLI: exit 0 done, 2 bad input (one line on stderr, nothing written), 1 failure, 130/143 signal. */
 export async function main(argv: string[]): Promise<number> {
+  // SIGINT / SIGTERM: finish the step in flight, checkpoint, exit 130 / 143. A second
+  // signal exits at once (the log is written synchronously, so no line is lost).
+  // Installed first, so that a signal in any phase takes effect.
+  let stop: NodeJS.Signals | null = null;
+  let log: Logger | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop) process.exit(SIGNAL_EXIT[signal]);
+    stop = signal;
+    setTimeout(() => {
+      log?.warn({ event: 'run_stopped', signal, forced: true, graceMs: SIGNAL_GRACE_MS }, 'run_stopped');
+      process.exit(SIGNAL_EXIT[signal]);
+    }, SIGNAL_GRACE_MS).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await runCli(argv, () => stop, (l) => { log = l; });
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function runCli(argv: string[], stopRequested: () => NodeJS.Signals | null, setLog: (log: Logger) => void): Promise<number> {
   let config: Config;
   let data: Dataset;
   let resumeFrom: LoadedCheckpoint | undefined;
   const invalid: { checkpoint: string; problem: string }[] = [];
   try {
     config = resolveConfig(argv);
+    // Every output is created, written and fsynced once, then removed again, before
+    // anything is loaded: a path that cannot be written costs no time and leaves nothing.
+    if (config.logFile) probeFile('--log-file', config.logFile, 'append');
+    if (config.checkpointDir) probeDir('--checkpoint-dir', config.checkpointDir);
     if (config.resume) {
       // The checkpoint's own config is the base; a --config file and flags still win.
       resumeFrom = readLatestCheckpoint(config.resume, (checkpoint, problem) => {
@@ -293,9 +368,11 @@ export async function main(argv: string[]): Promise<number> {
       // checkpoint copied elsewhere goes on writing next to itself, not to the old path.
       const { checkpointDir: _dir, resume: _resume, logFile: _log, ...experiment } = resumeFrom.config;
       config = resolveConfig(argv, { name: `${config.resume}/${resumeFrom.checkpoint}`, config: experiment as Record<string, unknown> });
+      if (!config.checkpointDir) probeDir('--resume', config.resume!);
     } else if (config.checkpointDir && listCheckpoints(config.checkpointDir).length > 0) {
       throw new ConfigError(`--checkpoint-dir ${config.checkpointDir}: already holds checkpoints; continue with --resume ${config.checkpointDir} or choose an empty directory`);
     }
+    hold('loading');
     data = loadDataset(config.data ?? builtinMnistDir(), config.model.numClasses);
     checkAgainstData(config, data);
     checkBackend(config);
@@ -305,40 +382,55 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(HELP);
       return 0;
     }
-    if (e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError) {
+    if (e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError || e instanceof OutputError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
     throw e;
   }
-  const log = createLogger(config.logLevel, config.logFile, config.logFormat);
-  for (const i of invalid) log.warn({ event: 'checkpoint_invalid', ...i }, 'checkpoint_invalid');
-  // SIGINT / SIGTERM: finish the step in flight, checkpoint, exit 130 / 143. A second
-  // signal exits at once (the log is written synchronously, so no line is lost).
-  let stop: NodeJS.Signals | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stop) process.exit(SIGNAL_EXIT[signal]);
-    stop = signal;
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // Loading is synchronous: a signal that came meanwhile is handled now, before any
+  // thread is started.
+  await seeSignals();
+  const early = stopRequested();
+  if (early) return SIGNAL_EXIT[early];
+  let logger;
   try {
-    const summary = await runTraining(config, log, data, { resumeFrom, stopRequested: () => stop, progressLine: true });
-    if (summary.stoppedBy) return SIGNAL_EXIT[summary.stoppedBy];
+    logger = createLogger(config.logLevel, config.logFile, config.logFormat);
+  } catch (e) {
+    if (!(e instanceof WriteError)) throw e;
+    process.stderr.write(`error: --log-file ${e.message}\n`);
+    return 1;
+  }
+  const { log } = logger;
+  setLog(log);
+  for (const i of invalid) log.warn({ event: 'checkpoint_invalid', ...i }, 'checkpoint_invalid');
+  try {
+    const summary = await runTraining(config, log, data, { resumeFrom, stopRequested, writeFailure: logger.failure, progressLine: true });
+    const failure = logger.failure();
+    if (failure) throw failure;
+    // A signal during the evaluation or the pool's shutdown still ends the run as a signal.
+    const signal = summary.stoppedBy ?? stopRequested();
+    if (signal) {
+      if (!summary.stoppedBy) log.warn({ event: 'run_stopped', signal, step: summary.steps }, 'run_stopped');
+      return SIGNAL_EXIT[signal];
+    }
     const r = summary.eval!;
     process.stderr.write(`\n${formatReport('training', r.train)}\n\n${formatReport('test', r.test)}\n`);
     return 0;
   } catch (e) {
+    hold('failing');
+    await seeSignals(); // a signal during the failure still ends the run as a signal
     const code = (e as { code?: string }).code;
-    log.error({ event: 'run_failed', code, err: e }, 'run_failed');
+    const path = e instanceof WriteError ? { path: e.path, errno: e.errno } : {};
+    log.error({ event: 'run_failed', code, ...path, err: e }, 'run_failed');
     process.stderr.write(`error: ${(e as Error).message}\n`);
-    return 1;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    const signal = stopRequested();
+    return signal ? SIGNAL_EXIT[signal] : 1;
   }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  process.exitCode = await main(process.argv.slice(2));
+  // process.exit, not exitCode: a worker thread that did not end when the pool was shut
+  // down must not keep the process alive (every log write is already synchronous).
+  process.exit(await main(process.argv.slice(2)));
 }
