@@ -5,8 +5,8 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { builtinMnistDir, loadDataset } from '../src/idx.js';
-import type { Split } from '../src/idx.js';
+import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
+import type { Split } from '../src/data/idx.js';
 
 const NUM_CLASSES = 10;
 const LABEL_COLS = NUM_CLASSES + 1; // one-hot digit + condition column

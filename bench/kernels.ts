@@ -3,7 +3,7 @@
 //   engine: the same hand-written math through tfjs-core's ops (tf.fused.matMul,
 //           tf.logSoftmax, ...), i.e. through the engine: Tensor objects, tf.tidy,
 //           memory tracking per op;
-//   direct: src/mlp-tf.ts as the workers run it, kernels called without the engine.
+//   direct: src/model/mlp.ts as the workers run it, kernels called without the engine.
 // Each run is its own process (so JIT warm-up is measured from cold), runs alternate
 // (engine, direct, engine, ...) and the table shows medians over the repetitions.
 // Reported: median ms per step after step 300, ms for the first 150 steps (warm-up),
@@ -12,12 +12,12 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { Kernels } from '../src/kernels.js';
-import { initBackend, shardLossAndGradient, weightInputs } from '../src/mlp-tf.js';
-import { paramLayout, paramView } from '../src/shared-memory.js';
-import type { ModelSpec, ParamLayout } from '../src/shared-memory.js';
-import { Rng } from '../src/rng.js';
-import { maxRelDiff } from '../src/step.js';
+import { Kernels } from '../src/model/kernels.js';
+import { initBackend, shardLossAndGradient, weightInputs } from '../src/model/mlp.js';
+import { paramLayout, paramView } from '../src/model/layout.js';
+import type { ModelSpec, ParamLayout } from '../src/model/layout.js';
+import { Rng } from '../src/data/rng.js';
+import { maxRelDiff } from '../src/engine/step-loops.js';
 import { benchFlags, intFlag } from './cli.js';
 
 const MODEL: ModelSpec = { inputSize: 784, hidden: [{ units: 64, activation: 'relu' }], numClasses: 10 };
@@ -105,7 +105,7 @@ async function child(path: 'engine' | 'direct', rows: number, steps: number): Pr
 
 const opts = benchFlags({ child: 'string', rows: 'string', steps: 'string', reps: 'string' }, `Usage: npm run bench:kernels -- [--rows 64] [--steps 1500] [--reps 5]
 One shard's forward and backward in one thread, through the engine's ops and through
-direct kernel calls (src/kernels.ts), each run a fresh process, alternated; medians.
+direct kernel calls (src/model/kernels.ts), each run a fresh process, alternated; medians.
 `);
 const rows = intFlag('rows', opts.rows, 64, 1);
 const steps = intFlag('steps', opts.steps, 1500, 1);

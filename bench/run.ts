@@ -7,8 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PROJECT_ROOT } from '../src/paths.js';
-import { makeDirs } from '../src/outputs.js';
+import { PROJECT_ROOT } from '../src/run/paths.js';
+import { makeDirs } from '../src/run/outputs.js';
 import { benchFlags, checkOut, intFlag } from './cli.js';
 
 const flags = benchFlags({ quick: 'boolean', reps: 'string', out: 'string' }, `Usage: npm run bench -- [--quick] [--reps N] [--out FILE]
@@ -61,7 +61,7 @@ function baseline(batchSize: number): Measure {
 
 function trainer(workers: number, batchSize: number): Measure {
   const rows = rowsFor(batchSize);
-  const out = node('src/train.js', [
+  const out = node('src/cli/train.js', [
     '--workers', String(workers), '--batch-size', String(batchSize), '--epochs', '2', '--limit', String(rows),
     '--progress-every', '1000000',
   ]);

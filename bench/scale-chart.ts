@@ -2,7 +2,7 @@
 // batch size, ideal linear scaling for reference, projections dashed. Vega-Lite spec,
 // rendered to SVG by Vega's headless view.
 import type { TopLevelSpec } from 'vega-lite';
-import { renderSvg } from '../src/report-charts.js';
+import { renderSvg } from '../src/report/charts.js';
 import type { Cell } from './projection.js';
 
 export async function scaleChartSvg(cells: Cell[], projected: { batch: number; workers: number; speedup: number }[], mode: string): Promise<string> {

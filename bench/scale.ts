@@ -7,21 +7,20 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { resolveConfig } from '../src/config.js';
-import { builtinMnistDir, loadDataset } from '../src/idx.js';
-import type { Dataset } from '../src/idx.js';
-import { parseMask } from '../src/labels.js';
-import type { MaskRule } from '../src/labels.js';
-import { closePool, createPool } from '../src/pool.js';
-import { initWeights, loadShared, shuffleForEpoch } from '../src/setup.js';
-import { planShards } from '../src/shards.js';
-import { computeGradient, maxRelDiff } from '../src/step.js';
-import { runTraining } from '../src/train.js';
-import { PROJECT_ROOT } from '../src/paths.js';
+import { resolveConfig } from '../src/run/config.js';
+import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
+import type { Dataset } from '../src/data/idx.js';
+import { closePool, createPool } from '../src/engine/pool.js';
+import { initWeights, loadShared } from '../src/run/setup.js';
+import { shuffleForEpoch } from '../src/run/schedule.js';
+import { planShards } from '../src/engine/shards.js';
+import { maxRelDiff, oneStepGradient } from '../src/engine/step-loops.js';
+import { runTraining } from '../src/run/train.js';
+import { PROJECT_ROOT } from '../src/run/paths.js';
 import { fitProjection, project } from './projection.js';
 import type { Cell } from './projection.js';
 import { scaleChartSvg } from './scale-chart.js';
-import { makeDirs } from '../src/outputs.js';
+import { makeDirs } from '../src/run/outputs.js';
 import { benchFlags, checkOut, fail, intFlag } from './cli.js';
 
 const o = benchFlags({
@@ -71,9 +70,8 @@ async function timeCell(workers: number, batch: number, deterministic: boolean) 
 const references = new Map<string, Float32Array>();
 async function firstStepGradient(workers: number, gb: number, deterministic: boolean): Promise<Float32Array> {
   const config = resolveConfig(['--workers', String(workers), '--batch-size', String(gb)]);
-  const mask = parseMask(config.mask) as MaskRule;
   const micro = deterministic ? config.microShardRows : 0;
-  const shared = loadShared(data, data.train.count, mask, { ...config, deterministic });
+  const shared = loadShared(data, data.train.count, config.mask, { ...config, deterministic });
   initWeights(shared.layout, config.seed, shared.views.weights);
   const perm = new Int32Array(data.train.count);
   shuffleForEpoch(config.seed, 0, perm);
@@ -81,7 +79,7 @@ async function firstStepGradient(workers: number, gb: number, deterministic: boo
   const wp = await createPool({ buffers: shared.buffers, model: shared.model, layout: shared.layout, backend: 'wasm' }, workers);
   try {
     const grad = new Float32Array(shared.layout.numParams);
-    await computeGradient(wp, shared.views, planShards(gb, workers, micro), 0, config.normalize, grad);
+    await oneStepGradient(wp, shared.views, planShards(gb, workers, micro), config.normalize, grad);
     return grad;
   } finally {
     await closePool(wp);

@@ -4,7 +4,7 @@
 // of its value at the end of epoch 1, and tensor counts never change. Exits 1 if either grows.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../src/paths.js';
+import { PROJECT_ROOT } from '../src/run/paths.js';
 import { benchFlags, intFlag } from './cli.js';
 
 const o = benchFlags({ epochs: 'string', workers: 'string', limit: 'string' }, `Usage: npm run soak -- [--epochs 20] [--workers 2] [--limit ROWS]
@@ -14,7 +14,7 @@ if a tensor count changes or RSS leaves +-10% of its value after the first epoch
 const limit = intFlag('limit', o.limit, 0, 1);
 const args = ['--epochs', String(intFlag('epochs', o.epochs, 20, 1)), '--workers', String(intFlag('workers', o.workers, 2, 1)),
   '--progress-every', '1000000', ...(limit ? ['--limit', String(limit)] : [])];
-const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'train.js'), ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
+const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'cli', 'train.js'), ...args], { encoding: 'utf8', maxBuffer: 256 << 20 });
 if (r.status !== 0) {
   process.stderr.write(`error: train ${args.join(' ')} exited ${r.status}: ${r.stderr.trim().split('\n').at(-1)}\n`);
   process.exit(1);

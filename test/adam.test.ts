@@ -1,9 +1,9 @@
 // The flat Adam against tf.train.adam itself, and the reduce against a plain sum.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/mlp-tf.js';
-import { ADAM_DEFAULTS, adamStep, newAdamState, reduceGradients } from '../src/optimizer.js';
-import { Rng } from '../src/rng.js';
+import { initBackend } from '../src/model/mlp.js';
+import { ADAM_DEFAULTS, adamStep, newAdamState, reduceGradients } from '../src/optim/adam.js';
+import { Rng } from '../src/data/rng.js';
 import { maxRelDiff } from './helpers.js';
 
 beforeAll(async () => {
@@ -24,7 +24,7 @@ describe('flat Adam', () => {
         // Gradients of mixed scale, some exactly zero, as real ones are.
         const g = Float32Array.from({ length: n }, (_, i) => (i % 17 === 0 ? 0 : (rng.next() - 0.5) * 10 ** (i % 5 - 3)));
         adamStep(cfg, state, g, ours);
-        tf.tidy(() => opt.applyGradients({ [variable.name]: tf.tensor1d(g) }));
+        tf.tidy(() => opt.applyGradients([{ name: variable.name, tensor: tf.tensor1d(g) }]));
         const ref = variable.dataSync();
         expect(maxRelDiff(ours, ref)).toBeLessThan(1e-6);
         // Also per element, relative to how far each weight moved, so a wrong update of

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
   CheckpointError, describeLayoutDifference, layersModelArtifacts, listCheckpoints, readLatestCheckpoint, writeCheckpoint,
-} from '../src/checkpoint.js';
-import type { LoadedCheckpoint, TrainingState } from '../src/checkpoint.js';
-import { resolveConfig } from '../src/config.js';
-import type { Config } from '../src/config.js';
-import { Rng } from '../src/rng.js';
-import { paramLayout, paramView } from '../src/shared-memory.js';
-import type { ModelSpec } from '../src/shared-memory.js';
+} from '../src/run/checkpoint.js';
+import type { LoadedCheckpoint, TrainingState } from '../src/run/checkpoint.js';
+import { configJson, resolveConfig } from '../src/run/config.js';
+import type { ConfigJson } from '../src/run/config.js';
+import { Rng } from '../src/data/rng.js';
+import { paramLayout, paramView } from '../src/model/layout.js';
+import type { ModelSpec } from '../src/model/layout.js';
 import { tmpDir } from './helpers.js';
 
 const SMALL: ModelSpec = { inputSize: 6, hidden: [{ units: 5, activation: 'relu' }], numClasses: 3 };
@@ -21,7 +21,7 @@ const TWO_HIDDEN: ModelSpec = { inputSize: 7, hidden: [{ units: 6, activation: '
 
 // The real resolved config (defaults plus flags), so the test follows Config as it grows;
 // the checkpoint stores it as opaque JSON, whatever model it describes.
-const CONFIG: Config = resolveConfig(['--seed', '7', '--log-file', '/tmp/x.ndjson']);
+const CONFIG: ConfigJson = configJson(resolveConfig(['--seed', '7', '--log-file', '/tmp/x.ndjson']));
 
 /** A state whose every number depends on `step`, so two checkpoints never look alike. */
 function makeState(step: number, model: ModelSpec = SMALL): TrainingState {

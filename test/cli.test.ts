@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { IDX_FILES } from '../src/idx.js';
+import { IDX_FILES } from '../src/data/idx.js';
 import { runCli, tmpDir } from './helpers.js';
 
 function idx(dims: number[], data: number[] | Uint8Array, magic = [0, 0, 8, dims.length]): Buffer {
@@ -79,7 +79,7 @@ describe('bad input', () => {
       const dir = tmpDir();
       const logFile = join(dir, 'run.ndjson');
       const ckptDir = join(dir, 'ckpt');
-      const r = runCli('src/train.js', ['--log-file', logFile, '--checkpoint-dir', ckptDir, ...args]);
+      const r = runCli('src/cli/train.js', ['--log-file', logFile, '--checkpoint-dir', ckptDir, ...args]);
       expect(r.status).toBe(2);
       expect(r.stderr.trim()).toMatch(message);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -90,7 +90,7 @@ describe('bad input', () => {
   }
 
   it('--help lists every flag and exits 0', () => {
-    const r = runCli('src/train.js', ['--help']);
+    const r = runCli('src/cli/train.js', ['--help']);
     expect(r.status).toBe(0);
     for (const flag of ['--workers', '--epochs', '--batch-size', '--lr', '--seed', '--mask', '--normalize', '--log-level', '--log-file', '--progress-every',
       '--data', '--limit', '--backend', '--config', '--deterministic', '--checkpoint-dir', '--checkpoint-every', '--keep', '--resume', '--step-timeout', '--max-retries']) {
@@ -99,7 +99,7 @@ describe('bad input', () => {
   });
 
   it('a valid small dataset from the same builder trains (the bad cases fail for their own reason)', () => {
-    const r = runCli('src/train.js', ['--config', numClasses3, '--data', dataDir(() => undefined), '--epochs', '1']);
+    const r = runCli('src/cli/train.js', ['--config', numClasses3, '--data', dataDir(() => undefined), '--epochs', '1']);
     expect(r.status, r.stderr).toBe(0);
   });
 });

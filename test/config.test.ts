@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, readConfigFile, resolveConfig } from '../src/config.js';
-import { PROJECT_ROOT } from '../src/paths.js';
+import { ConfigError, readConfigFile, resolveConfig } from '../src/run/config.js';
+import { PROJECT_ROOT } from '../src/run/paths.js';
 import { runCli, tmpDir } from './helpers.js';
 
 const file = (text: string) => {
@@ -17,17 +17,17 @@ const file = (text: string) => {
 describe('config precedence', () => {
   it('defaults < file < flags', () => {
     const defaults = resolveConfig([]);
-    expect(defaults).toMatchObject({ workers: 2, epochs: 3, batchSize: 128, mask: 'odd', normalize: 'batch' });
+    expect(defaults).toMatchObject({ workers: 2, epochs: 3, batchSize: 128, mask: { kind: 'odd' }, normalize: 'batch' });
     const f = file('// comment\n{ "workers": 3, "epochs": 7, "mask": "even", /* inline */ "model": { "hidden": [], "numClasses": 10 }, }');
     const fromFile = resolveConfig(['--config', f]);
-    expect(fromFile).toMatchObject({ workers: 3, epochs: 7, mask: 'even', batchSize: 128, model: { hidden: [], numClasses: 10 } });
+    expect(fromFile).toMatchObject({ workers: 3, epochs: 7, mask: { kind: 'even' }, batchSize: 128, model: { hidden: [], numClasses: 10 } });
     const flags = resolveConfig(['--config', f, '--workers', '4', '--mask', 'all']);
-    expect(flags).toMatchObject({ workers: 4, epochs: 7, mask: 'all' });
+    expect(flags).toMatchObject({ workers: 4, epochs: 7, mask: { kind: 'all' } });
   });
 
   it('the resolved config is logged in run_start', () => {
     const f = file('{ "epochs": 1, "limit": 640, "seed": 5 }');
-    const r = runCli('src/train.js', ['--config', f, '--workers', '1']);
+    const r = runCli('src/cli/train.js', ['--config', f, '--workers', '1']);
     expect(r.status, r.stderr).toBe(0);
     const start = r.events.find((e) => e.event === 'run_start') as { config: Record<string, unknown> };
     expect(start.config).toMatchObject({ epochs: 1, limit: 640, seed: 5, workers: 1, batchSize: 128 });
@@ -54,10 +54,10 @@ describe('config precedence', () => {
   }
 
   it('rejects a mask class the model does not have and a model that does not fit the labels', () => {
-    const r1 = runCli('src/train.js', ['--mask', 'classes=3,12']);
+    const r1 = runCli('src/cli/train.js', ['--mask', 'classes=3,12']);
     expect(r1.status).toBe(2);
     expect(r1.stderr.trim()).toBe("error: --mask: class 12 is outside the model's classes 0..9");
-    const r2 = runCli('src/train.js', ['--config', file('{ "model": { "hidden": [], "numClasses": 5 } }')]);
+    const r2 = runCli('src/cli/train.js', ['--config', file('{ "model": { "hidden": [], "numClasses": 5 } }')]);
     expect(r2.status).toBe(2);
     expect(r2.stderr.trim()).toMatch(/train-labels-idx1-ubyte: label \d at row \d+ is outside the class range 0\.\.4$/);
   });
@@ -66,7 +66,7 @@ describe('config precedence', () => {
 describe('shipped configs', () => {
   for (const name of ['default.jsonc', 'wide-all.jsonc']) {
     it(`config/${name} is valid and trains`, () => {
-      const r = runCli('src/train.js', ['--config', join(PROJECT_ROOT, 'config', name), '--epochs', '1', '--limit', '2560']);
+      const r = runCli('src/cli/train.js', ['--config', join(PROJECT_ROOT, 'config', name), '--epochs', '1', '--limit', '2560']);
       expect(r.status, r.stderr).toBe(0);
       expect(r.events.find((e) => e.event === 'run_end')).toBeTruthy();
     });
@@ -75,7 +75,7 @@ describe('shipped configs', () => {
 
 describe('--backend cpu', () => {
   it('trains on the pure-JS backend, and run_start and every worker_ready say so', () => {
-    const r = runCli('src/train.js', ['--backend', 'cpu', '--epochs', '1', '--limit', '640']);
+    const r = runCli('src/cli/train.js', ['--backend', 'cpu', '--epochs', '1', '--limit', '640']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.events.find((e) => e.event === 'run_start')!.backend).toBe('cpu');
     expect(r.events.filter((e) => e.event === 'worker_ready').map((e) => e.backend)).toEqual(['cpu', 'cpu']);
@@ -84,7 +84,7 @@ describe('--backend cpu', () => {
 
 describe('--backend tensorflow', () => {
   it('without a user-installed @tensorflow/tfjs-node: exit 2 explaining how to install it and its limits', () => {
-    const r = runCli('src/train.js', ['--backend', 'tensorflow']);
+    const r = runCli('src/cli/train.js', ['--backend', 'tensorflow']);
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toMatch(/^error: --backend tensorflow: @tensorflow\/tfjs-node is not installed; install it yourself .*known to fail when loaded in more than one worker thread/);
   });
@@ -92,7 +92,7 @@ describe('--backend tensorflow', () => {
 
 describe('progress line', () => {
   it('is absent when stderr is not a terminal', () => {
-    const r = runCli('src/train.js', ['--epochs', '1', '--limit', '1280']);
+    const r = runCli('src/cli/train.js', ['--epochs', '1', '--limit', '1280']);
     expect(r.status).toBe(0);
     expect(r.stderr).not.toContain('\r');
     expect(r.stderr).not.toContain('samples/s  ETA');
@@ -100,7 +100,7 @@ describe('progress line', () => {
 
   const hasScript = spawnSync('script', ['--version']).status === 0;
   it.skipIf(!hasScript)('redraws in place on a terminal (under script(1), a pseudo-terminal)', () => {
-    const cmd = `${process.execPath} ${join(PROJECT_ROOT, 'dist/src/train.js')} --epochs 1 --limit 6400 > /dev/null`;
+    const cmd = `${process.execPath} ${join(PROJECT_ROOT, 'dist/src/cli/train.js')} --epochs 1 --limit 6400 > /dev/null`;
     const r = spawnSync('script', ['-qc', cmd, '/dev/null'], { encoding: 'utf8' });
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/\repoch 1\/1 {2}step \d+\/50 {2}loss \d\.\d{4} {2}[\d,]+ samples\/s {2}ETA /);

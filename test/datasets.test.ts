@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { IDX_FILES } from '../src/idx.js';
-import { Rng } from '../src/rng.js';
+import { IDX_FILES } from '../src/data/idx.js';
+import { Rng } from '../src/data/rng.js';
 import { mnistData, runCli, tmpDir } from './helpers.js';
 
 function idx(dims: number[], data: Uint8Array): Buffer {
@@ -25,7 +25,7 @@ describe('--data', () => {
     writeFileSync(join(dir, `${IDX_FILES.trainLabels}.gz`), gzipSync(idx([n], m.train.labels.subarray(0, n))));
     writeFileSync(join(dir, `${IDX_FILES.testImages}.gz`), gzipSync(idx([t, 28, 28], m.test.images.subarray(0, t * 784))));
     writeFileSync(join(dir, `${IDX_FILES.testLabels}.gz`), gzipSync(idx([t], m.test.labels.subarray(0, t))));
-    const r = runCli('src/train.js', ['--data', dir, '--epochs', '2', '--batch-size', '64']);
+    const r = runCli('src/cli/train.js', ['--data', dir, '--epochs', '2', '--batch-size', '64']);
     expect(r.status, r.stderr).toBe(0);
     const start = r.events.find((e) => e.event === 'run_start')!;
     expect(start).toMatchObject({ numTrain: n, numTest: t, inputSize: 784 });
@@ -60,7 +60,7 @@ describe('--data', () => {
     writeFileSync(join(dir, IDX_FILES.testLabels), idx([150], test.labels));
     const config = join(dir, 'tiny.jsonc');
     writeFileSync(config, '{ "mask": "all", "batchSize": 30, "epochs": 6, "lr": 0.01, "model": { "hidden": [{ "units": 16, "activation": "tanh" }], "numClasses": 3 } }');
-    const r = runCli('src/train.js', ['--config', config, '--data', dir, '--workers', '3']);
+    const r = runCli('src/cli/train.js', ['--config', config, '--data', dir, '--workers', '3']);
     expect(r.status, r.stderr).toBe(0);
     const start = r.events.find((e) => e.event === 'run_start') as { inputSize: number; numParams: number; layout: { name: string; shape: number[] }[] };
     expect(start.inputSize).toBe(100);

@@ -2,8 +2,8 @@
 // any worker count; the normal mode agrees within float rounding.
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { resolveConfig } from '../src/config.js';
-import { runTraining } from '../src/train.js';
+import { resolveConfig } from '../src/run/config.js';
+import { runTraining } from '../src/run/train.js';
 import { maxRelDiff, mnistData } from './helpers.js';
 
 const silent = pino({ level: 'silent' });

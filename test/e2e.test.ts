@@ -11,7 +11,7 @@ interface Split { odd: Group; even: Group; trueCounts: number[]; predCounts: num
 describe('train end to end', () => {
   it('2 workers, 3 epochs: odd-digit accuracy >= 0.97, even <= 0.01 (the seed\'s result)', () => {
     const logFile = join(tmpDir(), 'logs', 'run.ndjson');
-    const r = runCli('src/train.js', ['--workers', '2', '--log-file', logFile]);
+    const r = runCli('src/cli/train.js', ['--workers', '2', '--log-file', logFile]);
     expect(r.status, r.stderr).toBe(0);
     const byEvent = (name: string) => r.events.filter((e) => e.event === name);
     const start = byEvent('run_start')[0];

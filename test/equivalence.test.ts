@@ -1,20 +1,19 @@
 // The oracle of data parallelism: N real worker threads, each on its shard, reduce to
-// the gradient that one process computes on the full batch.
+// the gradient that one process computes on the full batch. The gradient comes through
+// the training loop's own step loops (oneStepGradient), the only way to one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMask } from '../src/labels.js';
-import type { MaskRule } from '../src/labels.js';
-import { initBackend, shardLossAndGradient, weightInputs } from '../src/mlp-tf.js';
-import { Kernels } from '../src/kernels.js';
-import { closePool, createPool } from '../src/pool.js';
-import type { WorkerPool } from '../src/pool.js';
-import { gatherRows, planShards, splitShards } from '../src/shards.js';
-import { initWeights, loadShared } from '../src/setup.js';
-import { computeGradient } from '../src/step.js';
+import { initBackend, shardLossAndGradient, weightInputs } from '../src/model/mlp.js';
+import { Kernels } from '../src/model/kernels.js';
+import { closePool, createPool } from '../src/engine/pool.js';
+import type { WorkerPool } from '../src/engine/pool.js';
+import { gatherRows, planShards, splitShards } from '../src/engine/shards.js';
+import { initWeights, loadShared } from '../src/run/setup.js';
+import { oneStepGradient } from '../src/engine/step-loops.js';
 import { mnistData, maxRelDiff } from './helpers.js';
 
 const NUM_TRAIN = 3000;
 const MODEL = { hidden: [{ units: 64, activation: 'relu' as const }], numClasses: 10 };
-const mask = parseMask('odd') as MaskRule;
+const mask = { kind: 'odd' } as const;
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -66,7 +65,7 @@ describe.each([1, 2, 3, 4])('%i worker(s)', (numWorkers) => {
       expect(batch.length).toBe(batchSize);
       shared.views.batch.set(batch);
       const grad = new Float32Array(shared.layout.numParams);
-      const g = await computeGradient(wp, shared.views, planShards(batchSize, numWorkers), 0, normalize, grad);
+      const g = await oneStepGradient(wp, shared.views, planShards(batchSize, numWorkers), normalize, grad);
       const ref = fullBatchGradient(shared, batch, normalize);
       expect(maxRelDiff(grad, ref)).toBeLessThan(1e-5);
       // Not vacuous: the gradient is non-zero and the normaliser is the global one.
@@ -80,7 +79,7 @@ describe.each([1, 2, 3, 4])('%i worker(s)', (numWorkers) => {
     const batch = batchIndices(shared.views.trainLabels, batchSize, batchSize, 0);
     shared.views.batch.set(batch);
     const grad = new Float32Array(shared.layout.numParams);
-    const g = await computeGradient(wp, shared.views, planShards(batchSize, numWorkers), 0, 'condition', grad);
+    const g = await oneStepGradient(wp, shared.views, planShards(batchSize, numWorkers), 'condition', grad);
     expect(g.normaliser).toBe(1);
     expect(g.loss).toBe(0);
     expect(grad.every((v) => v === 0)).toBe(true);

@@ -5,8 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { builtinMnistDir, IDX_FILES, readIdx } from '../src/idx.js';
-import type { ModelSpec, ParamLayout } from '../src/shared-memory.js';
+import { builtinMnistDir, IDX_FILES, readIdx } from '../src/data/idx.js';
+import type { ModelSpec, ParamLayout } from '../src/model/layout.js';
 import { runCli, tmpDir } from './helpers.js';
 import type { CliRun } from './helpers.js';
 
@@ -16,7 +16,7 @@ let trainerEval: Record<string, unknown>;
 
 beforeAll(() => {
   root = join(tmpDir('eval-predict-'), 'ckpt');
-  const r = runCli('src/train.js', ['--epochs', '1', '--limit', '6400', '--checkpoint-dir', root]);
+  const r = runCli('src/cli/train.js', ['--epochs', '1', '--limit', '6400', '--checkpoint-dir', root]);
   expect(r.status, r.stderr).toBe(0);
   trainerEval = r.events.find((e) => e.event === 'eval')!;
   expect(readdirSync(root).sort()).toEqual([CKPT, 'latest.json']);
@@ -37,7 +37,7 @@ const evalEvent = (r: CliRun) => {
 
 describe('eval', () => {
   it('--split both: the reports equal the trainer\'s final eval event, whole objects', () => {
-    const e = evalEvent(runCli('src/eval-cli.js', ['--checkpoint', root, '--split', 'both']));
+    const e = evalEvent(runCli('src/cli/eval.js', ['--checkpoint', root, '--split', 'both']));
     expect(e).toMatchObject({ event: 'eval', checkpoint: CKPT, dir: root, step: 50, mask: 'odd' });
     expect(typeof e.ms).toBe('number');
     // Not the same floats: the Layers Dense runs fused matMul+bias+relu and a softmax, the
@@ -52,7 +52,7 @@ describe('eval', () => {
 
   it('one ckpt-* directory, default split test: only `test`; tables on stderr; --log-file has the same line', () => {
     const logFile = join(tmpDir(), 'logs', 'eval.ndjson');
-    const r = runCli('src/eval-cli.js', ['--checkpoint', join(root, CKPT), '--log-file', logFile, '--batch-size', '777']);
+    const r = runCli('src/cli/eval.js', ['--checkpoint', join(root, CKPT), '--log-file', logFile, '--batch-size', '777']);
     const e = evalEvent(r);
     expect(e.test).toEqual(trainerEval.test);
     expect(e).not.toHaveProperty('train');
@@ -65,7 +65,7 @@ describe('eval', () => {
   });
 
   it('--mask even recomputes the conditions, not the predictions', () => {
-    const e = evalEvent(runCli('src/eval-cli.js', ['--checkpoint', root, '--mask', 'even']));
+    const e = evalEvent(runCli('src/cli/eval.js', ['--checkpoint', root, '--mask', 'even']));
     const [mine, trainers] = [e.test, trainerEval.test] as { condition1: unknown; condition0: unknown; predCounts: unknown }[];
     expect(e.mask).toBe('even');
     expect(mine.predCounts).toEqual(trainers.predCounts);
@@ -78,7 +78,7 @@ describe('eval', () => {
     cpSync(root, copy, { recursive: true });
     cpSync(join(copy, CKPT), join(copy, 'ckpt-000000060'), { recursive: true }); // its state.json says step 50
     rmSync(join(copy, 'latest.json'));
-    const r = runCli('src/eval-cli.js', ['--checkpoint', copy]);
+    const r = runCli('src/cli/eval.js', ['--checkpoint', copy]);
     expect(evalEvent(r)).toMatchObject({ checkpoint: CKPT, step: 50 });
     const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning: '));
     expect(warnings).toEqual([
@@ -135,7 +135,7 @@ describe('predict', () => {
   const argmax = (p: number[]) => p.reduce((best, x, k) => (x > p[best] ? k : best), 0);
 
   it('50 lines; probabilities sum to 1 and match an independent forward; classes are its argmax', () => {
-    const r = runCli('src/predict-cli.js', ['--checkpoint', root, '--images', imagesFile]);
+    const r = runCli('src/cli/predict.js', ['--checkpoint', root, '--images', imagesFile]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { index: number; class: number; probabilities: number[] });
@@ -156,10 +156,10 @@ describe('predict', () => {
   it('--out writes the same lines to a file, leaving no temp file; a ckpt-* directory works too', () => {
     const dir = tmpDir();
     const out = join(dir, 'sub', 'pred.ndjson');
-    const r = runCli('src/predict-cli.js', ['--checkpoint', join(root, CKPT), '--images', imagesFile, '--out', out, '--batch-size', '7']);
+    const r = runCli('src/cli/predict.js', ['--checkpoint', join(root, CKPT), '--images', imagesFile, '--out', out, '--batch-size', '7']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('');
-    const stdoutRun = runCli('src/predict-cli.js', ['--checkpoint', root, '--images', imagesFile]);
+    const stdoutRun = runCli('src/cli/predict.js', ['--checkpoint', root, '--images', imagesFile]);
     expect(readFileSync(out, 'utf8')).toBe(stdoutRun.stdout);
     expect(readdirSync(join(dir, 'sub'))).toEqual(['pred.ndjson']);
   });
@@ -218,7 +218,7 @@ describe('bad input: exit 2, one line on stderr, nothing written', () => {
       const a = args();
       // Appended after the case's args, unless they end on a flag still waiting for its value.
       const argv = a.at(-1) === '--checkpoint' ? [...extra, ...a] : [...a, ...extra];
-      const r = runCli(`src/${cmd}-cli.js`, argv);
+      const r = runCli(`src/cli/${cmd}.js`, argv);
       expect(r.status, r.stderr).toBe(2);
       expect(r.stdout).toBe('');
       const lines = r.stderr.trimEnd().split('\n');
@@ -232,7 +232,7 @@ describe('bad input: exit 2, one line on stderr, nothing written', () => {
 
   it('--help prints the usage and exits 0', () => {
     for (const cmd of ['eval', 'predict']) {
-      const r = runCli(`src/${cmd}-cli.js`, ['--help']);
+      const r = runCli(`src/cli/${cmd}.js`, ['--help']);
       expect(r.status).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^Usage: npm run ${cmd} -- --checkpoint DIR`));
       expect(r.stdout).toMatch(/--batch-size N/);

@@ -1,10 +1,10 @@
-// Worker faults, injected for real (TRAINER_FAULTS, see src/faults.ts): a worker that
+// Worker faults, injected for real (TRAINER_FAULTS, see src/engine/faults.ts): a worker that
 // throws, a thread that exits mid-task and a thread that hangs are each survived with an
 // unchanged result; a shard that keeps failing and a non-finite gradient stop the run.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listCheckpoints } from '../src/checkpoint.js';
+import { listCheckpoints } from '../src/run/checkpoint.js';
 import { runCli, tmpDir } from './helpers.js';
 
 const RUN = ['--epochs', '1', '--limit', '3200', '--progress-every', '5']; // 25 steps
@@ -13,12 +13,12 @@ const weights = (dir: string) => readFileSync(join(dir, listCheckpoints(dir).at(
 describe('worker faults', () => {
   const clean = tmpDir();
   it('reference: a clean run', () => {
-    expect(runCli('src/train.js', [...RUN, '--checkpoint-dir', clean]).status).toBe(0);
+    expect(runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', clean]).status).toBe(0);
   });
 
   it('throw, exit and hang are each detected, logged and recomputed: the weights equal the clean run byte for byte', () => {
     const dir = tmpDir();
-    const r = runCli('src/train.js', [...RUN, '--checkpoint-dir', dir, '--step-timeout', '3000'], { TRAINER_FAULTS: 'throw@5:1,exit@9:0,hang@12:1' });
+    const r = runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', dir, '--step-timeout', '3000'], { TRAINER_FAULTS: 'throw@5:1,exit@9:0,hang@12:1' });
     expect(r.status, r.stderr).toBe(0);
     const faults = r.events.filter((e) => e.event === 'worker_fault');
     expect(faults.map((f) => [f.step, f.workerIndex, f.retry, f.fatal])).toEqual([[5, 1, 1, false], [9, 0, 1, false], [12, 1, 1, false]]);
@@ -30,7 +30,7 @@ describe('worker faults', () => {
 
   it('a shard failing --max-retries times in a row stops the run: checkpoint of the last completed step, exit 1', () => {
     const dir = tmpDir();
-    const r = runCli('src/train.js', [...RUN, '--checkpoint-dir', dir, '--max-retries', '2'], { TRAINER_FAULTS: 'throw@7:1!' });
+    const r = runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', dir, '--max-retries', '2'], { TRAINER_FAULTS: 'throw@7:1!' });
     expect(r.status).toBe(1);
     const faults = r.events.filter((e) => e.event === 'worker_fault');
     expect(faults.map((f) => [f.step, f.workerIndex, f.retry, f.fatal])).toEqual([[7, 1, 1, false], [7, 1, 2, true]]);
@@ -42,7 +42,7 @@ describe('worker faults', () => {
 
   it('a non-finite gradient stops the run naming the step and shard; the last good checkpoint is kept', () => {
     const dir = tmpDir();
-    const r = runCli('src/train.js', [...RUN, '--checkpoint-dir', dir, '--checkpoint-every', '5'], { TRAINER_FAULTS: 'nan@8:0' });
+    const r = runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', dir, '--checkpoint-every', '5'], { TRAINER_FAULTS: 'nan@8:0' });
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toBe('error: step 8: shard 0 produced a non-finite gradient');
     expect(listCheckpoints(dir)).toEqual(['ckpt-000000005']);

@@ -3,9 +3,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { builtinMnistDir, loadDataset } from '../src/idx.js';
-import type { Dataset } from '../src/idx.js';
-import { PROJECT_ROOT } from '../src/paths.js';
+import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
+import type { Dataset } from '../src/data/idx.js';
+import { PROJECT_ROOT } from '../src/run/paths.js';
 
 let mnist: Dataset | undefined;
 export function mnistData(): Dataset {
@@ -33,4 +33,4 @@ export function runCli(script: string, args: string[], env: Record<string, strin
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, events };
 }
 
-export { maxRelDiff } from '../src/step.js';
+export { maxRelDiff } from '../src/engine/step-loops.js';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { IDX_FILES, loadDataset, readIdx, readSplit } from '../src/idx.js';
+import { IDX_FILES, loadDataset, readIdx, readSplit } from '../src/data/idx.js';
 import { mnistData, tmpDir } from './helpers.js';
 
 function idx(dims: number[], data: Uint8Array | number[], magic = [0, 0, 8, dims.length]): Buffer {

@@ -1,12 +1,12 @@
 // The combined label and the masked loss against hand-computed values; the gradient of
 // the loss sum against central finite differences of an independent float64 forward.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { conditionOf, parseMask, writeCombinedLabel } from '../src/labels.js';
-import { initBackend, maskedLoss, shardLossAndGradient, weightInputs } from '../src/mlp-tf.js';
-import { heldBuffers, Kernels } from '../src/kernels.js';
-import { paramLayout, paramView } from '../src/shared-memory.js';
-import type { Activation, ModelSpec } from '../src/shared-memory.js';
-import { Rng } from '../src/rng.js';
+import { conditionOf, parseMask, writeCombinedLabel } from '../src/model/labels.js';
+import { initBackend, maskedLoss, shardLossAndGradient, weightInputs } from '../src/model/mlp.js';
+import { heldBuffers, Kernels } from '../src/model/kernels.js';
+import { paramLayout, paramView } from '../src/model/layout.js';
+import type { Activation, ModelSpec } from '../src/model/layout.js';
+import { Rng } from '../src/data/rng.js';
 
 beforeAll(async () => {
   await initBackend('wasm');

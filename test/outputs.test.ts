@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listCheckpoints, readLatestCheckpoint } from '../src/checkpoint.js';
-import { builtinMnistDir, IDX_FILES } from '../src/idx.js';
+import { listCheckpoints, readLatestCheckpoint } from '../src/run/checkpoint.js';
+import { builtinMnistDir, IDX_FILES } from '../src/data/idx.js';
 import { runCli, tmpDir } from './helpers.js';
 
 const RUN = ['--epochs', '2', '--limit', '3200']; // 25 steps an epoch, 50 in all
@@ -22,7 +22,7 @@ const temps = (dir: string) => readdirSync(dir).filter((e) => e.startsWith('.tmp
 const base = tmpDir('outputs-');
 const ckpt = join(base, 'ckpt');
 const logFile = join(base, 'run.ndjson');
-const made = runCli('src/train.js', ['--epochs', '1', '--limit', '256', '--checkpoint-dir', ckpt, '--log-file', logFile]);
+const made = runCli('src/cli/train.js', ['--epochs', '1', '--limit', '256', '--checkpoint-dir', ckpt, '--log-file', logFile]);
 if (made.status !== 0) throw new Error(`could not train the fixture checkpoint: ${made.stderr}`);
 const images = join(builtinMnistDir(), IDX_FILES.testImages);
 const aFile = join(base, 'a-file');
@@ -32,28 +32,28 @@ symlinkSync(join(base, 'no-such-target'), dangling);
 
 /** [name, script, args, stderr, paths that must not exist afterwards] */
 const BAD_OUTPUTS: [string, string, string[], RegExp, string[]][] = [
-  ['train --checkpoint-dir under /proc', 'src/train.js', ['--checkpoint-dir', '/proc/x', '--epochs', '1', '--limit', '256'],
+  ['train --checkpoint-dir under /proc', 'src/cli/train.js', ['--checkpoint-dir', '/proc/x', '--epochs', '1', '--limit', '256'],
     /^error: --checkpoint-dir \/proc\/x: cannot create directory \(ENOENT\)$/, ['/proc/x']],
-  ['train --log-file under /proc', 'src/train.js', ['--log-file', '/proc/nope/x.log'],
+  ['train --log-file under /proc', 'src/cli/train.js', ['--log-file', '/proc/nope/x.log'],
     /^error: --log-file \/proc\/nope\/x\.log: cannot create directory \/proc\/nope \(ENOENT\)$/, []],
-  ['train --log-file naming a directory', 'src/train.js', ['--log-file', base], /^error: --log-file .*: is a directory \(EISDIR\)$/, []],
-  ['train --log-file under a regular file', 'src/train.js', ['--log-file', join(aFile, 'x.log')],
+  ['train --log-file naming a directory', 'src/cli/train.js', ['--log-file', base], /^error: --log-file .*: is a directory \(EISDIR\)$/, []],
+  ['train --log-file under a regular file', 'src/cli/train.js', ['--log-file', join(aFile, 'x.log')],
     /^error: --log-file .*a-file\/x\.log: .*a-file is not a directory \(ENOTDIR\)$/, []],
-  ['train --checkpoint-dir under a regular file', 'src/train.js', ['--checkpoint-dir', join(aFile, 'ck')],
+  ['train --checkpoint-dir under a regular file', 'src/cli/train.js', ['--checkpoint-dir', join(aFile, 'ck')],
     /^error: --checkpoint-dir .*a-file\/ck: .*a-file is not a directory \(ENOTDIR\)$/, []],
-  ['train --checkpoint-dir under a dangling symbolic link', 'src/train.js', ['--checkpoint-dir', join(dangling, 'ck')],
+  ['train --checkpoint-dir under a dangling symbolic link', 'src/cli/train.js', ['--checkpoint-dir', join(dangling, 'ck')],
     /^error: --checkpoint-dir .*dangling\/ck: cannot create directory .*dangling \(EEXIST\)$/, [join(base, 'no-such-target')]],
-  ['train: new parents of a refused output are removed again', 'src/train.js', ['--log-file', join(base, 'new1', 'new2', 'run.log'), '--checkpoint-dir', '/proc/y'],
+  ['train: new parents of a refused output are removed again', 'src/cli/train.js', ['--log-file', join(base, 'new1', 'new2', 'run.log'), '--checkpoint-dir', '/proc/y'],
     /^error: --checkpoint-dir \/proc\/y: cannot create directory \(ENOENT\)$/, [join(base, 'new1')]],
-  ['eval --log-file under /proc', 'src/eval-cli.js', ['--checkpoint', ckpt, '--log-file', '/proc/nope/e.log'],
+  ['eval --log-file under /proc', 'src/cli/eval.js', ['--checkpoint', ckpt, '--log-file', '/proc/nope/e.log'],
     /^error: --log-file \/proc\/nope\/e\.log: cannot create directory \/proc\/nope \(ENOENT\)$/, []],
-  ['predict --out under /proc', 'src/predict-cli.js', ['--checkpoint', ckpt, '--images', images, '--out', '/proc/nope/p.jsonl'],
+  ['predict --out under /proc', 'src/cli/predict.js', ['--checkpoint', ckpt, '--images', images, '--out', '/proc/nope/p.jsonl'],
     /^error: --out \/proc\/nope\/p\.jsonl: cannot create directory \/proc\/nope \(ENOENT\)$/, []],
-  ['predict --out naming a directory', 'src/predict-cli.js', ['--checkpoint', ckpt, '--images', images, '--out', base],
+  ['predict --out naming a directory', 'src/cli/predict.js', ['--checkpoint', ckpt, '--images', images, '--out', base],
     /^error: --out .*: is a directory \(EISDIR\)$/, []],
-  ['report --out under /proc', 'src/report-charts.js', ['--log', logFile, '--out', '/proc/nope/charts'],
+  ['report --out under /proc', 'src/report/charts.js', ['--log', logFile, '--out', '/proc/nope/charts'],
     /^error: --out \/proc\/nope\/charts: cannot create directory \/proc\/nope \(ENOENT\)$/, []],
-  ['report --out under a regular file', 'src/report-charts.js', ['--log', logFile, '--out', join(aFile, 'charts')],
+  ['report --out under a regular file', 'src/report/charts.js', ['--log', logFile, '--out', join(aFile, 'charts')],
     /^error: --out .*a-file\/charts: .*a-file is not a directory \(ENOTDIR\)$/, []],
   ['bench --out under /proc', 'bench/run.js', ['--quick', '--out', '/proc/nope/latest.json'],
     /^error: --out \/proc\/nope\/latest\.json: cannot create directory \/proc\/nope \(ENOENT\)$/, []],
@@ -79,7 +79,7 @@ describe('outputs that cannot be written are refused before any work', () => {
 describe('a write that fails during a run', () => {
   const reference = tmpDir();
   it('(reference: an uninterrupted run)', () => {
-    const r = runCli('src/train.js', [...RUN, '--checkpoint-dir', reference]);
+    const r = runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', reference]);
     expect(r.status, r.stderr).toBe(0);
   });
 
@@ -89,7 +89,7 @@ describe('a write that fails during a run', () => {
     it(`ENOSPC at ${file} of a checkpoint: exit 1 naming the path, previous checkpoint valid, resume byte-identical`, () => {
       const dir = tmpDir();
       const t0 = performance.now();
-      const r = runCli('src/train.js', [...RUN, '--checkpoint-dir', dir, '--checkpoint-every', '4'], { TRAINER_WRITE_FAULTS: `ENOSPC@8:${file}` });
+      const r = runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', dir, '--checkpoint-every', '4'], { TRAINER_WRITE_FAULTS: `ENOSPC@8:${file}` });
       expect(r.status, r.stderr).toBe(1);
       expect(performance.now() - t0).toBeLessThan(FAST_MS);
       const tmpName = file === 'latest.json' ? '\\.tmp-latest\\.json-\\d+' : `\\.tmp-ckpt-000000008-\\d+/${file.replace('.', '\\.')}`;
@@ -103,7 +103,7 @@ describe('a write that fails during a run', () => {
       expect(listCheckpoints(dir)).toEqual(['ckpt-000000004']);
       expect(readLatestCheckpoint(dir).step).toBe(4);
 
-      const resumed = runCli('src/train.js', ['--resume', dir]);
+      const resumed = runCli('src/cli/train.js', ['--resume', dir]);
       expect(resumed.status, resumed.stderr).toBe(0);
       expect(finalWeights(dir).equals(finalWeights(reference))).toBe(true);
     });
@@ -111,14 +111,14 @@ describe('a write that fails during a run', () => {
 
   it('leftover .tmp-* directories are removed by the next run in that directory, with a log event', () => {
     const dir = tmpDir();
-    const killed = runCli('src/train.js', [...RUN, '--checkpoint-dir', dir, '--checkpoint-every', '10'], { TRAINER_WRITE_FAULTS: 'EIO@20:weights.bin' });
+    const killed = runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', dir, '--checkpoint-every', '10'], { TRAINER_WRITE_FAULTS: 'EIO@20:weights.bin' });
     expect(killed.status).toBe(1);
     expect(killed.stderr).toMatch(/cannot write checkpoint ckpt-000000020 \(EIO\)/);
     // What a crash (SIGKILL mid-write) leaves: a partial checkpoint under a temp name.
     mkdirSync(join(dir, '.tmp-ckpt-000000030-99999'));
     writeFileSync(join(dir, '.tmp-ckpt-000000030-99999', 'weights.bin'), Buffer.alloc(1000));
     writeFileSync(join(dir, '.tmp-latest.json-99999'), '{');
-    const resumed = runCli('src/train.js', ['--resume', dir]);
+    const resumed = runCli('src/cli/train.js', ['--resume', dir]);
     expect(resumed.status, resumed.stderr).toBe(0);
     const removed = resumed.events.find((e) => e.event === 'checkpoint_temps_removed')!;
     expect(removed).toMatchObject({ dir });
@@ -154,14 +154,14 @@ describe.skipIf(mountProblem !== null)('a real full disk (tmpfs)', () => {
   it('a 700 KB checkpoint disk fills mid-run: exit 1 naming the file, no temp left, resume works once there is room', () => {
     withTmpfs(700, (mnt, resize) => {
       const dir = join(mnt, 'ckpt');
-      const r = runCli('src/train.js', ['--epochs', '1', '--checkpoint-dir', dir, '--checkpoint-every', '20']);
+      const r = runCli('src/cli/train.js', ['--epochs', '1', '--checkpoint-dir', dir, '--checkpoint-every', '20']);
       expect(r.status, r.stderr).toBe(1);
       expect(r.stderr.trim()).toMatch(new RegExp(`^error: ${dir}/\\.tmp-ckpt-\\d{9}-\\d+/[\\w.]+: cannot write checkpoint ckpt-\\d{9} \\(ENOSPC\\)$`));
       expect(r.events.find((e) => e.event === 'run_failed')).toMatchObject({ code: 'E_WRITE', errno: 'ENOSPC' });
       expect(temps(dir)).toEqual([]);
       const last = readLatestCheckpoint(dir);
       resize(20_000);
-      const resumed = runCli('src/train.js', ['--resume', dir]);
+      const resumed = runCli('src/cli/train.js', ['--resume', dir]);
       expect(resumed.status, resumed.stderr).toBe(0);
       const start = resumed.events.find((e) => e.event === 'run_start') as { resumedFrom: { step: number } };
       expect(start.resumedFrom.step).toBe(last.step);
@@ -172,7 +172,7 @@ describe.skipIf(mountProblem !== null)('a real full disk (tmpfs)', () => {
   it('a log file whose disk fills: exit 1 within 2 s of the failure, naming the log file', () => {
     withTmpfs(48, (mnt) => {
       const log = join(mnt, 'run.ndjson');
-      const r = runCli('src/train.js', ['--epochs', '1', '--progress-every', '1', '--log-file', log]);
+      const r = runCli('src/cli/train.js', ['--epochs', '1', '--progress-every', '1', '--log-file', log]);
       expect(r.status, r.stderr).toBe(1);
       expect(r.stderr.trim()).toBe(`error: ${log}: cannot write (ENOSPC)`);
       const failed = r.events.find((e) => e.event === 'run_failed')!;
@@ -189,9 +189,9 @@ describe.skipIf(mountProblem !== null)('a real full disk (tmpfs)', () => {
   it('a read-only checkpoint directory cannot be resumed into: exit 2 naming --resume and EROFS', () => {
     withTmpfs(4096, (mnt) => {
       const dir = join(mnt, 'ckpt');
-      expect(runCli('src/train.js', ['--epochs', '1', '--limit', '256', '--checkpoint-dir', dir]).status).toBe(0);
+      expect(runCli('src/cli/train.js', ['--epochs', '1', '--limit', '256', '--checkpoint-dir', dir]).status).toBe(0);
       expect(spawnSync('mount', ['-o', 'remount,ro', mnt]).status).toBe(0);
-      const r = runCli('src/train.js', ['--resume', dir, '--epochs', '2'], {}, FAST_MS);
+      const r = runCli('src/cli/train.js', ['--resume', dir, '--epochs', '2'], {}, FAST_MS);
       expect(r.status, r.stderr).toBe(2);
       expect(r.stderr.trim()).toBe(`error: --resume ${dir}: cannot write a file there (EROFS)`);
     });

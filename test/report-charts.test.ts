@@ -1,4 +1,4 @@
-// The run report CLI (dist/src/report-charts.js) on real files: the oracle is the log
+// The run report CLI (dist/src/report/charts.js) on real files: the oracle is the log
 // itself. Every chart's marks, read back from the SVG through the aria-labels Vega writes
 // on each mark, must carry exactly the values of the events they plot; index.html must
 // show every chart written; bad input exits 2 with one line and creates nothing.
@@ -9,7 +9,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { runCli, tmpDir } from './helpers.js';
 import type { CliRun } from './helpers.js';
 
-const CLI = 'src/report-charts.js';
+const CLI = 'src/report/charts.js';
 const STEPS_PER_EPOCH = 30;
 
 // ---- a realistic log: the fields of a real run (npm run train -- --progress-every 10) ----

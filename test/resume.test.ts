@@ -7,8 +7,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { layersModelArtifacts, listCheckpoints } from '../src/checkpoint.js';
-import { PROJECT_ROOT } from '../src/paths.js';
+import { layersModelArtifacts, listCheckpoints } from '../src/run/checkpoint.js';
+import { PROJECT_ROOT } from '../src/run/paths.js';
 import { runCli, tmpDir } from './helpers.js';
 
 const RUN = ['--epochs', '2', '--limit', '3200', '--progress-every', '1']; // 25 steps an epoch, 50 in all
@@ -16,7 +16,7 @@ const RUN = ['--epochs', '2', '--limit', '3200', '--progress-every', '1']; // 25
 /** Starts train, waits for the progress event of `step`, then sends `signal`. */
 function runAndSignal(args: string[], step: number, signal: NodeJS.Signals): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/train.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/train.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let sent = false;
     child.stdout.on('data', (chunk: Buffer) => {
@@ -38,7 +38,7 @@ describe('checkpoint and resume', () => {
   let referenceWeights: Buffer;
 
   it('an uninterrupted run checkpoints at each epoch end and at the end', () => {
-    const r = runCli('src/train.js', [...RUN, '--checkpoint-dir', reference]);
+    const r = runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', reference]);
     expect(r.status, r.stderr).toBe(0);
     expect(listCheckpoints(reference)).toEqual(['ckpt-000000025', 'ckpt-000000050']);
     referenceWeights = finalWeights(reference);
@@ -50,7 +50,7 @@ describe('checkpoint and resume', () => {
     const killed = await runAndSignal([...RUN, '--checkpoint-dir', dir, '--checkpoint-every', '4'], killAt, 'SIGKILL');
     expect(killed.code, `killed at step ${killAt}`).toBe(null);
     expect(listCheckpoints(dir).length).toBeGreaterThan(0);
-    const resumed = runCli('src/train.js', ['--resume', dir]);
+    const resumed = runCli('src/cli/train.js', ['--resume', dir]);
     expect(resumed.status, resumed.stderr).toBe(0);
     const start = resumed.events.find((e) => e.event === 'run_start') as { resumedFrom: { step: number } };
     expect(start.resumedFrom.step).toBeGreaterThan(0);
@@ -95,7 +95,7 @@ describe('checkpoint and resume', () => {
     const bytes = readFileSync(file);
     bytes[100] ^= 0xff;
     writeFileSync(file, bytes);
-    const resumed = runCli('src/train.js', ['--resume', dir]);
+    const resumed = runCli('src/cli/train.js', ['--resume', dir]);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stderr).toContain(`warning: skipping invalid checkpoint: ${newest}/weights.bin: sha256 mismatch`);
     const invalid = resumed.events.find((e) => e.event === 'checkpoint_invalid')!;
@@ -109,7 +109,7 @@ describe('checkpoint and resume', () => {
     const config = join(tmpDir(), 'wide.jsonc');
     writeFileSync(config, '{ "model": { "hidden": [{ "units": 128, "activation": "relu" }], "numClasses": 10 } }');
     const before = listCheckpoints(reference);
-    const r = runCli('src/train.js', ['--resume', reference, '--config', config]);
+    const r = runCli('src/cli/train.js', ['--resume', reference, '--config', config]);
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(`error: --resume ${reference}: the model differs from ckpt-000000050: dense/kernel has shape [784,64] in the checkpoint, [784,128] in the config`);
     expect(listCheckpoints(reference)).toEqual(before);
@@ -117,14 +117,14 @@ describe('checkpoint and resume', () => {
   });
 
   it('a fresh run into a directory that holds checkpoints is refused', () => {
-    const r = runCli('src/train.js', [...RUN, '--checkpoint-dir', reference]);
+    const r = runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', reference]);
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toMatch(/already holds checkpoints; continue with --resume/);
   });
 
   it('--resume of a directory without checkpoints exits 2 naming it', () => {
     const dir = join(tmpDir(), 'empty');
-    const r = runCli('src/train.js', ['--resume', dir]);
+    const r = runCli('src/cli/train.js', ['--resume', dir]);
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(`error: ${dir}: no checkpoint found`);
     expect(existsSync(dir)).toBe(false);

@@ -1,6 +1,6 @@
 // Shard splitting and row gathering.
 import { describe, expect, it } from 'vitest';
-import { gatherRows, splitShards } from '../src/shards.js';
+import { gatherRows, splitShards } from '../src/engine/shards.js';
 
 describe('splitShards', () => {
   for (const [batch, n] of [[128, 1], [128, 2], [130, 4], [7, 3], [5, 5], [129, 8]]) {

@@ -1,14 +1,14 @@
 // SIGINT and SIGTERM take effect within 2 s whatever the run is doing: loading,
 // training, a hung step, checkpointing, evaluating, failing, shutting the pool down.
-// A phase is held open with the test-only TRAINER_HOLD (src/faults.ts), which blocks
+// A phase is held open with the test-only TRAINER_HOLD (src/engine/faults.ts), which blocks
 // the coordinator synchronously as a slow disk or a long kernel would; the signal goes
 // out once the process says it is in that phase. The exit must be the signal's code
 // (130 / 143), not a death by the signal (which would mean no handler was installed).
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { listCheckpoints, readLatestCheckpoint } from '../src/checkpoint.js';
-import { PROJECT_ROOT } from '../src/paths.js';
+import { listCheckpoints, readLatestCheckpoint } from '../src/run/checkpoint.js';
+import { PROJECT_ROOT } from '../src/run/paths.js';
 import { tmpDir } from './helpers.js';
 
 const HOLD_MS = 600;
@@ -25,7 +25,7 @@ interface Stopped {
 /** Starts train; once `ready(stdout, stderr)` holds, sends `signal` and times the exit. */
 function signalWhen(args: string[], env: Record<string, string>, ready: (stdout: string, stderr: string) => boolean, signal: NodeJS.Signals): Promise<Stopped> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/train.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/train.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     let sentAt = -1;

@@ -1,13 +1,14 @@
-// Real worker threads: each loads the wasm backend and computes a gradient, and the
-// pool refuses to start without its compiled worker or with a broken backend.
+// Real worker threads: each loads the wasm backend and, in its step loop, computes a
+// gradient into its own slab; tensor counts stay constant; and the pool refuses to
+// start with a broken worker set-up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseMask } from '../src/labels.js';
-import type { MaskRule } from '../src/labels.js';
-import { closePool, createPool } from '../src/pool.js';
-import type { WorkerPool } from '../src/pool.js';
-import type { GradientResult, PingResult } from '../src/protocol.js';
-import { CONTROL } from '../src/shared-memory.js';
-import { initWeights, loadShared } from '../src/setup.js';
+import { closePool, createPool } from '../src/engine/pool.js';
+import type { WorkerPool } from '../src/engine/pool.js';
+import type { PingResult } from '../src/engine/protocol.js';
+import { batchSlot } from '../src/engine/shared-memory.js';
+import { planShards } from '../src/engine/shards.js';
+import { oneStepGradient } from '../src/engine/step-loops.js';
+import { initWeights, loadShared } from '../src/run/setup.js';
 import { mnistData } from './helpers.js';
 
 const MODEL = { hidden: [{ units: 64, activation: 'relu' as const }], numClasses: 10 };
@@ -16,7 +17,7 @@ describe('worker threads', () => {
   let wp: WorkerPool;
   let shared: ReturnType<typeof loadShared>;
   beforeAll(async () => {
-    shared = loadShared(mnistData(), 1000, parseMask('odd') as MaskRule, { workers: 2, batchSize: 64, model: MODEL });
+    shared = loadShared(mnistData(), 1000, { kind: 'odd' }, { workers: 2, batchSize: 64, model: MODEL });
     initWeights(shared.layout, 1, shared.views.weights);
     wp = await createPool({ buffers: shared.buffers, model: shared.model, layout: shared.layout, backend: 'wasm' }, 2);
   });
@@ -27,27 +28,32 @@ describe('worker threads', () => {
   it('two threads each run the wasm backend and compute a gradient into their own slab', async () => {
     const pings = await Promise.all([0, 1].map(() => wp.pool.run({ kind: 'ping' }) as Promise<PingResult>));
     for (const p of pings) expect(p.backend).toBe('wasm');
-    shared.views.batch.set(Int32Array.from({ length: 64 }, (_, i) => i));
-    Atomics.store(shared.views.control, CONTROL.weightsVersion, 5);
+    expect(new Set(wp.threads.map((t) => t.threadId)).size).toBe(2);
+    batchSlot(shared.views, 0).set(Int32Array.from({ length: 64 }, (_, i) => i));
     shared.views.slabs.forEach((s) => s.fill(NaN));
-    const results = await Promise.all([[0, 32], [32, 64]].map(([start, end], shardIndex) =>
-      wp.pool.run({ kind: 'gradient', step: 0, weightsVersion: 5, slab: shardIndex, start, end, microRows: 0 }) as Promise<GradientResult>));
-    expect(new Set(results.map((r) => r.threadId)).size).toBe(2);
-    for (const [i, r] of results.entries()) {
-      expect(r.rows).toBe(32);
-      expect(r.weightsVersion).toBe(5);
+    const grad = new Float32Array(shared.layout.numParams);
+    const g = await oneStepGradient(wp, shared.views, planShards(64, 2), 'batch', grad);
+    expect(g.results).toHaveLength(2);
+    for (const [i, r] of g.results.entries()) {
+      expect(r.weightsVersion).toBe(0);
       expect(r.lossSum).toBeGreaterThan(0);
       expect(r.numTensors).toBe(wp.baselineTensors);
       const slab = shared.views.slabs[i];
       expect(slab.every(Number.isFinite)).toBe(true);
       expect(slab.some((v) => v !== 0)).toBe(true);
     }
+    // The two shards' different rows give different gradient sums.
+    expect(shared.views.slabs[0].some((v, k) => v !== shared.views.slabs[1][k])).toBe(true);
   });
 
-  it('every task leaves the tensor count unchanged', async () => {
+  it('every step leaves the tensor count unchanged, whatever the shard sizes', async () => {
     for (let step = 0; step < 20; step++) {
-      const r = (await wp.pool.run({ kind: 'gradient', step, weightsVersion: 5, slab: step % 2, start: 0, end: 17 + step, microRows: 0 })) as GradientResult;
-      expect(r.numTensors).toBe(wp.baselineTensors);
+      const rows = 17 + step;
+      batchSlot(shared.views, 0).set(Int32Array.from({ length: 64 }, (_, i) => (i * 7 + step) % 1000));
+      // Uneven shards within the 64-row slots: [0, rows) and [rows, 64).
+      const plan = { tasks: [{ start: 0, end: rows, slab: 0, microRows: 0 }, { start: rows, end: 64, slab: 1, microRows: 0 }], numSlabs: 2 };
+      const g = await oneStepGradient(wp, shared.views, plan, 'batch', new Float32Array(shared.layout.numParams));
+      for (const r of g.results) expect(r.numTensors).toBe(wp.baselineTensors);
     }
   });
 

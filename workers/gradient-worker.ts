@@ -3,24 +3,26 @@
 // small summary goes back. One-time set-up (backend, views, buffers) is memoised.
 import Piscina from 'piscina';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, logitsInto, shardLossAndGradient, weightInputs } from '../src/mlp-tf.js';
-import { heldBuffers, Kernels } from '../src/kernels.js';
-import type { Info } from '../src/kernels.js';
-import type { GradientResult, GradientTask, LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/protocol.js';
-import { TASK } from '../src/protocol.js';
-import { assertSameLayout, batchSlot, CONTROL, doneSlot, failedSlot, paramLayout, viewsOf, writeResult } from '../src/shared-memory.js';
-import type { SharedViews } from '../src/shared-memory.js';
-import { gatherRows, slabCount } from '../src/shards.js';
-import type { ShardBuffers } from '../src/shards.js';
+import { initBackend, logitsInto, shardLossAndGradient, weightInputs } from '../src/model/mlp.js';
+import { heldBuffers, Kernels } from '../src/model/kernels.js';
+import type { Info } from '../src/model/kernels.js';
+import type { LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/engine/protocol.js';
+import { TASK } from '../src/engine/protocol.js';
+import { batchSlot, viewsOf, writeResult } from '../src/engine/shared-memory.js';
+import { assertSameLayout, paramLayout } from '../src/model/layout.js';
+import type { ShardResult, SharedViews } from '../src/engine/shared-memory.js';
+import { blockFor, Stopped, WorkerChannel } from '../src/engine/step-channel.js';
+import { gatherRows, slabCount } from '../src/engine/shards.js';
+import type { ShardBuffers } from '../src/engine/shards.js';
 import { threadId } from 'node:worker_threads';
-import { faultFor, parseFaults } from '../src/faults.js';
+import { faultFor, parseFaults } from '../src/engine/faults.js';
 
 interface State {
   setupMs: number;
   init: WorkerInit;
   views: SharedViews;
   buf: ShardBuffers;
-  /** Runs the training step's kernels without the engine (src/kernels.ts). */
+  /** Runs the training step's kernels without the engine (src/model/kernels.ts). */
   k: Kernels;
 }
 
@@ -47,28 +49,20 @@ async function setup(): Promise<State> {
   return { init, views, buf, k: new Kernels(), setupMs: performance.now() - t0 };
 }
 
-/** How long a task waits for its batch or weights before giving up (the coordinator died). */
+/** How long a loop waits for its batch or weights before giving up (the coordinator died). */
 const WAIT_TIMEOUT_MS = 60_000;
 
-/** The coordinator set control `stop` while a step loop waited: the loop ends quietly. */
-class Stopped extends Error {}
-
-/**
- * Blocks (Atomics.wait: no spinning) until control word `slot` is at least `min`, and
- * throws if it is already past `max`: what the task waits for was replaced before it
- * was read. Throws Stopped when the coordinator sets control `stop`.
- */
-function waitForControl(control: Int32Array, slot: number, min: number, max: number, what: string): void {
-  const deadline = performance.now() + WAIT_TIMEOUT_MS;
-  for (;;) {
-    if (Atomics.load(control, CONTROL.stop) !== 0) throw new Stopped('stopped');
-    const v = Atomics.load(control, slot);
-    if (v > max) throw new Error(`${what} was replaced before this task read it (control value ${v}, at most ${max} expected)`);
-    if (v >= min) return;
-    const left = deadline - performance.now();
-    if (left <= 0) throw new Error(`${what} was not published within ${WAIT_TIMEOUT_MS} ms`);
-    Atomics.wait(control, slot, v, left);
-  }
+/** One step of one shard: rows [start, end) of the step's batch, written from slab `slab` on. */
+interface StepWork {
+  step: number;
+  weightsVersion: number;
+  slab: number;
+  start: number;
+  end: number;
+  microRows: number;
+  shard: number;
+  /** 0 on the first try; counts retries after a worker fault (used by fault injection). */
+  attempt: number;
 }
 
 /**
@@ -98,19 +92,18 @@ function gather(s: State, step: number, start: number, end: number): number {
 
 const faults = parseFaults(process.env.TRAINER_FAULTS);
 
-/** Test-only: misbehave as TRAINER_FAULTS asks (see src/faults.ts). */
-function injectFault(task: GradientTask): 'nan' | null {
+/** Test-only: misbehave as TRAINER_FAULTS asks (see src/engine/faults.ts). */
+function injectFault(task: StepWork): 'nan' | null {
   const kind = faultFor(faults, task.step, task.shard, task.attempt);
   if (kind === 'throw') throw new Error(`injected fault: throw at step ${task.step}, shard ${task.shard}`);
   if (kind === 'exit') process.exit(3);
-  if (kind === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+  if (kind === 'hang') blockFor(Infinity);
   return kind === 'nan' ? 'nan' : null;
 }
 
-function gradient(s: State, task: GradientTask): GradientResult {
+function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult {
   const { views } = s;
   const injected = faults.length ? injectFault(task) : null;
-  const t0 = performance.now();
   const micro = task.microRows > 0;
   // 1. Gather the shard's rows (in normal mode): needs only the dataset and the batch
   //    indices, not the weights, so it runs while the coordinator may still be
@@ -121,7 +114,7 @@ function gradient(s: State, task: GradientTask): GradientResult {
   //    coordinator writes weights only before publishing a version, so a matching
   //    version proves these weights are the step's.
   const { weightsVersion } = task;
-  waitForControl(views.control, CONTROL.weightsVersion, weightsVersion, weightsVersion, `weights version ${weightsVersion}`);
+  channel.waitWeights(weightsVersion);
   const tReady = performance.now();
   // 3. Forward, masked loss sum, backward, gradient into the slab: once per shard, or
   //    once per micro-shard, each into its own slab.
@@ -154,50 +147,30 @@ function gradient(s: State, task: GradientTask): GradientResult {
   const slabs = slabCount(task);
   for (let j = 0; j < slabs && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
   const tEnd = performance.now();
-  return {
-    nonFinite,
-    lossSum,
-    microLossSums,
-    conditionSum,
-    rows: task.end - task.start,
-    threadId,
-    weightsVersion,
-    numTensors: heldBuffers(),
-    timings: {
-      prepMs: tReady - t0, computeMs: tEnd - tReady,
-      readyAt: performance.timeOrigin + tReady, endedAt: performance.timeOrigin + tEnd,
-    },
-  };
+  return { nonFinite, lossSum, microLossSums, conditionSum, weightsVersion, numTensors: heldBuffers(), computeMs: tEnd - tReady };
 }
 
 /**
  * Steps [firstStep, lastStep) of one shard, with no message per step: the coordinator
  * publishes each step's batch and weights in shared memory, and this loop publishes
- * each step's result there (src/shared-memory.ts, writeResult) and marks it done.
- * The work of a step is exactly a gradient task's.
+ * each step's result there (writeResult) and marks it done (src/engine/step-channel.ts).
  */
 function loop(s: State, task: LoopTask): LoopResult {
-  const { control } = s.views;
+  const channel = new WorkerChannel(s.views.control, WAIT_TIMEOUT_MS);
   const { shard, slab, start, end, microRows } = task;
   let step = task.firstStep;
   try {
     for (; step < task.lastStep; step++) {
-      // Step s's batch is out once batchStep > s (usually long before: batches go out a
-      // step ahead); once batchStep > s + 2, its slot has been reused.
-      waitForControl(control, CONTROL.batchStep, step + 1, step + 2, `the batch of step ${step}`);
+      channel.waitBatch(step);
       const weightsVersion = task.firstVersion + (step - task.firstStep);
       const attempt = step === task.firstStep ? task.attempt : 0;
-      const r = gradient(s, { kind: TASK.gradient, step, weightsVersion, slab, start, end, microRows, shard, attempt });
+      const r = gradient(s, channel, { step, weightsVersion, slab, start, end, microRows, shard, attempt });
       writeResult(s.views, shard, slab, r);
-      Atomics.store(control, doneSlot(shard), step + 1);
-      Atomics.notify(control, doneSlot(shard));
+      channel.markDone(shard, step);
     }
   } catch (e) {
     if (e instanceof Stopped) return { steps: step - task.firstStep };
-    // Wake the coordinator now rather than at its next time-out; the error itself
-    // reaches it as this task's rejection.
-    Atomics.store(control, failedSlot(shard), 1);
-    Atomics.notify(control, doneSlot(shard));
+    channel.markFailed(shard);
     throw e;
   }
   return { steps: step - task.firstStep };
@@ -232,10 +205,9 @@ function predict(s: State, task: PredictTask): PredictResult {
   return { rows: task.end - task.start };
 }
 
-export default async function run(task: Task): Promise<GradientResult | LoopResult | PredictResult | PingResult> {
+export default async function run(task: Task): Promise<LoopResult | PredictResult | PingResult> {
   const s = await (state ??= setup());
   switch (task.kind) {
-    case TASK.gradient: return gradient(s, task);
     case TASK.loop: return loop(s, task);
     case TASK.predict: return predict(s, task);
     case TASK.ping: return { threadId, backend: tf.getBackend(), numTensors: heldBuffers(), setupMs: s.setupMs };

@@ -1,19 +1,19 @@
 // `npm run eval`: the seed's report for a checkpoint, computed by the checkpoint's
 // TensorFlow.js Layers model, logged as the trainer's `eval` event and printed as tables.
 import { pathToFileURL } from 'node:url';
-import { ConfigError } from './config.js';
-import { builtinMnistDir, DataError, loadDataset } from './idx.js';
-import type { Split } from './idx.js';
-import { fillConditions, maskToString, parseMask } from './labels.js';
-import type { MaskRule } from './labels.js';
-import { createLogger } from './log.js';
-import { probeFile } from './outputs.js';
-import { parseFlags } from './config.js';
-import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities, requiredFlag, runCommand } from './model-io.js';
+import { ConfigError } from '../run/config.js';
+import { builtinMnistDir, DataError, loadDataset } from '../data/idx.js';
+import type { Split } from '../data/idx.js';
+import { fillConditions, maskToString, parseMask } from '../model/labels.js';
+import type { MaskRule } from '../model/labels.js';
+import { createLogger } from '../run/log.js';
+import { probeFile } from '../run/outputs.js';
+import { parseFlags } from '../run/config.js';
+import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities, requiredFlag, runCommand } from '../model/layers-model.js';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { evalReport, formatReport } from './report.js';
-import type { SplitReport } from './report.js';
-import { round } from './step-stats.js';
+import { evalReport, formatReport } from '../report/eval-report.js';
+import type { SplitReport } from '../report/eval-report.js';
+import { round } from '../run/step-stats.js';
 
 export const HELP = `Usage: npm run eval -- --checkpoint DIR [flags]
 

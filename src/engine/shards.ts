@@ -1,6 +1,6 @@
 // How a batch is cut into shards (coordinator side) and how a worker gathers the rows
 // of its shard from the shared dataset into reusable input buffers (worker side).
-import { writeCombinedLabel } from './labels.js';
+import { writeCombinedLabel } from '../model/labels.js';
 
 /**
  * Splits [0, batchSize) into `numShards` contiguous ranges whose sizes differ by at

@@ -1,16 +1,18 @@
 // What a run builds before its first step: the dataset copied into shared memory, the
 // seeded initial weights, and, after the last step, the evaluation by the workers.
 import type { Config } from './config.js';
-import type { Dataset } from './idx.js';
-import { fillConditions } from './labels.js';
-import type { MaskRule } from './labels.js';
-import type { WorkerPool } from './pool.js';
-import { TASK } from './protocol.js';
-import { evalReport } from './report.js';
-import { glorotUniform, Rng } from './rng.js';
-import { allocShared, paramLayout, paramView, sharedBytes, viewsOf } from './shared-memory.js';
-import type { ModelSpec, ParamLayout, SharedViews } from './shared-memory.js';
-import { planShards, splitShards } from './shards.js';
+import type { Dataset } from '../data/idx.js';
+import { fillConditions } from '../model/labels.js';
+import type { MaskRule } from '../model/labels.js';
+import type { WorkerPool } from '../engine/pool.js';
+import { TASK } from '../engine/protocol.js';
+import { evalReport } from '../report/eval-report.js';
+import { glorotUniform, Rng } from '../data/rng.js';
+import { allocShared, sharedBytes, viewsOf } from '../engine/shared-memory.js';
+import { paramLayout, paramView } from '../model/layout.js';
+import type { SharedViews } from '../engine/shared-memory.js';
+import type { ModelSpec, ParamLayout } from '../model/layout.js';
+import { planShards, splitShards } from '../engine/shards.js';
 
 /** The dataset's shared memory (no copy when the IDX reader already put it there), plus weights and slabs. */
 export function loadShared(
@@ -39,21 +41,6 @@ export function initWeights(layout: ParamLayout, seed: number, out: Float32Array
     if (p.shape.length === 2) glorotUniform(rng, p.shape[0], p.shape[1], paramView(out, p));
     else paramView(out, p).fill(0);
   }
-}
-
-/**
- * The epoch's order of the training rows: the identity shuffled by an RNG seeded from
- * (seed, epoch) alone, so a resumed run can rebuild any epoch's order from its number.
- */
-export function shuffleForEpoch(seed: number, epoch: number, perm: Int32Array): number {
-  const state = epochShuffleState(seed, epoch);
-  for (let i = 0; i < perm.length; i++) perm[i] = i;
-  new Rng(state).shuffle(perm);
-  return state;
-}
-
-export function epochShuffleState(seed: number, epoch: number): number {
-  return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(epoch + 1, 0x85ebca6b)) >>> 0;
 }
 
 /** Predictions by the workers (forward only, in parallel), then the seed's report. */

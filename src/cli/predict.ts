@@ -3,10 +3,10 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { DataError, readIdx } from './idx.js';
-import { parseFlags } from './config.js';
-import { asWriteError, makeDirs, probeFile } from './outputs.js';
-import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities, requiredFlag, runCommand } from './model-io.js';
+import { DataError, readIdx } from '../data/idx.js';
+import { parseFlags } from '../run/config.js';
+import { asWriteError, makeDirs, probeFile } from '../run/outputs.js';
+import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities, requiredFlag, runCommand } from '../model/layers-model.js';
 
 export const HELP = `Usage: npm run predict -- --checkpoint DIR --images FILE [flags]
 

@@ -3,7 +3,7 @@
 //   compute:  the slowest shard's time with its weights in hand (forward, backward, write)
 //   wait:     from publishing the weights to holding every result, minus compute
 //             (thread wake-up, messages, imbalance, any gather not hidden behind Adam)
-//   reduce:   summing the slabs; dispatch: sending the next step's tasks;
+//   reduce:   summing the slabs; dispatch: publishing the batch after next;
 //   adam:     the optimizer update; step: publish to publish, wall clock.
 
 export const PHASES = ['computeMs', 'waitMs', 'reduceMs', 'dispatchMs', 'adamMs'] as const;
@@ -56,3 +56,42 @@ export class StepStats {
 }
 
 export const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+/**
+ * The timestamps of one step's phases, from the previous publish of the weights to
+ * this one (steps tile the loop, so their sum is its wall time). One per run, reused:
+ * no allocation per step.
+ */
+export class StepClock {
+  private publishedAt = performance.now();
+  private resultsAt = 0;
+  private reducedAt = 0;
+  private dispatchedAt = 0;
+  /** performance.now() when the first step's weights went out: from process start, what a user waits. */
+  firstStepAt = 0;
+
+  results(): void {
+    this.resultsAt = performance.now();
+  }
+
+  reduced(): void {
+    this.reducedAt = performance.now();
+  }
+
+  dispatched(): void {
+    this.dispatchedAt = performance.now();
+  }
+
+  /** The step is over (its weights are published): adds it to every `stats`. */
+  published(loss: number, computeMs: number, stats: readonly (StepStats | null)[]): void {
+    const now = performance.now();
+    if (this.firstStepAt === 0) this.firstStepAt = now;
+    const stepMs = now - this.publishedAt;
+    const waitMs = this.resultsAt - this.publishedAt - computeMs;
+    const reduceMs = this.reducedAt - this.resultsAt;
+    const dispatchMs = this.dispatchedAt - this.reducedAt;
+    const adamMs = now - this.dispatchedAt;
+    for (const s of stats) s?.add(stepMs, loss, computeMs, waitMs, reduceMs, dispatchMs, adamMs);
+    this.publishedAt = now;
+  }
+}

@@ -32,7 +32,7 @@ export function createLogger(level: string, logFile: string | null, format: 'jso
   }
   if (logFile) {
     // Opened here, not by sonic-boom's `mkdir` option: that is Node's recursive mkdir,
-    // which never returns for some paths (src/outputs.ts).
+    // which never returns for some paths (src/run/outputs.ts).
     makeDirs(dirname(logFile));
     let fd: number;
     try {

@@ -1,21 +1,21 @@
-// The gradient half of a step, as the coordinator sees it: get every shard's gradient
-// sum, check the results, reduce the slabs. The loop in train.ts applies Adam after it.
-// Two ways to get the shards' work done: StepLoops (below), the training loop's, with
-// one long-running task per shard and shared memory both ways; and one task per shard
-// for a single step (dispatchStep, computeGradient), used by tests and the scale
-// script's exactness check. Both run the same worker code for a step.
-import type { Config } from './config.js';
-import { reduceGradients } from './optimizer.js';
+// The gradient half of a step, as the coordinator sees it: one long-running step loop
+// per shard (StepLoops), every shard's result for a step, the checks on it, and the
+// reduce of the slabs. The training loop (src/run/train.ts) applies Adam after it; the
+// equivalence tests and the scale script's exactness check call `oneStepGradient`,
+// which runs the same loops for a single step. There is no other way to a gradient.
+import type { Config } from '../run/config.js';
+import { reduceGradients } from '../optim/adam.js';
 import type { WorkerPool } from './pool.js';
-import type { GradientResult, GradientTask, LoopTask } from './protocol.js';
+import type { LoopTask } from './protocol.js';
 import { TASK } from './protocol.js';
-import type { SharedViews } from './shared-memory.js';
-import { CONTROL, doneSlot, failedSlot, readResult } from './shared-memory.js';
+import { readResult } from './shared-memory.js';
+import type { ShardResult, SharedViews } from './shared-memory.js';
 import type { ShardPlan } from './shards.js';
+import { CoordinatorChannel } from './step-channel.js';
 
 /** How a step survives a worker that throws, exits or hangs. */
 export interface FaultPolicy {
-  /** A task running longer than this is aborted (its thread is terminated and replaced). */
+  /** A loop with no result for this long is aborted (its thread is terminated and replaced). */
   stepTimeoutMs: number;
   /** The run stops after this many consecutive failures of the same shard. */
   maxRetries: number;
@@ -23,17 +23,20 @@ export interface FaultPolicy {
   onFault: (fault: { workerIndex: number; step: number; cause: string; retry: number; fatal: boolean }) => void;
 }
 
-export const NO_FAULT_TOLERANCE: FaultPolicy = { stepTimeoutMs: 2 ** 31 - 1, maxRetries: 1, onFault: () => undefined };
+const NO_FAULT_TOLERANCE: FaultPolicy = { stepTimeoutMs: 2 ** 31 - 1, maxRetries: 1, onFault: () => undefined };
 
 /** A shard that failed `maxRetries` times in a row: the run must stop. */
 export class ShardFailedError extends Error {
   readonly code = 'E_SHARD_FAILED';
 }
 
-/** A signal came and the step in flight did not finish within STEP_GRACE_MS: the run stops without it. */
+/** Why a run stops before its last step: a signal (the CLI) or an AbortSignal (train()). */
+export type StopReason = NodeJS.Signals | 'abort';
+
+/** A stop came and the step in flight did not finish within STEP_GRACE_MS: the run stops without it. */
 export class StepAbandoned extends Error {
   readonly code = 'E_STOPPED';
-  constructor(readonly signal: NodeJS.Signals, step: number) {
+  constructor(readonly signal: StopReason, step: number) {
     super(`step ${step} abandoned after ${signal}: no result within ${STEP_GRACE_MS} ms`);
   }
 }
@@ -50,76 +53,28 @@ export class NonFiniteError extends Error {
 }
 
 /** Throws NonFiniteError when a shard's loss or gradient is NaN or infinite. */
-function checkFinite(r: GradientResult, step: number, shard: number): GradientResult {
+function checkFinite(r: ShardResult, step: number, shard: number): ShardResult {
   if (r.nonFinite || !Number.isFinite(r.lossSum)) {
     throw new NonFiniteError(`step ${step}: shard ${shard} produced a non-finite ${r.nonFinite ? 'gradient' : `loss (${r.lossSum})`}`);
   }
   return r;
 }
 
-const timeoutCause = (policy: FaultPolicy) => `no result within --step-timeout ${policy.stepTimeoutMs} ms (thread terminated)`;
-
-/**
- * Reports failure number `attempt + 1` of a shard at a step; throws ShardFailedError
- * when that was the last one the policy allows.
- */
-function reportFault(policy: FaultPolicy, shard: number, step: number, attempt: number, cause: string): void {
-  const fatal = attempt + 1 >= policy.maxRetries;
-  policy.onFault({ workerIndex: shard, step, cause, retry: attempt + 1, fatal });
-  if (fatal) throw new ShardFailedError(`step ${step}: shard ${shard} failed ${attempt + 1} times in a row; last cause: ${cause}`);
-}
-
-/**
- * Runs one shard's task, retrying on a fresh thread when the worker throws, exits or
- * hangs. Safe because the shared weights only change after every shard of the step is
- * reduced: the retry sees the same weights version and rewrites the same slab, so the
- * step's result equals a fault-free step.
- */
-async function runShard(wp: WorkerPool, task: GradientTask, workerIndex: number, policy: FaultPolicy): Promise<GradientResult> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const signal = AbortSignal.timeout(policy.stepTimeoutMs);
-      return checkFinite((await wp.pool.run({ ...task, attempt }, { signal })) as GradientResult, task.step, workerIndex);
-    } catch (e) {
-      if (e instanceof NonFiniteError || wp.closed) throw e;
-      const err = e as Error;
-      reportFault(policy, workerIndex, task.step, attempt, err.name === 'AbortError' ? timeoutCause(policy) : err.message);
-    }
-  }
-}
-
-/**
- * One gradient task per worker for the batch now in the step's slot (batchSlot). The tasks may be
- * sent before `weightsVersion` is published: workers gather their rows, then wait for it.
- */
-export function dispatchStep(wp: WorkerPool, plan: ShardPlan, step: number, weightsVersion: number, policy: FaultPolicy = NO_FAULT_TOLERANCE): Promise<GradientResult[]> {
-  const tasks = new Array<Promise<GradientResult>>(plan.tasks.length);
-  for (let i = 0; i < plan.tasks.length; i++) {
-    const { start, end, slab, microRows } = plan.tasks[i];
-    tasks[i] = runShard(wp, { kind: TASK.gradient, step, weightsVersion, slab, start, end, microRows, shard: i, attempt: 0 }, i, policy);
-  }
-  const all = Promise.all(tasks);
-  // Marked handled here: the loop awaits it one phase later, and a failure in between
-  // (or at shutdown) must not surface as an unhandled rejection.
-  all.catch(() => undefined);
-  return all;
-}
-
 export interface StepGradient {
   /** The step's loss: the sum over the batch divided by the normaliser. */
   loss: number;
   normaliser: number;
-  /** The slowest task's time with its weights in hand. */
+  /** The slowest shard's time with its weights in hand. */
   computeMs: number;
 }
 
 /**
- * Checks every result (weights version, tensor count, finite loss), then
+ * Checks every result (weights version, tensor count), then
  * grad = (slab 0 + slab 1 + ...) / normaliser. The normaliser is GLOBAL: the batch
  * size, or the count of condition-1 rows in the whole batch (1 if there are none).
  */
 export function reduceStep(
-  results: readonly GradientResult[], views: SharedViews, wp: WorkerPool, step: number, weightsVersion: number,
+  results: readonly ShardResult[], views: SharedViews, wp: WorkerPool, step: number, weightsVersion: number,
   batchSize: number, normalize: Config['normalize'], grad: Float32Array,
 ): StepGradient {
   let lossSum = 0;
@@ -137,22 +92,32 @@ export function reduceStep(
     if (r.microLossSums) for (const l of r.microLossSums) lossSum += l;
     else lossSum += r.lossSum;
     conditionSum += r.conditionSum;
-    computeMs = Math.max(computeMs, r.timings.computeMs);
+    computeMs = Math.max(computeMs, r.computeMs);
   }
   const normaliser = normalize === 'batch' ? batchSize : Math.max(conditionSum, 1);
   reduceGradients(views.slabs, normaliser, grad);
   return { loss: lossSum / normaliser, normaliser, computeMs };
 }
 
-/** Dispatch, wait and reduce with the weights already published: one step's gradient. */
-export async function computeGradient(
-  wp: WorkerPool, views: SharedViews, plan: ShardPlan, step: number,
-  normalize: Config['normalize'], grad: Float32Array, policy: FaultPolicy = NO_FAULT_TOLERANCE,
-): Promise<StepGradient> {
-  const weightsVersion = Atomics.load(views.control, CONTROL.weightsVersion);
-  const results = await dispatchStep(wp, plan, step, weightsVersion, policy);
-  const batchSize = plan.tasks[plan.tasks.length - 1].end;
-  return reduceStep(results, views, wp, step, weightsVersion, batchSize, normalize, grad);
+/**
+ * The reduced gradient of the batch now in step 0's slot (batchSlot(views, 0)), with
+ * the weights now published, through the training loop's own step loops: the oracle
+ * tests and the scale script's exactness check run the code that trains.
+ */
+export async function oneStepGradient(
+  wp: WorkerPool, views: SharedViews, plan: ShardPlan, normalize: Config['normalize'], grad: Float32Array,
+): Promise<StepGradient & { results: ShardResult[] }> {
+  const loops = new StepLoops(wp, views, plan, 1, NO_FAULT_TOLERANCE);
+  const version = loops.channel.weightsVersion();
+  loops.publishBatch(0);
+  loops.start(0, version);
+  try {
+    const results = await loops.results(0, version);
+    const batchSize = plan.tasks[plan.tasks.length - 1].end;
+    return { ...reduceStep(results, views, wp, 0, version, batchSize, normalize, grad), results };
+  } finally {
+    await loops.stop(2000);
+  }
 }
 
 /**
@@ -171,21 +136,22 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /**
- * The training loop's side of the step loops (see LoopTask in protocol.ts): one
- * long-running Piscina task per shard instead of one task per shard per step, so a
- * step costs no task dispatch and no result message. The coordinator publishes each
- * step's batch and weights in shared memory and blocks on the shards' done words
- * (Atomics.wait). Why: with one task per shard per step, sending the tasks took
- * 0.18-0.36 ms of a 2.9-3.8 ms step (the dispatch column of `npm run scale` at
- * batch 128, 1 and 2 workers) and a worker's postMessage of its result 0.18 ms
- * (`node --cpu-prof`), plus an event-loop wake-up for every result.
+ * One long-running Piscina task per shard runs the steps (see LoopTask in protocol.ts),
+ * so a step costs no task dispatch and no result message: batches, weights and results
+ * go through shared memory (step-channel.ts), and the coordinator blocks on the shards'
+ * done words. Why: with one task per shard per step, sending the tasks took 0.18-0.36 ms
+ * of a 2.9-3.8 ms step (the dispatch column of `npm run scale` at batch 128, 1 and 2
+ * workers) and a worker's postMessage of its result 0.18 ms (`node --cpu-prof`), plus an
+ * event-loop wake-up for every result.
  *
- * Fault handling is the same as runShard's: a loop whose thread throws, exits or
- * misses --step-timeout is reported, and the shard restarts from the step it failed
- * on, on a fresh thread, with the same weights version, so the step's result equals
- * a fault-free step's; after maxRetries failures in a row the run stops.
+ * Faults: a loop whose thread throws, exits or misses --step-timeout is reported, and
+ * the shard restarts from the step it failed on, on a fresh thread, with the same
+ * weights version (the shared weights change only after every shard is reduced), so
+ * the step's result equals a fault-free step's; after maxRetries failures in a row the
+ * run stops.
  */
 export class StepLoops {
+  readonly channel: CoordinatorChannel;
   private readonly loops: { promise: Promise<unknown>; abort: AbortController; error: Error | null; settled: boolean }[] = [];
   private lastYield = performance.now();
 
@@ -195,12 +161,14 @@ export class StepLoops {
     private readonly plan: ShardPlan,
     private readonly lastStep: number,
     private readonly policy: FaultPolicy,
-  ) {}
+  ) {
+    this.channel = new CoordinatorChannel(views.control, plan.tasks.length);
+    this.channel.reset();
+  }
 
   /** Puts step `step`'s batch (already in its slot, batchSlot) in the workers' hands. */
   publishBatch(step: number): void {
-    Atomics.store(this.views.control, CONTROL.batchStep, step + 1);
-    Atomics.notify(this.views.control, CONTROL.batchStep);
+    this.channel.publishBatch(step);
   }
 
   /** Starts every shard's loop at `firstStep`, whose weights are version `firstVersion`. */
@@ -210,7 +178,7 @@ export class StepLoops {
 
   private startShard(shard: number, firstStep: number, firstVersion: number, attempt: number): void {
     const { start, end, slab, microRows } = this.plan.tasks[shard];
-    Atomics.store(this.views.control, failedSlot(shard), 0);
+    this.channel.clearFailed(shard);
     const abort = new AbortController();
     const task: LoopTask = { kind: TASK.loop, shard, slab, start, end, microRows, firstStep, lastStep: this.lastStep, firstVersion, attempt };
     const loop = { promise: this.wp.pool.run(task, { signal: abort.signal }), abort, error: null as Error | null, settled: false };
@@ -221,15 +189,19 @@ export class StepLoops {
 
   /**
    * Every shard's result for `step` (computed with weights `version`), once each has
-   * marked it done; shards that fail are restarted at `step` as the policy allows.
+   * marked it done; shards that fail are restarted at `step` as the policy allows. A
+   * stop request (a signal) that the step in flight outlasts by STEP_GRACE_MS throws
+   * StepAbandoned.
    */
-  async results(step: number, version: number, stopRequested: () => NodeJS.Signals | null = () => null): Promise<GradientResult[]> {
-    const out: GradientResult[] = [];
+  async results(step: number, version: number, stopRequested: () => StopReason | null = () => null): Promise<ShardResult[]> {
+    const out: ShardResult[] = [];
     for (let i = 0; i < this.plan.tasks.length; i++) {
       for (let attempt = 0; ; attempt++) {
         const cause = await this.waitDone(i, step, stopRequested);
         if (cause === null) break;
-        reportFault(this.policy, i, step, attempt, cause);
+        const fatal = attempt + 1 >= this.policy.maxRetries;
+        this.policy.onFault({ workerIndex: i, step, cause, retry: attempt + 1, fatal });
+        if (fatal) throw new ShardFailedError(`step ${step}: shard ${i} failed ${attempt + 1} times in a row; last cause: ${cause}`);
         this.startShard(i, step, version, attempt + 1);
       }
       out.push(checkFinite(readResult(this.views, i, this.plan.tasks[i]), step, i));
@@ -243,8 +215,7 @@ export class StepLoops {
    * YIELD_MS, and the event loop runs at least every YIELD_MS, so signals, Piscina's
    * messages (a loop's rejection) and timers are not held up by a long step.
    */
-  private async waitDone(shard: number, step: number, stopRequested: () => NodeJS.Signals | null): Promise<string | null> {
-    const { control } = this.views;
+  private async waitDone(shard: number, step: number, stopRequested: () => StopReason | null): Promise<string | null> {
     const deadline = performance.now() + this.policy.stepTimeoutMs;
     let stopSeenAt = -1;
     for (;;) {
@@ -255,10 +226,10 @@ export class StepLoops {
         if (signal && stopSeenAt < 0) stopSeenAt = performance.now();
         if (signal && performance.now() - stopSeenAt >= STEP_GRACE_MS) throw new StepAbandoned(signal, step);
       }
-      const v = Atomics.load(control, doneSlot(shard));
+      const v = this.channel.done(shard);
       if (v >= step + 1) return null;
       const loop = this.loops[shard];
-      if (Atomics.load(control, failedSlot(shard)) !== 0 || loop.settled) {
+      if (this.channel.failed(shard) || loop.settled) {
         // The loop ended without finishing the step: its rejection says why (it may
         // still be in flight when the worker's failed flag woke us).
         await loop.promise.catch(() => undefined);
@@ -268,9 +239,9 @@ export class StepLoops {
       if (left <= 0) {
         loop.abort.abort(); // Piscina terminates the thread and starts a fresh one
         await loop.promise.catch(() => undefined);
-        return timeoutCause(this.policy);
+        return `no result within --step-timeout ${this.policy.stepTimeoutMs} ms (thread terminated)`;
       }
-      Atomics.wait(control, doneSlot(shard), v, Math.min(left, YIELD_MS));
+      this.channel.waitDone(shard, v, Math.min(left, YIELD_MS));
     }
   }
 
@@ -285,9 +256,7 @@ export class StepLoops {
    * terminated.
    */
   async stop(graceMs: number): Promise<void> {
-    Atomics.store(this.views.control, CONTROL.stop, 1);
-    Atomics.notify(this.views.control, CONTROL.batchStep);
-    Atomics.notify(this.views.control, CONTROL.weightsVersion);
+    this.channel.requestStop();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => { timer = setTimeout(resolve, graceMs); });
     await Promise.race([Promise.all(this.loops.map((l) => l.promise.catch(() => undefined))), grace]);

@@ -11,8 +11,8 @@ import { compile } from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import { confusionSpec, lossSpec, phasesSpec, throughputSpec } from './chart-specs.js';
 import type { ConfusionChart, WindowRow } from './chart-specs.js';
-import { asWriteError, makeDirs, OutputError, probeDir } from './outputs.js';
-import { PHASES } from './step-stats.js';
+import { asWriteError, makeDirs, OutputError, probeDir } from '../run/outputs.js';
+import { PHASES } from '../run/step-stats.js';
 
 export const HELP = `Usage: npm run report -- --log FILE --out DIR
 

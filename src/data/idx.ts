@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { sharedBytes } from './shared-memory.js';
+import { sharedBytes } from '../engine/shared-memory.js';
 
 export class DataError extends Error {
   readonly code = 'E_DATA';

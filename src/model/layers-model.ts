@@ -6,12 +6,12 @@ import { io, tensor2d, tidy } from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { CheckpointError, layersModelArtifacts, readCheckpoint, readLatestCheckpoint } from './checkpoint.js';
-import type { LoadedCheckpoint } from './checkpoint.js';
-import { ConfigError, HelpRequested } from './config.js';
-import { DataError } from './idx.js';
-import { initBackend } from './mlp-tf.js';
-import { OutputError } from './outputs.js';
+import { CheckpointError, layersModelArtifacts, readCheckpoint, readLatestCheckpoint } from '../run/checkpoint.js';
+import type { LoadedCheckpoint } from '../run/checkpoint.js';
+import { ConfigError, HelpRequested } from '../run/config.js';
+import { DataError } from '../data/idx.js';
+import { initBackend } from './mlp.js';
+import { OutputError } from '../run/outputs.js';
 
 /** Rows per predictOnBatch call: large enough to amortise the per-call cost, 3 MB of input. */
 export const DEFAULT_PREDICT_BATCH = 1000;

@@ -1,5 +1,6 @@
-// Owns every offset: the flat parameter layout and the SharedArrayBuffer regions
-// that the coordinator and the workers share. No offset arithmetic lives elsewhere.
+// Owns the SharedArrayBuffer regions that the coordinator and the workers share and
+// the shard result record in them (the parameter layout is src/model/layout.ts; the
+// control words are src/engine/step-channel.ts).
 //
 //   region        type            size                       written by            when
 //   ------------  --------------  -------------------------  --------------------  ------------------------
@@ -14,81 +15,39 @@
 //   predictions   Uint8Array      numTrain + numTest         task owning the rows  during evaluation only
 //   results       Float64Array    numShards * RESULT_FIELDS  shard i's loop task   its record, during a step
 //   slabLoss      Float64Array    numSlabs                   the task owning slab  during a step only
-//   control       Int32Array      3 + 2 * numShards          see CONTROL below
+//   control       Int32Array      3 + 2 * numShards          see step-channel.ts
 //
 // Images stay bytes (47 MB for MNIST instead of 188 MB as floats); workers scale
 // the rows they read to [0, 1] while building their shard's input. The IDX reader
 // decodes straight into SharedArrayBuffers (`sharedBytes`), so the dataset is held
 // once, not as a file buffer plus a shared copy. With --limit, the first numTrain
 // rows (numTrain = trainCond's length) are the training set.
-import type { GradientResult } from './protocol.js';
 import type { ShardTask } from './shards.js';
 import { slabCount } from './shards.js';
+import { controlWords } from './step-channel.js';
 
 /**
- * The control words, all Int32 and accessed with Atomics:
- *   weightsVersion  coordinator: the weights in `weights` are those of this version
- *   batchStep       coordinator: the batches of every step below batchStep are published;
- *                   step s's indices are in slot s % 2 of `batch` (batchSlot), so the
- *                   coordinator publishes step s+2's while shards read step s+1's
- *   stop            coordinator: 1 = step loops must return at their next wait
- *   done(i)         shard i's loop task: it has finished step (done - 1), result written
- *   failed(i)       shard i's loop task: 1 = it threw; the coordinator learns why from Piscina
+ * One shard's result for one step, as its loop writes it (writeResult) and the
+ * coordinator reads it back (readResult).
  */
-export const CONTROL = { weightsVersion: 0, batchStep: 1, stop: 2 } as const;
-export const doneSlot = (shard: number): number => 3 + 2 * shard;
-export const failedSlot = (shard: number): number => 4 + 2 * shard;
-const controlSlots = (numShards: number) => 3 + 2 * numShards;
-
-/** One shard's result record in `results` (what a GradientResult carries, as float64s). */
-export const RESULT = {
-  lossSum: 0, conditionSum: 1, nonFinite: 2, rows: 3, threadId: 4, weightsVersion: 5, numTensors: 6,
-  prepMs: 7, computeMs: 8, readyAt: 9, endedAt: 10,
-} as const;
-export const RESULT_FIELDS = 11;
-
-export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'linear';
-
-export interface ModelSpec {
-  inputSize: number;
-  hidden: { units: number; activation: Activation }[];
-  numClasses: number;
+export interface ShardResult {
+  lossSum: number;
+  /** True when a gradient value written to a slab is NaN or infinite. */
+  nonFinite: boolean;
+  /** With micro-shards: each micro-shard's loss sum, so the coordinator adds them in order. */
+  microLossSums?: number[];
+  conditionSum: number;
+  /** The weights version the worker read from shared memory, checked by the coordinator. */
+  weightsVersion: number;
+  /** Buffers held after the step: must equal the count at start-up (no leaks). */
+  numTensors: number;
+  /** Weights in, forward, backward, gradients into the slab(s). */
+  computeMs: number;
 }
 
-export interface ParamSpec {
-  name: string;
-  shape: number[];
-  offset: number;
-  size: number;
-}
-
-export interface ParamLayout {
-  params: ParamSpec[];
-  numParams: number;
-}
-
-/** The ordered, named parameter layout: kernel then bias of every dense layer, Keras names. */
-export function paramLayout(model: ModelSpec): ParamLayout {
-  const params: ParamSpec[] = [];
-  let offset = 0;
-  const sizes = [model.inputSize, ...model.hidden.map((h) => h.units), model.numClasses];
-  for (let l = 0; l + 1 < sizes.length; l++) {
-    const prefix = l === 0 ? 'dense' : `dense_${l}`;
-    for (const [suffix, shape] of [['kernel', [sizes[l], sizes[l + 1]]], ['bias', [sizes[l + 1]]]] as const) {
-      const size = shape.reduce((a, b) => a * b, 1);
-      params.push({ name: `${prefix}/${suffix}`, shape: [...shape], offset, size });
-      offset += size;
-    }
-  }
-  return { params, numParams: offset };
-}
-
-/** Throws if two layouts differ: workers call it at start-up against the coordinator's. */
-export function assertSameLayout(expected: ParamLayout, actual: ParamLayout): void {
-  const a = JSON.stringify(expected);
-  const b = JSON.stringify(actual);
-  if (a !== b) throw new Error(`parameter layout mismatch: coordinator ${a}, worker ${b}`);
-}
+/** Shard i's record in `results`: a ShardResult as float64s (micro-shard losses are in slabLoss). */
+const RESULT = { lossSum: 0, conditionSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5 } as const;
+const RESULT_FIELDS = 6;
 
 export interface SharedBuffers {
   trainImages: SharedArrayBuffer;
@@ -141,7 +100,7 @@ export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers 
     predictions: new SharedArrayBuffer(s.numTrain + data.testLabels.byteLength),
     results: new SharedArrayBuffer(s.numShards * RESULT_FIELDS * 8),
     slabLoss: new SharedArrayBuffer(s.numSlabs * 8),
-    control: new SharedArrayBuffer(controlSlots(s.numShards) * 4),
+    control: new SharedArrayBuffer(controlWords(s.numShards) * 4),
   };
 }
 
@@ -194,44 +153,33 @@ export function batchSlot(views: SharedViews, step: number): Int32Array {
   return views.batch.subarray((step % 2) * size, (step % 2 + 1) * size);
 }
 
-/** A parameter's region of a flat weights or gradient array (a view, not a copy). */
-export function paramView(flat: Float32Array, p: ParamSpec): Float32Array {
-  return flat.subarray(p.offset, p.offset + p.size);
-}
 
 /**
  * Shard `shard`'s result into its record and its slabs' loss sums (worker side, before
  * it marks the step done). With micro-shards, slab j's loss is microLossSums[j].
  */
-export function writeResult(views: SharedViews, shard: number, firstSlab: number, r: GradientResult): void {
+export function writeResult(views: SharedViews, shard: number, firstSlab: number, r: ShardResult): void {
   const rec = views.results.subarray(shard * RESULT_FIELDS, (shard + 1) * RESULT_FIELDS);
   rec[RESULT.lossSum] = r.lossSum;
   rec[RESULT.conditionSum] = r.conditionSum;
   rec[RESULT.nonFinite] = r.nonFinite ? 1 : 0;
-  rec[RESULT.rows] = r.rows;
-  rec[RESULT.threadId] = r.threadId;
   rec[RESULT.weightsVersion] = r.weightsVersion;
   rec[RESULT.numTensors] = r.numTensors;
-  rec[RESULT.prepMs] = r.timings.prepMs;
-  rec[RESULT.computeMs] = r.timings.computeMs;
-  rec[RESULT.readyAt] = r.timings.readyAt;
-  rec[RESULT.endedAt] = r.timings.endedAt;
+  rec[RESULT.computeMs] = r.computeMs;
   if (r.microLossSums) views.slabLoss.set(r.microLossSums, firstSlab);
   else views.slabLoss[firstSlab] = r.lossSum;
 }
 
-/** Shard `shard`'s result as the loop task wrote it (coordinator side, after it marked the step done). */
-export function readResult(views: SharedViews, shard: number, task: ShardTask): GradientResult {
+/** Shard `shard`'s result as its loop wrote it (coordinator side, after the shard marked the step done). */
+export function readResult(views: SharedViews, shard: number, task: ShardTask): ShardResult {
   const rec = views.results.subarray(shard * RESULT_FIELDS, (shard + 1) * RESULT_FIELDS);
   return {
     lossSum: rec[RESULT.lossSum],
     conditionSum: rec[RESULT.conditionSum],
     nonFinite: rec[RESULT.nonFinite] !== 0,
-    rows: rec[RESULT.rows],
-    threadId: rec[RESULT.threadId],
     weightsVersion: rec[RESULT.weightsVersion],
     numTensors: rec[RESULT.numTensors],
+    computeMs: rec[RESULT.computeMs],
     microLossSums: task.microRows > 0 ? Array.from(views.slabLoss.subarray(task.slab, task.slab + slabCount(task))) : undefined,
-    timings: { prepMs: rec[RESULT.prepMs], computeMs: rec[RESULT.computeMs], readyAt: rec[RESULT.readyAt], endedAt: rec[RESULT.endedAt] },
   };
 }

@@ -2,11 +2,11 @@
 // the seed's masked loss, the gradient of its SUM over a shard, and the logits for
 // evaluation. Used by the workers, and by tests as the single-process reference.
 import * as tf from '@tensorflow/tfjs-core';
-import type { Activation, ModelSpec, ParamLayout } from './shared-memory.js';
-import { paramView } from './shared-memory.js';
+import type { Activation, ModelSpec, ParamLayout } from './layout.js';
+import { paramView } from './layout.js';
 import { reshaped } from './kernels.js';
 import type { Info, Kernels } from './kernels.js';
-import type { ShardBuffers } from './shards.js';
+import type { ShardBuffers } from '../engine/shards.js';
 
 /** Sets the backend and fails loudly: tf.setBackend returns false instead of throwing. */
 export async function initBackend(name: 'wasm' | 'cpu' | 'tensorflow'): Promise<void> {
@@ -83,7 +83,7 @@ export function maskedLoss(k: Kernels, logits: Info, label: Info, numClasses: nu
 //   gradient; ../shared/DESIGN.md, decision 3). Here every product is a plain matmul
 //   of operands transposed explicitly.
 // - The gradient tape and the engine's bookkeeping cost JavaScript time on every op of
-//   every step (see src/kernels.ts); the fused forward (bias and relu inside the
+//   every step (see src/model/kernels.ts); the fused forward (bias and relu inside the
 //   matmul) cuts the kernel count.
 // - The first layer's input is data: its gradient is never computed. Its transpose
 //   `xT` is built in JS while the rows are gathered, so dW1 = xT . dz1 needs no

@@ -3,6 +3,7 @@
 // `kind@step:shard`, kind one of throw | exit | hang | nan; a trailing `!` fires on every
 // attempt (to exhaust --max-retries), otherwise only on the first. Example:
 //   TRAINER_FAULTS='exit@7:1,hang@12:0,throw@20:1!'
+import { blockFor } from './step-channel.js';
 
 export const FAULT_KINDS = ['throw', 'exit', 'hang', 'nan'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -78,5 +79,5 @@ const holdSpec = (() => {
 export function hold(phase: HoldPhase): void {
   if (holdSpec?.phase !== phase) return;
   process.stderr.write(`hold: ${phase}\n`);
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, holdSpec.ms);
+  blockFor(holdSpec.ms);
 }

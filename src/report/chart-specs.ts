@@ -1,8 +1,8 @@
 // The Vega-Lite specs of the run report: pure functions from a run's parsed log rows to
-// one chart spec each. No I/O and no rendering (src/report-charts.ts does both), so a
+// one chart spec each. No I/O and no rendering (src/report/charts.ts does both), so a
 // spec can be inspected or compiled on its own.
 import type { TopLevelSpec } from 'vega-lite';
-import type { Phase } from './step-stats.js';
+import type { Phase } from '../run/step-stats.js';
 
 /** One `progress` window or one `epoch_end`: only the fields the report reads. */
 export interface WindowRow {

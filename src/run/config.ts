@@ -5,8 +5,9 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import type { ParseError } from 'jsonc-parser';
-import { parseMask } from './labels.js';
-import type { Activation } from './shared-memory.js';
+import { maskToString, parseMask } from '../model/labels.js';
+import type { MaskRule } from '../model/labels.js';
+import type { Activation } from '../model/layout.js';
 import { DEFAULT_CONFIG_FILE } from './paths.js';
 
 export class ConfigError extends Error {
@@ -22,7 +23,8 @@ export interface Config {
   beta2: number;
   eps: number;
   seed: number;
-  mask: string;
+  /** Parsed once here (`--mask odd` -> { kind: 'odd' }); configJson() gives its text back. */
+  mask: MaskRule;
   normalize: 'batch' | 'condition';
   progressEvery: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
@@ -247,9 +249,19 @@ export function resolveConfig(argv: string[], base?: { name: string; config: Rec
     if (allowed) throw new ConfigError(`--${spec.flag}: expected ${allowed}, got "${text}"`);
     config[key] = value;
   }
-  const c = config as unknown as Config;
+  // Checked above, so the rule parses; the mask is parsed here once for everything after.
+  const rule = parseMask(String(config.mask));
+  if (typeof rule === 'string') throw new ConfigError(`mask: expected ${rule}, got ${JSON.stringify(config.mask)}`);
+  const c = { ...config, mask: rule } as unknown as Config;
   if (c.batchSize < c.workers) {
     throw new ConfigError(`--batch-size: ${c.batchSize} is smaller than --workers ${c.workers}; every worker needs at least one row`);
   }
   return c;
+}
+
+/** A resolved config as its settings are written (logs, checkpoints): the mask rule as its text. */
+export type ConfigJson = Omit<Config, 'mask'> & { mask: string };
+
+export function configJson(c: Config): ConfigJson {
+  return { ...c, mask: maskToString(c.mask) };
 }

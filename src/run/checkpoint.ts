@@ -16,12 +16,12 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { endianness } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { io } from '@tensorflow/tfjs-core';
-import type { Config } from './config.js';
-import { injectWriteFault, parseWriteFaults } from './faults.js';
+import type { ConfigJson } from './config.js';
+import { injectWriteFault, parseWriteFaults } from '../engine/faults.js';
 import { asWriteError, makeDirs, WriteError } from './outputs.js';
-import type { AdamState } from './optimizer.js';
-import { paramLayout } from './shared-memory.js';
-import type { ModelSpec, ParamLayout } from './shared-memory.js';
+import type { AdamState } from '../optim/adam.js';
+import { paramLayout } from '../model/layout.js';
+import type { ModelSpec, ParamLayout } from '../model/layout.js';
 
 /** Bumped whenever the meaning of a file changes; a reader refuses other versions. */
 export const CHECKPOINT_FORMAT_VERSION = 1;
@@ -36,7 +36,7 @@ export interface TrainingState {
   weights: Float32Array; // flat, in layout order
   layout: ParamLayout;
   model: ModelSpec;
-  config: Config; // the resolved config
+  config: ConfigJson; // the resolved config, as written
 }
 
 /** A checkpoint read back, with the name of the directory it came from. */

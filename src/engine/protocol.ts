@@ -1,0 +1,67 @@
+// The messages between the coordinator and a worker thread, and what a worker gets
+// once at start-up. Both sides import this file; nothing here runs TensorFlow.js.
+import type { ModelSpec, ParamLayout } from '../model/layout.js';
+import type { SharedBuffers } from './shared-memory.js';
+
+/** Handed to every worker once, through Piscina's `workerData`. */
+export interface WorkerInit {
+  buffers: SharedBuffers;
+  model: ModelSpec;
+  layout: ParamLayout;
+  backend: 'wasm' | 'cpu' | 'tensorflow';
+}
+
+export const TASK = { ping: 'ping', loop: 'loop', predict: 'predict' } as const;
+
+export interface PingTask {
+  kind: typeof TASK.ping;
+}
+
+export interface PingResult {
+  threadId: number;
+  backend: string;
+  /** Buffers the thread's TensorFlow.js backend holds (engine tensors and direct kernel outputs). */
+  numTensors: number;
+  /** How long this thread's one-time set-up (backend, views, buffers) took. */
+  setupMs: number;
+}
+
+/**
+ * The training loop's task: one per shard, running steps [firstStep, lastStep) without
+ * a message per step. For each step the worker waits until the coordinator has put the
+ * step's batch in shared memory (step-channel.ts), gathers its rows, waits for the
+ * step's weights version (firstVersion + step - firstStep), writes the gradient SUM of
+ * its rows [start, end) of the batch into slab `slab` (or one slab per micro-shard),
+ * writes its result record, and marks the step done. Returns early on stop.
+ */
+export interface LoopTask {
+  kind: typeof TASK.loop;
+  shard: number;
+  slab: number;
+  start: number;
+  end: number;
+  microRows: number;
+  firstStep: number;
+  lastStep: number;
+  firstVersion: number;
+  /** The attempt of firstStep (a loop restarted after a fault); later steps are attempt 0. */
+  attempt: number;
+}
+
+export interface LoopResult {
+  steps: number;
+}
+
+/** Write the predicted class of rows [start, end) of a split into the shared predictions. */
+export interface PredictTask {
+  kind: typeof TASK.predict;
+  split: 'train' | 'test';
+  start: number;
+  end: number;
+}
+
+export interface PredictResult {
+  rows: number;
+}
+
+export type Task = PingTask | LoopTask | PredictTask;

@@ -1,0 +1,53 @@
+// When a run writes a checkpoint and what goes into it: every --checkpoint-every steps,
+// at each epoch end, at the end, when the run is stopped (a signal, an abort) and when a
+// shard failed for good. Each holds exactly the weights of the steps completed so far.
+import { hold } from '../engine/faults.js';
+import type { ModelSpec, ParamLayout } from '../model/layout.js';
+import type { AdamState } from '../optim/adam.js';
+import { removeTemps, writeCheckpoint } from './checkpoint.js';
+import { configJson } from './config.js';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import type { Schedule } from './schedule.js';
+import { epochShuffleState } from './schedule.js';
+import { round } from './step-stats.js';
+
+/** What a checkpoint copies: the live buffers, read synchronously while no step changes them. */
+export interface RunState {
+  adam: AdamState;
+  weights: Float32Array;
+  layout: ParamLayout;
+  model: ModelSpec;
+}
+
+export class CheckpointPolicy {
+  private readonly dir: string | null;
+
+  constructor(private readonly config: Config, private readonly schedule: Schedule, private readonly state: RunState, private readonly log: Logger) {
+    this.dir = config.checkpointDir ?? config.resume;
+    // A crash (or a full disk) can leave `.tmp-*` in the checkpoint directory: never
+    // valid, and on a full disk the space the next checkpoint needs.
+    const removed = this.dir ? removeTemps(this.dir) : [];
+    if (removed.length > 0) log.warn({ event: 'checkpoint_temps_removed', dir: this.dir, removed }, 'checkpoint_temps_removed');
+  }
+
+  /** Why a checkpoint is due after `completed` steps (null: none is). */
+  due(completed: number, epochDone: boolean): 'end' | 'epoch_end' | 'every' | null {
+    if (epochDone) return completed === this.schedule.totalSteps ? 'end' : 'epoch_end';
+    const every = this.config.checkpointEvery;
+    return every && completed % every === 0 ? 'every' : null;
+  }
+
+  /** Everything needed to continue exactly after `completed` steps, whose weights are `version`. */
+  save(completed: number, version: number, reason: string): void {
+    if (!this.dir) return;
+    hold('checkpointing');
+    const t = performance.now();
+    const epoch = this.schedule.epochOf(completed);
+    const name = writeCheckpoint(this.dir, {
+      step: completed, epoch, stepInEpoch: completed % this.schedule.stepsPerEpoch, weightsVersion: version,
+      rngState: epochShuffleState(this.config.seed, epoch), config: configJson(this.config), ...this.state,
+    }, this.config.keep);
+    this.log.info({ event: 'checkpoint', reason, step: completed, dir: this.dir, checkpoint: name, ms: round(performance.now() - t) }, 'checkpoint');
+  }
+}

@@ -1,0 +1,47 @@
+// The checks that need more than the config alone (the data, an installed package, a
+// checkpoint), made before anything is written; shared by the CLI and train().
+import { createRequire } from 'node:module';
+import type { Dataset } from '../data/idx.js';
+import { paramLayout } from '../model/layout.js';
+import { describeLayoutDifference } from './checkpoint.js';
+import type { LoadedCheckpoint } from './checkpoint.js';
+import { ConfigError } from './config.js';
+import type { Config } from './config.js';
+
+/** What can only be checked once the data is known. */
+export function checkAgainstData(config: Config, data: Dataset): void {
+  const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
+  if (numTrain < config.batchSize) {
+    throw new ConfigError(`--batch-size: ${config.batchSize} is larger than the ${numTrain} training rows`);
+  }
+  const { mask } = config;
+  const outside = mask.kind === 'classes' ? mask.classes.find((c) => c >= config.model.numClasses) : undefined;
+  if (outside !== undefined) throw new ConfigError(`--mask: class ${outside} is outside the model's classes 0..${config.model.numClasses - 1}`);
+}
+
+/** The native backend is the user's own install, never ours (../shared/DESIGN.md, decision 1). */
+export function checkBackend(config: Config): void {
+  if (config.backend !== 'tensorflow') return;
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+  } catch {
+    throw new ConfigError('--backend tensorflow: @tensorflow/tfjs-node is not installed; install it yourself (`npm install @tensorflow/tfjs-node`, ' +
+      'whose install downloads libtensorflow) and know that it is known to fail when loaded in more than one worker thread (tensorflow/tfjs#8388); --backend wasm needs nothing');
+  }
+}
+
+/**
+ * A checkpoint can only continue a run of the same model, batch and data order: a
+ * different shape is refused with the difference named; so are a different batch
+ * size, row limit or seed, which would move the position in the epoch.
+ */
+export function checkResume(config: Config, data: Dataset, ckpt: LoadedCheckpoint): void {
+  const model = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
+  const diff = describeLayoutDifference(ckpt.layout, paramLayout(model));
+  if (diff) throw new ConfigError(`--resume ${config.resume}: the model differs from ${ckpt.checkpoint}: ${diff}`);
+  for (const key of ['batchSize', 'limit', 'seed'] as const) {
+    if (ckpt.config[key] !== config[key]) {
+      throw new ConfigError(`--resume ${config.resume}: ${key} is ${JSON.stringify(config[key])}, ${ckpt.checkpoint} was trained with ${JSON.stringify(ckpt.config[key])}`);
+    }
+  }
+}

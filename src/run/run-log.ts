@@ -1,0 +1,70 @@
+// What a run tells while it trains: `progress` events every --progress-every steps,
+// `epoch_end` after each epoch, the live line on a terminal, and the library's
+// onBatchEnd / onEpochEnd callbacks. Log objects are built only when a line is due.
+import type { ProgressLine } from '../cli/progress-line.js';
+import type { Logger } from './log.js';
+import type { Schedule } from './schedule.js';
+import { round, StepClock, StepStats } from './step-stats.js';
+
+export type EpochSummary = ReturnType<StepStats['summary']>;
+
+/** The library's per-step and per-epoch hooks (src/index.ts); a throw stops the run. */
+export interface TrainCallbacks {
+  /** After every step: `step` counts completed steps (1-based, global). */
+  onBatchEnd?: (step: number, logs: { loss: number; epoch: number }) => void;
+  /** After every epoch: its loss, seconds, samplesPerSec, step-time percentiles and phase means. */
+  onEpochEnd?: (epoch: number, logs: EpochSummary) => void;
+}
+
+export class RunLog {
+  readonly clock = new StepClock();
+  /** Every step after the warm-up (for the scaling scripts). */
+  readonly overall: StepStats;
+  readonly epochs: EpochSummary[] = [];
+  private epoch: StepStats;
+  private window: StepStats;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly schedule: Schedule,
+    private readonly batchSize: number,
+    private readonly progressEvery: number,
+    private readonly callbacks: TrainCallbacks,
+    private readonly line: ProgressLine | null,
+  ) {
+    this.overall = new StepStats(Math.max(1, schedule.totalSteps - schedule.warmupUntil));
+    this.epoch = new StepStats(schedule.stepsPerEpoch);
+    this.window = new StepStats(progressEvery);
+  }
+
+  /**
+   * Step `step` (0-based) is done: its loss and compute time go into the statistics,
+   * and the events that are due are written. Returns true at the end of an epoch.
+   */
+  stepDone(step: number, loss: number, computeMs: number, workerTensors: () => number[]): boolean {
+    this.clock.published(loss, computeMs, [this.epoch, this.window, step >= this.schedule.warmupUntil ? this.overall : null]);
+    const completed = step + 1;
+    const epoch = this.schedule.epochOf(step);
+    this.line?.update(completed, loss);
+    this.callbacks.onBatchEnd?.(completed, { loss, epoch });
+    if (completed % this.progressEvery === 0) {
+      this.log.info({ event: 'progress', epoch, step: completed, ...this.window.summary(this.batchSize) }, 'progress');
+      this.window = new StepStats(this.progressEvery);
+    }
+    const epochDone = completed % this.schedule.stepsPerEpoch === 0 || completed === this.schedule.totalSteps;
+    if (!epochDone) return false;
+    const e = this.epoch.summary(this.batchSize);
+    this.epochs.push(e);
+    const first = epoch === this.schedule.epochOf(this.schedule.firstStep) ? { timeToFirstStepMs: round(this.clock.firstStepAt) } : {};
+    // Memory and tensor counts, for soak runs: both must stay flat epoch after epoch.
+    const memory = { rssMB: round(process.memoryUsage().rss / 2 ** 20), workerTensors: workerTensors() };
+    this.log.info({ event: 'epoch_end', epoch, steps: this.epoch.steps, ...e, ...memory, ...first }, 'epoch_end');
+    this.callbacks.onEpochEnd?.(epoch, e);
+    this.epoch = new StepStats(this.schedule.stepsPerEpoch);
+    return true;
+  }
+
+  done(): void {
+    this.line?.done();
+  }
+}

@@ -1,0 +1,213 @@
+// The training run, top to bottom: data into shared memory, weights and Adam (fresh or
+// from a checkpoint), the pool, then the loop, whose body is the step's phases (compute,
+// reduce, next batch, Adam, log, checkpoint), then the evaluation. Accounting and logs
+// (run-log.ts), the checkpoint policy (checkpoint-policy.ts) and the step loops
+// (engine/step-loops.ts) are helpers; this file is the order of things.
+import { builtinMnistDir, loadDataset } from '../data/idx.js';
+import type { Dataset } from '../data/idx.js';
+import { hold } from '../engine/faults.js';
+import { closePool, createPool } from '../engine/pool.js';
+import type { WorkerPool } from '../engine/pool.js';
+import { batchSlot } from '../engine/shared-memory.js';
+import { planShards } from '../engine/shards.js';
+import { reduceStep, ShardFailedError, StepAbandoned, StepLoops } from '../engine/step-loops.js';
+import type { FaultPolicy, StepGradient, StopReason } from '../engine/step-loops.js';
+export type { StopReason };
+import type { ParamLayout } from '../model/layout.js';
+import { maskToString } from '../model/labels.js';
+import { adamStep, newAdamState } from '../optim/adam.js';
+import type { AdamState } from '../optim/adam.js';
+import type { SplitReport } from '../report/eval-report.js';
+import { ProgressLine } from '../cli/progress-line.js';
+import type { LoadedCheckpoint } from './checkpoint.js';
+import { CheckpointPolicy } from './checkpoint-policy.js';
+import { checkAgainstData } from './checks.js';
+import { configJson } from './config.js';
+import type { Config } from './config.js';
+import type { Logger } from './log.js';
+import { RunLog } from './run-log.js';
+import type { EpochSummary, TrainCallbacks } from './run-log.js';
+import { BatchOrder, scheduleOf } from './schedule.js';
+import { evaluate, initWeights, loadShared } from './setup.js';
+import { round } from './step-stats.js';
+
+
+export interface RunSummary {
+  weights: Float32Array;
+  layout: ParamLayout;
+  steps: number;
+  epochs: EpochSummary[];
+  /** Every step after the first `warmupSteps` (for scaling scripts). */
+  overall: EpochSummary;
+  eval: { train: SplitReport; test: SplitReport } | null;
+  /** Set when the run was stopped early. */
+  stoppedBy: StopReason | null;
+}
+
+/** For programs that drive a run (the CLI, train(), benchmarks, tests). */
+export interface RunOptions extends TrainCallbacks {
+  /** Stop after this many steps (epochs continue as configured up to it). */
+  maxSteps?: number;
+  /** Leave the first steps (JIT warm-up) out of `overall`. */
+  warmupSteps?: number;
+  /** Run the final evaluation (default true). */
+  evaluate?: boolean;
+  /** Continue from this checkpoint (already validated against the config by `checkResume`). */
+  resumeFrom?: LoadedCheckpoint;
+  /** Polled after every step: a reason stops the run cleanly after a checkpoint. */
+  stopRequested?: () => StopReason | null;
+  /** Polled after every step: a failed log write (src/run/log.ts) stops the run with it. */
+  writeFailure?: () => Error | null;
+  /** Draw a live progress line on stderr when it is a terminal (the CLI does). */
+  progressLine?: boolean;
+}
+
+/** Runs the job described by `config`, logging to `log`. Throws on any failure. */
+export async function runTraining(config: Config, log: Logger, dataset?: Dataset, options: RunOptions = {}): Promise<RunSummary> {
+  const runStart = performance.now();
+  // 1. Data: read and checked (decoded straight into shared memory), the model's layout.
+  const data = dataset ?? loadDataset(config.data ?? builtinMnistDir(), config.model.numClasses);
+  checkAgainstData(config, data);
+  const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
+  const { model, layout, buffers, views } = loadShared(data, numTrain, config.mask, config);
+  // 2. Weights, Adam and position: fresh, or exactly as a checkpoint left them.
+  const adam = newAdamState(layout.numParams);
+  const resume = options.resumeFrom;
+  if (resume) restore(resume, views.weights, adam);
+  else initWeights(layout, config.seed, views.weights);
+  const schedule = scheduleOf(numTrain, config.batchSize, config.epochs, resume?.step ?? 0, options.maxSteps, options.warmupSteps);
+  // 3. The pool: one thread per shard, started and pinged.
+  const wp = await createPool({ buffers, model, layout, backend: config.backend }, config.workers,
+    (err) => log.error({ event: 'pool_error', err }, 'pool_error'));
+  try {
+    logStart(log, config, wp, { numTrain, numTest: data.test.count, layout, inputSize: model.inputSize, resume, startupMs: performance.now() - runStart });
+    const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0);
+    const loops = new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log));
+    let version = resume?.weightsVersion ?? 0;
+    loops.channel.publishWeights(version);
+    const order = new BatchOrder(config.seed, numTrain, config.batchSize, schedule);
+    const publishBatch = (step: number) => { order.fill(step, batchSlot(views, step)); loops.publishBatch(step); };
+    const checkpoints = new CheckpointPolicy(config, schedule, { adam, weights: views.weights, layout, model }, log);
+    const runLog = new RunLog(log, schedule, config.batchSize, config.progressEvery, options,
+      options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null);
+    const grad = new Float32Array(layout.numParams);
+    let completed = schedule.firstStep;
+    // A stop that came while loading or starting the pool: no step is started.
+    let stoppedBy = options.stopRequested?.() ?? null;
+    if (completed < schedule.totalSteps && !stoppedBy) {
+      // 4. The loop. Batches go out two steps ahead (two slots), so a shard gathers the
+      //    next step's rows while the coordinator reduces and updates; shards wait for
+      //    the new weights version before touching the weights. The math is unchanged.
+      for (let s = completed; s < Math.min(completed + 2, schedule.totalSteps); s++) publishBatch(s);
+      loops.start(completed, version);
+      for (let step = completed; step < schedule.totalSteps; step++) {
+        // 4a. Compute: every shard's gradient sum in its slab (a stop that outlasts a hung step ends here).
+        const results = await stepResults(loops, step, version, options, () => checkpoints.save(completed, version, 'shard_failed'));
+        if (typeof results === 'string') {
+          stoppedBy = results;
+          checkpoints.save(completed, version, stoppedBy);
+          break;
+        }
+        runLog.clock.results();
+        // 4b. Reduce: check the results, sum the slabs, divide once by the global normaliser.
+        const g: StepGradient = reduceStep(results, views, wp, step, version, config.batchSize, config.normalize, grad);
+        runLog.clock.reduced();
+        // 4c. The batch after next into this step's slot: every shard has read it.
+        if (step + 2 < schedule.totalSteps) publishBatch(step + 2);
+        runLog.clock.dispatched();
+        // 4d. Adam on the one shared copy of the weights, then the new version goes out.
+        adamStep(config, adam, grad, views.weights);
+        loops.channel.publishWeights(++version);
+        completed = step + 1;
+        // 4e. Account and log; 4f. checkpoint (the files hold the weights of `completed` steps) or stop.
+        const epochDone = runLog.stepDone(step, g.loss, g.computeMs, () => results.map((r) => r.numTensors));
+        const writeFailure = options.writeFailure?.();
+        if (writeFailure) failOnLogWrite(writeFailure, () => checkpoints.save(completed, version, 'log_write_failed'));
+        stoppedBy = options.stopRequested?.() ?? null;
+        const reason = stoppedBy ?? checkpoints.due(completed, epochDone);
+        if (reason) checkpoints.save(completed, version, reason);
+        if (stoppedBy) break;
+      }
+    }
+    // After a stop every loop is asked to end; one that does not within 200 ms (a hung
+    // thread) is terminated, so the process exits within the signal grace.
+    await loops.stop(stoppedBy ? Math.min(200, config.stepTimeout) : config.stepTimeout);
+    runLog.done();
+    const summary = { weights: views.weights.slice(), layout, steps: completed, epochs: runLog.epochs, overall: runLog.overall.summary(config.batchSize), stoppedBy };
+    if (stoppedBy) {
+      log.warn({ event: 'run_stopped', signal: stoppedBy, step: completed }, 'run_stopped');
+      return { ...summary, eval: null };
+    }
+    // 5. Evaluate on the training rows (as the seed did) and on the test set.
+    const report = options.evaluate === false ? null : await evaluateAndLog(log, config, wp, views, numTrain);
+    log.info({
+      event: 'run_end', steps: completed, seconds: round((performance.now() - runStart) / 1000), finalLoss: runLog.epochs.at(-1)?.loss ?? null,
+      // maxRSS covers the whole process, every worker thread included.
+      peakRssMB: round(process.resourceUsage().maxRSS / 1024),
+    }, 'run_end');
+    return { ...summary, eval: report };
+  } finally {
+    await closePool(wp);
+  }
+}
+
+function restore(ckpt: LoadedCheckpoint, weights: Float32Array, adam: AdamState): void {
+  weights.set(ckpt.weights);
+  adam.t = ckpt.adam.t;
+  adam.m.set(ckpt.adam.m);
+  adam.v.set(ckpt.adam.v);
+}
+
+function faultPolicy(config: Config, log: Logger): FaultPolicy {
+  return { stepTimeoutMs: config.stepTimeout, maxRetries: config.maxRetries, onFault: (f) => log.warn({ event: 'worker_fault', ...f }, 'worker_fault') };
+}
+
+/**
+ * The shards' results for `step`, or the stop reason when a stop outlasted a hung step.
+ * A shard that failed for good keeps what was learned (`saveOnFailure`), then throws; a
+ * non-finite gradient is not saved over the last good checkpoint.
+ */
+async function stepResults(loops: StepLoops, step: number, version: number, options: RunOptions, saveOnFailure: () => void) {
+  try {
+    return await loops.results(step, version, options.stopRequested);
+  } catch (e) {
+    if (e instanceof StepAbandoned) return e.signal;
+    if (e instanceof ShardFailedError) saveOnFailure();
+    throw e;
+  }
+}
+
+/** The log cannot be written (its disk is full, stdout is closed): keep what was learned if the checkpoint directory still takes it. */
+function failOnLogWrite(failure: Error, save: () => void): never {
+  try {
+    save();
+  } catch {
+    // reported as the log's failure, the cause
+  }
+  throw failure;
+}
+
+function logStart(log: Logger, config: Config, wp: WorkerPool, run: {
+  numTrain: number; numTest: number; layout: ParamLayout; inputSize: number; resume: LoadedCheckpoint | undefined; startupMs: number;
+}): void {
+  log.info({
+    event: 'run_start', config: configJson(config), backend: config.backend, numParams: run.layout.numParams, numWorkers: config.workers,
+    numTrain: run.numTrain, numTest: run.numTest, inputSize: run.inputSize, layout: run.layout.params.map(({ name, shape }) => ({ name, shape })),
+    resumedFrom: run.resume ? { checkpoint: run.resume.checkpoint, step: run.resume.step } : null,
+    startupMs: round(run.startupMs),
+  }, 'run_start');
+  // Worker-side events reach the log through the coordinator, tagged with workerIndex:
+  // workers never open log streams of their own.
+  wp.threads.forEach((t, workerIndex) => {
+    log.child({ workerIndex }).info({ event: 'worker_ready', threadId: t.threadId, backend: t.backend, setupMs: round(t.setupMs) }, 'worker_ready');
+  });
+}
+
+async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views: Parameters<typeof evaluate>[1], numTrain: number) {
+  hold('evaluating');
+  const start = performance.now();
+  const report = await evaluate(wp, views, numTrain, config.workers, config.mask, config.model.numClasses);
+  log.info({ event: 'eval', mask: maskToString(config.mask), ms: round(performance.now() - start), ...report }, 'eval');
+  return report;
+}
+
