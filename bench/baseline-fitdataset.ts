@@ -2,43 +2,19 @@
 // the way a TypeScript user would write it today with the TensorFlow.js Layers API:
 // tf.sequential + a custom loss + model.fitDataset on the wasm backend, in the main thread.
 // Prints one JSON line of measurements on stdout; everything else goes to stderr.
-import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
 import type { Split } from '../src/data/idx.js';
+import { benchFlags, fail, intFlag } from './cli.js';
 
 const NUM_CLASSES = 10;
 const LABEL_COLS = NUM_CLASSES + 1; // one-hot digit + condition column
 
-function fail(message: string): never {
-  console.error(`baseline-fitdataset: ${message}`);
-  process.exit(2);
-}
-
-function intFlag(name: string, text: string | undefined, fallback: number, min: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) fail(`--${name} must be an integer >= ${min}, got '${text}'`);
-  return n;
-}
-
-let args;
-try {
-  args = parseArgs({
-    strict: true,
-    options: {
-      'batch-size': { type: 'string' },
-      steps: { type: 'string' },
-      seed: { type: 'string' },
-      'warmup-steps': { type: 'string' },
-      epochs: { type: 'string' },
-      report: { type: 'boolean', default: false },
-    },
-  }).values;
-} catch (e) {
-  fail((e as Error).message);
-}
+const args = benchFlags({ 'batch-size': 'string', steps: 'string', seed: 'string', 'warmup-steps': 'string', epochs: 'string', report: 'boolean' },
+  `Usage: node dist/bench/baseline-fitdataset.js [--batch-size 128] [--steps N] [--seed 42] [--warmup-steps 0] [--epochs 1] [--report]
+Baseline A of npm run bench: fitDataset on wasm in the main thread; one JSON line of measurements on stdout.
+`);
 
 // Data loading is outside the timed region, but inside timeToFirstStepMs.
 const { train } = loadDataset(builtinMnistDir(), NUM_CLASSES);

@@ -3,6 +3,7 @@
 // does: one line on stderr naming it, exit 2.
 import { ConfigError, HelpRequested, parseFlags } from '../src/run/config.js';
 import { OutputError, probeDir, probeFile } from '../src/run/outputs.js';
+import { intFlag as cliIntFlag } from '../src/cli/command.js';
 
 export function fail(message: string): never {
   process.stderr.write(`error: ${message}\n`);
@@ -25,12 +26,14 @@ export function benchFlags<F extends Record<string, 'string' | 'boolean'>>(flags
   }
 }
 
-/** An integer flag's value, `fallback` when absent; exit 2 if it is not an integer >= min. */
+/** An integer flag's value from `min`, `fallback` when absent; exit 2 naming it otherwise (the CLI's wording). */
 export function intFlag(flag: string, text: string | undefined, fallback: number, min: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) fail(`--${flag}: expected an integer >= ${min}, got "${text}"`);
-  return n;
+  try {
+    return cliIntFlag({ [flag]: text }, flag, fallback, min);
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message);
+    throw e;
+  }
 }
 
 /**

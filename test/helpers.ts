@@ -7,8 +7,8 @@ import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
 import type { Dataset } from '../src/data/idx.js';
 import { PROJECT_ROOT } from '../src/run/paths.js';
 
-let mnist: Dataset | undefined;
-export function mnistData(): Dataset {
+let mnist: Dataset<Uint8Array> | undefined;
+export function mnistData(): Dataset<Uint8Array> {
   return (mnist ??= loadDataset(builtinMnistDir(), 10));
 }
 

@@ -9,7 +9,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { runCli, tmpDir } from './helpers.js';
 import type { CliRun } from './helpers.js';
 
-const CLI = 'src/report/charts.js';
+const CLI = 'src/cli/report.js';
 const STEPS_PER_EPOCH = 30;
 
 // ---- a realistic log: the fields of a real run (npm run train -- --progress-every 10) ----

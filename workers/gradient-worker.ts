@@ -190,7 +190,9 @@ function predict(s: State, task: PredictTask): PredictResult {
     const w = weightInputs(k, views.weights, init.layout);
     for (let start = task.start; start < task.end; start += PREDICT_CHUNK) {
       const rows = Math.min(PREDICT_CHUNK, task.end - start);
-      for (let i = 0; i < rows * inputSize; i++) x[i] = images[start * inputSize + i] / 255;
+      const from = images.subarray(start * inputSize, (start + rows) * inputSize);
+      if (from instanceof Uint8Array) for (let i = 0; i < from.length; i++) x[i] = from[i] / 255;
+      else x.set(from);
       logitsInto(k, w, init.model, rows, x, logits);
       // The predicted class: the first largest logit of the row (as tf.argMax).
       for (let r = 0; r < rows; r++) {

@@ -9,7 +9,8 @@ import type { MaskRule } from '../model/labels.js';
 import { createLogger } from '../run/log.js';
 import { probeFile } from '../run/outputs.js';
 import { parseFlags } from '../run/config.js';
-import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities, requiredFlag, runCommand } from '../model/layers-model.js';
+import { argmaxRows, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities } from '../model/layers-model.js';
+import { intFlag, requiredFlag, runCommand } from './command.js';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { evalReport, formatReport } from '../report/eval-report.js';
 import type { SplitReport } from '../report/eval-report.js';
@@ -43,7 +44,7 @@ async function run(argv: string[]): Promise<void> {
   const path = requiredFlag(flags, 'checkpoint', 'a checkpoint root or a ckpt-* directory');
   const split = (flags.split ?? 'test') as (typeof SPLITS)[number];
   if (!SPLITS.includes(split)) throw new ConfigError(`--split: expected one of ${SPLITS.join(', ')}, got "${flags.split as string}"`);
-  const batchSize = countFlag(flags, 'batch-size', DEFAULT_PREDICT_BATCH);
+  const batchSize = intFlag(flags, 'batch-size', DEFAULT_PREDICT_BATCH);
   const opened = openCheckpoint(path, (problem) => process.stderr.write(`warning: skipping invalid checkpoint: ${problem}\n`));
   const { checkpoint: ckpt } = opened;
   const maskText = (flags.mask as string | undefined) ?? ckpt.config.mask;

@@ -6,7 +6,8 @@ import { pathToFileURL } from 'node:url';
 import { DataError, readIdx } from '../data/idx.js';
 import { parseFlags } from '../run/config.js';
 import { asWriteError, makeDirs, probeFile } from '../run/outputs.js';
-import { argmaxRows, countFlag, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities, requiredFlag, runCommand } from '../model/layers-model.js';
+import { argmaxRows, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities } from '../model/layers-model.js';
+import { intFlag, requiredFlag, runCommand } from './command.js';
 
 export const HELP = `Usage: npm run predict -- --checkpoint DIR --images FILE [flags]
 
@@ -31,7 +32,7 @@ async function run(argv: string[]): Promise<void> {
   const path = requiredFlag(flags, 'checkpoint', 'a checkpoint root or a ckpt-* directory');
   const imagesPath = requiredFlag(flags, 'images', 'an IDX image file');
   const out = (flags.out as string | undefined) ?? null;
-  const batchSize = countFlag(flags, 'batch-size', DEFAULT_PREDICT_BATCH);
+  const batchSize = intFlag(flags, 'batch-size', DEFAULT_PREDICT_BATCH);
   const opened = openCheckpoint(path, (problem) => process.stderr.write(`warning: skipping invalid checkpoint: ${problem}\n`));
   const { inputSize, numClasses } = opened.checkpoint.model;
   const images = readIdx(imagesPath);

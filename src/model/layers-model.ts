@@ -1,5 +1,4 @@
-// What `npm run eval` and `npm run predict` share: their flag parsing and error mapping,
-// opening a checkpoint (a root or one ckpt-* directory) as a TensorFlow.js Layers model,
+// What `eval` and `predict` share: opening a checkpoint (a root or one ckpt-* directory) as a TensorFlow.js Layers model,
 // and batched prediction over IDX image bytes.
 import { basename, dirname, join, resolve } from 'node:path';
 import { io, tensor2d, tidy } from '@tensorflow/tfjs-core';
@@ -8,49 +7,10 @@ import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { CheckpointError, layersModelArtifacts, readCheckpoint, readLatestCheckpoint } from '../run/checkpoint.js';
 import type { LoadedCheckpoint } from '../run/checkpoint.js';
-import { ConfigError, HelpRequested } from '../run/config.js';
-import { DataError } from '../data/idx.js';
 import { initBackend } from './mlp.js';
-import { OutputError } from '../run/outputs.js';
 
 /** Rows per predictOnBatch call: large enough to amortise the per-call cost, 3 MB of input. */
 export const DEFAULT_PREDICT_BATCH = 1000;
-
-// ---- flags -----------------------------------------------------------------------------
-
-export function requiredFlag(values: Partial<Record<string, string | boolean>>, flag: string, what: string): string {
-  const v = values[flag];
-  if (typeof v !== 'string' || v === '') throw new ConfigError(`--${flag}: required (${what}; see --help)`);
-  return v;
-}
-
-/** An integer flag >= 1, or `fallback` when absent; messages as config.ts words them. */
-export function countFlag(values: Partial<Record<string, string | boolean>>, flag: string, fallback: number): number {
-  const text = values[flag];
-  if (typeof text !== 'string') return fallback;
-  const n = text.trim() === '' ? NaN : Number(text);
-  if (!Number.isFinite(n)) throw new ConfigError(`--${flag}: expected a number, got "${text}"`);
-  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`--${flag}: expected an integer from 1, got "${text}"`);
-  return n;
-}
-
-/**
- * The CLI frame: --help prints `help` (exit 0); bad input (a flag, the checkpoint, a data
- * file) is one `error:` line on stderr and exit 2; anything else is exit 1.
- */
-export async function runCommand(help: string, body: () => Promise<void>): Promise<number> {
-  try {
-    await body();
-    return 0;
-  } catch (e) {
-    if (e instanceof HelpRequested) {
-      process.stdout.write(help);
-      return 0;
-    }
-    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]}\n`);
-    return e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError || e instanceof OutputError ? 2 : 1;
-  }
-}
 
 // ---- checkpoint -> model ---------------------------------------------------------------
 
@@ -104,7 +64,7 @@ export async function loadCheckpointModel(opened: OpenedCheckpoint): Promise<Lay
  * Class probabilities ([count, numClasses], row-major) of `count` images stored as bytes,
  * scaled to [0, 1] as in training, `batchSize` rows per predictOnBatch call.
  */
-export function predictProbabilities(model: LayersModel, images: Uint8Array, inputSize: number, batchSize: number): Float32Array {
+export function predictProbabilities(model: LayersModel, images: Uint8Array | Float32Array, inputSize: number, batchSize: number): Float32Array {
   const count = images.length / inputSize;
   const numClasses = model.outputs[0].shape[1] as number;
   const out = new Float32Array(count * numClasses);
@@ -112,7 +72,9 @@ export function predictProbabilities(model: LayersModel, images: Uint8Array, inp
   for (let start = 0; start < count; start += batchSize) {
     const rows = Math.min(batchSize, count - start);
     const offset = start * inputSize;
-    for (let k = 0; k < rows * inputSize; k++) x[k] = images[offset + k] / 255;
+    const from = images.subarray(offset, offset + rows * inputSize);
+    if (from instanceof Uint8Array) for (let k = 0; k < from.length; k++) x[k] = from[k] / 255;
+    else x.set(from);
     tidy(() => {
       const p = model.predictOnBatch(tensor2d(x.subarray(0, rows * inputSize), [rows, inputSize])) as Tensor;
       out.set(p.dataSync(), start * numClasses);

@@ -1,152 +1,15 @@
-// `npm run report -- --log run.ndjson --out DIR`: a training run's NDJSON log -> one SVG
-// chart per view (Vega-Lite compiled to Vega, rendered headless to SVG strings) and an
-// index.html showing them with the run's settings and final numbers. Owns the CLI,
-// reading and checking the log, and the page; the chart specs are in chart-specs.ts.
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+// The charts of a run: one SVG per view (Vega-Lite specs from chart-specs.ts, compiled
+// to Vega and rendered headless to SVG strings) and an index.html showing them with the
+// run's settings and final numbers. Loaded only by the report command.
+import { basename } from 'node:path';
 import { View, parse as parseVega } from 'vega';
 import { compile } from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
 import { confusionSpec, lossSpec, phasesSpec, throughputSpec } from './chart-specs.js';
 import type { ConfusionChart, WindowRow } from './chart-specs.js';
-import { asWriteError, makeDirs, OutputError, probeDir } from '../run/outputs.js';
+import { num, obj } from './log-input.js';
 import { PHASES } from '../run/step-stats.js';
-
-export const HELP = `Usage: npm run report -- --log FILE --out DIR
-
-Turns the NDJSON log of a training run (stdout of npm run train, or its --log-file)
-into SVG charts and an index.html that shows them with the run's settings and the
-final eval numbers. If the log holds several runs (--log-file appends), the last one
-is reported. Lines that are not JSON (pino-pretty output, a partial last line) are
-skipped and counted in a warning on stderr.
-
-Flags:
-  --log FILE   the NDJSON log to read (required)
-  --out DIR    where to write the charts; checked (created, written to and removed
-               again) before rendering, created (with parents) once the charts are
-               rendered; existing files of the same name are replaced
-  --help       print this help and exit
-
-Files written (a chart is left out when the log has no data for it):
-  loss.svg                 loss per progress window and per epoch
-  throughput.svg           samples/s per progress window and per epoch
-  phases.svg               mean ms per step of each phase (compute, wait, reduce,
-                           dispatch, adam), stacked, per progress window (or per epoch)
-  confusion-odd.svg        eval heat maps, training set, odd- / even-labelled rows
-  confusion-even.svg
-  confusion-test-odd.svg   the same on the test set, when the eval event has one
-  confusion-test-even.svg
-  index.html               the page showing all of the above
-
-Output: one line on stdout per file written, its path, index.html last.
-Exit codes: 0 done; 2 bad input (one line on stderr naming the flag or file, nothing
-written); 1 an unexpected failure while rendering or writing.
-`;
-
-export class ReportInputError extends Error {
-  readonly code = 'E_REPORT_INPUT';
-}
-
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const num = (o: Obj | undefined, key: string): number | undefined => {
-  const v = o?.[key];
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-};
-const obj = (o: Obj | undefined, key: string): Obj | undefined => (isObj(o?.[key]) ? (o[key] as Obj) : undefined);
-
-const TRAINER_EVENTS = new Set(['run_start', 'progress', 'epoch_end', 'eval', 'run_end', 'run_failed']);
-
-/** The events of one run, checked once here; everything downstream reads these. */
-export interface RunLog {
-  runStart: Obj | undefined;
-  windows: WindowRow[];
-  epochs: WindowRow[];
-  evalEvent: Obj | undefined;
-  runEnd: Obj | undefined;
-  runFailed: Obj | undefined;
-}
-
-function parseCli(argv: string[]): { log: string; out: string } | 'help' {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { log: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (e) {
-    const msg = (e as Error).message;
-    const unknown = /Unknown option '([^']+)'/.exec(msg);
-    if (unknown) throw new ReportInputError(`${unknown[1]}: unknown flag (see --help)`);
-    const missing = /Option '(--[\w-]+)[^']*' argument (missing|is ambiguous)/.exec(msg);
-    if (missing) throw new ReportInputError(`${missing[1]}: needs a value`);
-    const positional = /Unexpected argument '([^']*)'/.exec(msg);
-    if (positional) throw new ReportInputError(`"${positional[1]}": unexpected argument; pass the log with --log (see --help)`);
-    throw new ReportInputError(msg.split('\n')[0]);
-  }
-  if (values.help) return 'help';
-  if (values.log === undefined || values.log === '') throw new ReportInputError('--log: required (the NDJSON log of a training run)');
-  if (values.out === undefined || values.out === '') throw new ReportInputError('--out: required (the directory to write the charts to)');
-  return { log: values.log, out: values.out };
-}
-
-/** Reads the log: trainer events of the last run, and the warnings to print. */
-export function readLog(file: string): { run: RunLog; warnings: string[] } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ReportInputError(code === 'ENOENT' ? `${file}: log file not found` : `${file}: cannot read log file (${code ?? (e as Error).message})`);
-  }
-  let events: Obj[] = [];
-  let notJson = 0;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (line === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      notJson++;
-      continue;
-    }
-    // Other JSON lines (another program's log) are not an error, just not ours.
-    if (isObj(value) && typeof value.event === 'string' && TRAINER_EVENTS.has(value.event)) events.push(value);
-  }
-  if (events.length === 0) throw new ReportInputError(`${file}: no trainer events found`);
-  const warnings: string[] = [];
-  if (notJson > 0) warnings.push(`${file}: skipped ${notJson} line${notJson === 1 ? '' : 's'} that ${notJson === 1 ? 'is' : 'are'} not JSON (pino-pretty output or a partial line)`);
-  const starts = events.filter((e) => e.event === 'run_start').length;
-  if (starts > 1) {
-    // --log-file appends, so one file can hold several runs: report the newest.
-    let from = events.length - 1;
-    while (events[from].event !== 'run_start') from--;
-    events = events.slice(from);
-    warnings.push(`${file}: holds ${starts} runs; reporting the last one`);
-  }
-  const last = (name: string) => events.filter((e) => e.event === name).pop();
-  const row = (e: Obj, step: number | undefined): WindowRow => {
-    const phases: WindowRow['phases'] = {};
-    for (const p of PHASES) if (num(e, p) !== undefined) phases[p] = num(e, p);
-    return { step, epoch: num(e, 'epoch'), loss: num(e, 'loss'), samplesPerSec: num(e, 'samplesPerSec'), phases };
-  };
-  const windows = events.filter((e) => e.event === 'progress').map((e) => row(e, num(e, 'step')));
-  const epochs = events.filter((e) => e.event === 'epoch_end').map((e) => {
-    const epoch = num(e, 'epoch');
-    const steps = num(e, 'steps');
-    // Every epoch has floor(rows / batch) steps, so epoch e ends at global step (e + 1) * steps.
-    return row(e, epoch !== undefined && steps !== undefined ? (epoch + 1) * steps : undefined);
-  });
-  return {
-    run: { runStart: last('run_start'), windows, epochs, evalEvent: last('eval'), runEnd: last('run_end'), runFailed: last('run_failed') },
-    warnings,
-  };
-}
+import type { Obj, RunLog } from './log-input.js';
 
 function confusionOf(evalEvent: Obj | undefined, split: 'train' | 'test', group: 'odd' | 'even'): ConfusionChart | undefined {
   const g = obj(obj(evalEvent, split), group);
@@ -205,7 +68,7 @@ export function runTitle(run: RunLog): string {
     `${plural(num(config, 'epochs'), 'epoch')}, mask ${String(config?.mask ?? '?')}, ${String(s.backend ?? '?')} backend`;
 }
 
-function indexHtml(logFile: string, run: RunLog, charts: Chart[]): string {
+export function indexHtml(logFile: string, run: RunLog, charts: Chart[]): string {
   const title = runTitle(run);
   const s = run.runStart;
   const config = obj(s, 'config');
@@ -257,61 +120,3 @@ ${figures.join('\n')}
 }
 
 /** The CLI: 0 on success, 2 on bad input (nothing written), 1 on an unexpected failure. */
-export async function main(argv: string[]): Promise<number> {
-  let args: { log: string; out: string };
-  let log: ReturnType<typeof readLog>;
-  try {
-    const parsed = parseCli(argv);
-    if (parsed === 'help') {
-      process.stdout.write(HELP);
-      return 0;
-    }
-    args = parsed;
-    log = readLog(args.log);
-    probeDir('--out', args.out);
-  } catch (e) {
-    if (e instanceof ReportInputError || e instanceof OutputError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 2;
-    }
-    throw e;
-  }
-  for (const w of log.warnings) process.stderr.write(`warning: ${w}\n`);
-  // Render every chart before creating anything, so a failure leaves no half-written DIR.
-  const charts = chartsFor(log.run);
-  const files: [string, string][] = [];
-  for (const c of charts) files.push([c.file, `${await renderSvg(c.spec)}\n`]);
-  files.push(['index.html', indexHtml(args.log, log.run, charts)]);
-  // Every file or none: on a failed write (a full disk), what this run wrote is removed.
-  const written: string[] = [];
-  let created: string[] = [];
-  try {
-    created = makeDirs(args.out);
-    for (const [name, text] of files) {
-      const path = join(args.out, name);
-      written.push(path);
-      try {
-        writeFileSync(path, text);
-      } catch (e) {
-        throw asWriteError(e, path);
-      }
-    }
-  } catch (e) {
-    for (const path of written) rmSync(path, { force: true });
-    for (const dir of created.reverse()) rmSync(dir, { recursive: true, force: true });
-    process.stderr.write(`error: ${(e as Error).message}\n`);
-    return 1;
-  }
-  for (const path of written) process.stdout.write(`${path}\n`);
-  return 0;
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
-    (e: unknown) => {
-      process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}

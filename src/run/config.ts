@@ -217,24 +217,11 @@ export function parseFlags<K extends string>(argv: string[], flags: Record<K, 's
  * argv (after `--`) -> resolved config: defaults < `base` (a resumed checkpoint's config)
  * < --config file < flags. Throws ConfigError with a one-line message.
  */
-export function resolveConfig(argv: string[], base?: { name: string; config: Record<string, unknown> }): Config {
+export function resolveConfig(argv: string[], base?: ConfigBase): Config {
   const flags: Record<string, 'string' | 'boolean'> = { config: 'string' };
   for (const spec of Object.values(KEYS)) if (spec.flag) flags[spec.flag] = spec.kind === 'boolean' ? 'boolean' : 'string';
   const values = parseFlags(argv, flags);
-  const config = { ...readConfigFile(DEFAULT_CONFIG_FILE) } as Record<string, unknown>;
-  for (const key of Object.keys(KEYS)) {
-    if (!(key in config)) throw new ConfigError(`${DEFAULT_CONFIG_FILE}: missing key "${key}"`);
-  }
-  if (base) {
-    // Keys a newer version added are taken from the defaults; unknown ones are refused.
-    for (const [key, v] of Object.entries(base.config)) {
-      const spec = KEYS[key as keyof Config];
-      if (!spec) throw new ConfigError(`${base.name}: unknown config key "${key}"`);
-      const allowed = spec.check(v);
-      if (allowed) throw new ConfigError(`${base.name}: config key "${key}" has value ${JSON.stringify(v)}; expected ${allowed}`);
-      config[key] = v;
-    }
-  }
+  const config = startFrom(base);
   if (typeof values.config === 'string') Object.assign(config, readConfigFile(values.config));
   for (const [key, spec] of Object.entries(KEYS)) {
     if (!spec.flag) continue;
@@ -249,7 +236,55 @@ export function resolveConfig(argv: string[], base?: { name: string; config: Rec
     if (allowed) throw new ConfigError(`--${spec.flag}: expected ${allowed}, got "${text}"`);
     config[key] = value;
   }
-  // Checked above, so the rule parses; the mask is parsed here once for everything after.
+  return finish(config);
+}
+
+/**
+ * train()'s settings -> resolved config: defaults < `base` < `settings`, with the CLI's
+ * checks and messages (a key is named by its flag: `--workers: expected an integer from
+ * 1 to 256, got 0`; keys without one by their name); an unknown key is refused.
+ */
+export function resolveSettings(settings: Record<string, unknown>, base?: ConfigBase): Config {
+  const config = startFrom(base);
+  for (const [key, v] of Object.entries(settings)) {
+    if (v === undefined) continue;
+    const spec = KEYS[key as keyof Config];
+    if (!spec) throw new ConfigError(`train(): unknown option "${key}" (allowed: ${Object.keys(KEYS).join(', ')})`);
+    const allowed = spec.check(v);
+    if (allowed) throw new ConfigError(`${spec.flag ? `--${spec.flag}` : key}: expected ${allowed}, got ${JSON.stringify(v)}`);
+    config[key] = v;
+  }
+  return finish(config);
+}
+
+/** A checkpoint's stored config, to resume from: its settings come before the user's. */
+export interface ConfigBase {
+  name: string;
+  config: Record<string, unknown>;
+}
+
+/** The defaults, then a checkpoint's settings over them. */
+function startFrom(base: ConfigBase | undefined): Record<string, unknown> {
+  const config = { ...readConfigFile(DEFAULT_CONFIG_FILE) } as Record<string, unknown>;
+  for (const key of Object.keys(KEYS)) {
+    if (!(key in config)) throw new ConfigError(`${DEFAULT_CONFIG_FILE}: missing key "${key}"`);
+  }
+  if (base) {
+    // Keys a newer version added are taken from the defaults; unknown ones are refused.
+    for (const [key, v] of Object.entries(base.config)) {
+      const spec = KEYS[key as keyof Config];
+      if (!spec) throw new ConfigError(`${base.name}: unknown config key "${key}"`);
+      const allowed = spec.check(v);
+      if (allowed) throw new ConfigError(`${base.name}: config key "${key}" has value ${JSON.stringify(v)}; expected ${allowed}`);
+      config[key] = v;
+    }
+  }
+  return config;
+}
+
+/** Checks across keys, and the mask parsed once for everything after. */
+function finish(config: Record<string, unknown>): Config {
+  // Checked key by key already, so the rule parses.
   const rule = parseMask(String(config.mask));
   if (typeof rule === 'string') throw new ConfigError(`mask: expected ${rule}, got ${JSON.stringify(config.mask)}`);
   const c = { ...config, mask: rule } as unknown as Config;

@@ -19,30 +19,67 @@ export interface RunLogger {
   failure: () => WriteError | null;
 }
 
+/** The CLI's logger: NDJSON (or pino-pretty) on stdout, and the log file when given. */
 export function createLogger(level: string, logFile: string | null, format: 'json' | 'pretty' = 'json'): RunLogger {
-  let failure: WriteError | null = null;
-  const onError = (path: string) => (err: Error) => { failure ??= asWriteError(err, path); };
-  const streams: { level: pino.Level; stream: pino.DestinationStream }[] = [];
+  const out = new Streams();
   if (format === 'pretty') {
-    streams.push({ level: 'trace', stream: pretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) });
+    out.add(pretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
   } else {
-    const stdout = pino.destination({ dest: 1, sync: true });
-    stdout.on('error', onError('stdout'));
-    streams.push({ level: 'trace', stream: stdout });
+    out.add(pino.destination({ dest: 1, sync: true }), 'stdout');
   }
-  if (logFile) {
-    // Opened here, not by sonic-boom's `mkdir` option: that is Node's recursive mkdir,
-    // which never returns for some paths (src/run/outputs.ts).
-    makeDirs(dirname(logFile));
+  if (logFile) out.addFile(logFile);
+  return out.logger(level);
+}
+
+/**
+ * train()'s logger: silent, or every event handed to the caller's pino logger (at the
+ * same level, as an object), and the log file when given; nothing on stdout or stderr.
+ */
+export function wrapLogger(user: Logger | null, level: string, logFile: string | null): RunLogger {
+  const out = new Streams();
+  if (user) {
+    out.add({
+      write(line: string) {
+        const event = JSON.parse(line) as { level: number; msg?: string };
+        const method = pino.levels.labels[event.level] as pino.Level;
+        const { level: _l, time: _t, msg, ...fields } = event as Record<string, unknown>;
+        user[method](fields, msg as string);
+      },
+    });
+  }
+  if (logFile) out.addFile(logFile);
+  return out.logger(user || logFile ? level : 'silent');
+}
+
+/** pino's sync file destination (a sonic-boom): it emits 'error' on a failed write. */
+type Destination = ReturnType<typeof pino.destination>;
+
+class Streams {
+  private failure: WriteError | null = null;
+  private readonly streams: { level: pino.Level; stream: pino.DestinationStream }[] = [];
+
+  /** `errorPath`: the stream is a sonic-boom whose write errors are kept as the failure, named so. */
+  add(stream: pino.DestinationStream | Destination, errorPath?: string): void {
+    if (errorPath) (stream as Destination).on('error', (err: Error) => { this.failure ??= asWriteError(err, errorPath); });
+    this.streams.push({ level: 'trace', stream });
+  }
+
+  /**
+   * Opened here, not by sonic-boom's `mkdir` option: that is Node's recursive mkdir,
+   * which never returns for some paths (src/run/outputs.ts).
+   */
+  addFile(path: string): void {
+    makeDirs(dirname(path));
     let fd: number;
     try {
-      fd = openSync(logFile, 'a');
+      fd = openSync(path, 'a');
     } catch (e) {
-      throw asWriteError(e, logFile);
+      throw asWriteError(e, path);
     }
-    const file = pino.destination({ dest: fd, sync: true });
-    file.on('error', onError(logFile));
-    streams.push({ level: 'trace', stream: file });
+    this.add(pino.destination({ dest: fd, sync: true }), path);
   }
-  return { log: pino({ level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, pino.multistream(streams)), failure: () => failure };
+
+  logger(level: string): RunLogger {
+    return { log: pino({ level, base: null, timestamp: pino.stdTimeFunctions.isoTime }, pino.multistream(this.streams)), failure: () => this.failure };
+  }
 }

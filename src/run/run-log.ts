@@ -6,14 +6,16 @@ import type { Logger } from './log.js';
 import type { Schedule } from './schedule.js';
 import { round, StepClock, StepStats } from './step-stats.js';
 
-export type EpochSummary = ReturnType<StepStats['summary']>;
+/** Mean loss, throughput, step-time percentiles and phase means of some steps. */
+export type StepSummary = ReturnType<StepStats['summary']>;
+export type EpochSummary = StepSummary & { epoch: number };
 
 /** The library's per-step and per-epoch hooks (src/index.ts); a throw stops the run. */
 export interface TrainCallbacks {
   /** After every step: `step` counts completed steps (1-based, global). */
   onBatchEnd?: (step: number, logs: { loss: number; epoch: number }) => void;
   /** After every epoch: its loss, seconds, samplesPerSec, step-time percentiles and phase means. */
-  onEpochEnd?: (epoch: number, logs: EpochSummary) => void;
+  onEpochEnd?: (epoch: number, logs: StepSummary) => void;
 }
 
 export class RunLog {
@@ -54,7 +56,7 @@ export class RunLog {
     const epochDone = completed % this.schedule.stepsPerEpoch === 0 || completed === this.schedule.totalSteps;
     if (!epochDone) return false;
     const e = this.epoch.summary(this.batchSize);
-    this.epochs.push(e);
+    this.epochs.push({ epoch, ...e });
     const first = epoch === this.schedule.epochOf(this.schedule.firstStep) ? { timeToFirstStepMs: round(this.clock.firstStepAt) } : {};
     // Memory and tensor counts, for soak runs: both must stay flat epoch after epoch.
     const memory = { rssMB: round(process.memoryUsage().rss / 2 ** 20), workerTensors: workerTensors() };

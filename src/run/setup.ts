@@ -22,6 +22,7 @@ export function loadShared(
   const model: ModelSpec = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
   const layout = paramLayout(model);
   const buffers = allocShared({
+    floatImages: data.train.images instanceof Float32Array,
     trainImages: sharedBytes(data.train.images), trainLabels: sharedBytes(data.train.labels),
     testImages: sharedBytes(data.test.images), testLabels: sharedBytes(data.test.labels),
   }, {

@@ -26,10 +26,10 @@ import { configJson } from './config.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { RunLog } from './run-log.js';
-import type { EpochSummary, TrainCallbacks } from './run-log.js';
+import type { EpochSummary, StepSummary, TrainCallbacks } from './run-log.js';
 import { BatchOrder, scheduleOf } from './schedule.js';
 import { evaluate, initWeights, loadShared } from './setup.js';
-import { round } from './step-stats.js';
+import { round, StepStats } from './step-stats.js';
 
 
 export interface RunSummary {
@@ -38,7 +38,7 @@ export interface RunSummary {
   steps: number;
   epochs: EpochSummary[];
   /** Every step after the first `warmupSteps` (for scaling scripts). */
-  overall: EpochSummary;
+  overall: StepSummary;
   eval: { train: SplitReport; test: SplitReport } | null;
   /** Set when the run was stopped early. */
   stoppedBy: StopReason | null;
@@ -76,6 +76,9 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
   if (resume) restore(resume, views.weights, adam);
   else initWeights(layout, config.seed, views.weights);
   const schedule = scheduleOf(numTrain, config.batchSize, config.epochs, resume?.step ?? 0, options.maxSteps, options.warmupSteps);
+  // A stop that came while loading: no thread is started.
+  const early = options.stopRequested?.();
+  if (early) return stoppedEarly(log, early, views.weights, layout, schedule.firstStep);
   // 3. The pool: one thread per shard, started and pinged.
   const wp = await createPool({ buffers, model, layout, backend: config.backend }, config.workers,
     (err) => log.error({ event: 'pool_error', err }, 'pool_error'));
@@ -92,7 +95,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
       options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null);
     const grad = new Float32Array(layout.numParams);
     let completed = schedule.firstStep;
-    // A stop that came while loading or starting the pool: no step is started.
+    // A stop that came while starting the pool: no step is started.
     let stoppedBy = options.stopRequested?.() ?? null;
     if (completed < schedule.totalSteps && !stoppedBy) {
       // 4. The loop. Batches go out two steps ahead (two slots), so a shard gathers the
@@ -149,6 +152,12 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
   } finally {
     await closePool(wp);
   }
+}
+
+function stoppedEarly(log: Logger, reason: StopReason, weights: Float32Array, layout: ParamLayout, steps: number): RunSummary {
+  log.warn({ event: 'run_stopped', signal: reason, step: steps }, 'run_stopped');
+  const none = new StepStats(1).summary(1);
+  return { weights: weights.slice(), layout, steps, epochs: [], overall: none, eval: null, stoppedBy: reason };
 }
 
 function restore(ckpt: LoadedCheckpoint, weights: Float32Array, adam: AdamState): void {

@@ -1,0 +1,57 @@
+// A dataset given to train() as typed arrays: checked (one-line errors naming the
+// array and what is wrong) and copied into shared memory, like the IDX reader's.
+import { DataError } from './idx.js';
+import type { Dataset, Split } from './idx.js';
+import { sharedBytes } from '../engine/shared-memory.js';
+
+/** One split as arrays: images of shape [N, ...] (bytes, scaled /255, or float32), integer class labels. */
+export interface ArraySplit {
+  images: Uint8Array | Float32Array;
+  labels: ArrayLike<number>;
+  shape: readonly number[];
+}
+
+export function datasetFromArrays(data: { train: ArraySplit; test?: ArraySplit }, numClasses: number): Dataset {
+  const train = splitFromArrays(data.train, 'data.train', numClasses);
+  // Without a test split the evaluation reports the training rows and an empty test set.
+  const test = data.test ? splitFromArrays(data.test, 'data.test', numClasses) : emptyLike(train);
+  if (test.inputSize !== train.inputSize) throw new DataError(`data.test: ${test.inputSize} values per row, data.train has ${train.inputSize}`);
+  if ((test.images instanceof Float32Array) !== (train.images instanceof Float32Array)) {
+    throw new DataError(`data.test.images: a ${test.images.constructor.name}, data.train.images a ${train.images.constructor.name}; give both the same type`);
+  }
+  return { dir: null, train, test };
+}
+
+function splitFromArrays(s: ArraySplit, name: string, numClasses: number): Split {
+  if (typeof s !== 'object' || s === null) throw new DataError(`${name}: expected { images, labels, shape }`);
+  if (!(s.images instanceof Uint8Array) && !(s.images instanceof Float32Array)) {
+    throw new DataError(`${name}.images: expected a Uint8Array or a Float32Array, got ${describe(s.images)}`);
+  }
+  const { shape } = s;
+  if (!Array.isArray(shape) || shape.length < 2 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    throw new DataError(`${name}.shape: expected [N, ...] with at least two positive integers, got ${JSON.stringify(shape)}`);
+  }
+  const [count, ...row] = shape;
+  const inputSize = row.reduce((a, b) => a * b, 1);
+  if (s.images.length !== count * inputSize) {
+    throw new DataError(`${name}.images: ${s.images.length} values, shape [${shape.join(',')}] needs ${count * inputSize}`);
+  }
+  if (s.labels?.length !== count) throw new DataError(`${name}.labels: ${s.labels?.length ?? 'no'} labels for ${count} rows`);
+  const labels = new Uint8Array(new SharedArrayBuffer(count));
+  for (let i = 0; i < count; i++) {
+    const c = s.labels[i];
+    if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new DataError(`${name}.labels: label ${c} at row ${i} is outside the class range 0..${numClasses - 1}`);
+    labels[i] = c;
+  }
+  const sab = sharedBytes(s.images);
+  const images = s.images instanceof Float32Array ? new Float32Array(sab) : new Uint8Array(sab);
+  if (images instanceof Float32Array && !images.every(Number.isFinite)) throw new DataError(`${name}.images: holds a NaN or an infinity`);
+  return { images, labels, count, inputSize };
+}
+
+function emptyLike(s: Split): Split {
+  const images = s.images instanceof Float32Array ? new Float32Array(new SharedArrayBuffer(0)) : new Uint8Array(new SharedArrayBuffer(0));
+  return { images, labels: new Uint8Array(new SharedArrayBuffer(0)), count: 0, inputSize: s.inputSize };
+}
+
+const describe = (v: unknown) => (v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v);

@@ -1,0 +1,95 @@
+// The library: `train()` with a fit-like API, its option and result types, and the
+// errors it throws (each with a stable `code`). It never exits the process and writes
+// to stdout or stderr only when asked (`logger: true`).
+import type { Logger } from 'pino';
+import { datasetFromArrays } from './data/arrays.js';
+import type { ArraySplit } from './data/arrays.js';
+import { builtinMnistDir, loadDataset } from './data/idx.js';
+import type { Config } from './run/config.js';
+import { resolveSettings } from './run/config.js';
+import { createLogger, wrapLogger } from './run/log.js';
+import { runSession } from './run/session.js';
+import type { SessionCallbacks, TrainResult } from './run/session.js';
+
+/** Every key of config/default.jsonc, with the same names and the same checks as the CLI's flags. */
+export interface TrainerSettings {
+  workers?: number;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  seed?: number;
+  /** odd | even | all | classes=1,3,7: which classes get condition 1. */
+  mask?: string;
+  normalize?: Config['normalize'];
+  progressEvery?: number;
+  logLevel?: Config['logLevel'];
+  /** Also append the NDJSON log to this file. */
+  logFile?: string | null;
+  /** With `logger: true`: NDJSON (json) or pino-pretty on stdout. */
+  logFormat?: Config['logFormat'];
+  backend?: Config['backend'];
+  limit?: number | null;
+  deterministic?: boolean;
+  microShardRows?: number;
+  stepTimeout?: number;
+  maxRetries?: number;
+  checkpointDir?: string | null;
+  checkpointEvery?: number | null;
+  keep?: number;
+  resume?: string | null;
+  model?: Config['model'];
+}
+
+export type { ArraySplit };
+
+export interface TrainOptions extends TrainerSettings {
+  /**
+   * A directory of IDX files laid out like MNIST (a string or `{ dir }`), or typed
+   * arrays `{ train: { images, labels, shape }, test? }`. Omitted: the built-in MNIST.
+   */
+  data?: string | { dir: string } | { train: ArraySplit; test?: ArraySplit };
+  callbacks?: SessionCallbacks;
+  /** false (default): silent; true: the CLI's log on stdout; or a pino logger that receives every event. */
+  logger?: boolean | Logger;
+  /** Stops the run after the step in flight; checkpoints when a directory is set. */
+  signal?: AbortSignal;
+}
+
+export type { TrainResult, SessionCallbacks as TrainCallbacks };
+export type { SplitReport } from './report/eval-report.js';
+export type { ParamLayout, ParamSpec } from './model/layout.js';
+export type { StepSummary } from './run/run-log.js';
+export type { StopReason } from './run/train.js';
+
+export { ConfigError } from './run/config.js';
+export { DataError } from './data/idx.js';
+export { CheckpointError } from './run/checkpoint.js';
+export { OutputError, WriteError } from './run/outputs.js';
+export { NonFiniteError, ShardFailedError } from './engine/step-loops.js';
+
+/**
+ * Trains data-parallel on worker threads and resolves to the history, the seed's report
+ * and the weights. `train({})` runs the seed with its defaults. Bad input throws one of
+ * the errors above before anything is written.
+ */
+export async function train(options: TrainOptions = {}): Promise<TrainResult> {
+  const { data, callbacks, logger = false, signal, ...settings } = options;
+  const dir = typeof data === 'string' ? data : data && 'dir' in data ? data.dir : undefined;
+  const arrays = data && typeof data === 'object' && 'train' in data ? data : undefined;
+  const rest: Record<string, unknown> = { ...settings, ...(dir === undefined ? {} : { data: dir }) };
+  return runSession({
+    resolve: (base) => resolveSettings(rest, base),
+    data: arrays ? (numClasses) => datasetFromArrays(arrays, numClasses) : undefined,
+    logger: (config) => {
+      if (logger === true) return createLogger(config.logLevel, config.logFile, config.logFormat);
+      return wrapLogger(logger === false ? null : logger, config.logLevel, config.logFile);
+    },
+    signal,
+    callbacks,
+  });
+}
+
+export { builtinMnistDir, loadDataset };

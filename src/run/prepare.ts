@@ -1,0 +1,59 @@
+// Everything a run checks before it writes anything, for the CLI and train() alike:
+// the settings (over a resumed checkpoint's), every output probed, the checkpoint to
+// resume from, the data, the backend. Throws ConfigError, DataError, CheckpointError or
+// OutputError with a one-line message; on success nothing has been written.
+import { builtinMnistDir, loadDataset } from '../data/idx.js';
+import type { Dataset } from '../data/idx.js';
+import { hold } from '../engine/faults.js';
+import { listCheckpoints, readLatestCheckpoint } from './checkpoint.js';
+import type { LoadedCheckpoint } from './checkpoint.js';
+import { checkAgainstData, checkBackend, checkResume } from './checks.js';
+import { ConfigError } from './config.js';
+import type { Config, ConfigBase } from './config.js';
+import { probeDir, probeFile } from './outputs.js';
+
+export interface Prepared {
+  config: Config;
+  data: Dataset;
+  resumeFrom: LoadedCheckpoint | undefined;
+  /** Checkpoints a resume skipped, each with its one-line problem. */
+  invalid: { checkpoint: string; problem: string }[];
+}
+
+/**
+ * `resolve` applies the user's settings over the defaults, or over `base` (a
+ * checkpoint's config) when resuming; `data` is a dataset given as arrays (else the
+ * config's directory, else MNIST). `onInvalid` hears of each skipped checkpoint at once.
+ */
+export function prepareRun(
+  resolve: (base?: ConfigBase) => Config, data: ((numClasses: number) => Dataset) | undefined,
+  onInvalid: (checkpoint: string, problem: string) => void = () => undefined,
+): Prepared {
+  let config = resolve();
+  // Every output is created, written and fsynced once, then removed again, before
+  // anything is loaded: a path that cannot be written costs no time and leaves nothing.
+  if (config.logFile) probeFile('--log-file', config.logFile, 'append');
+  if (config.checkpointDir) probeDir('--checkpoint-dir', config.checkpointDir);
+  let resumeFrom: LoadedCheckpoint | undefined;
+  const invalid: Prepared['invalid'] = [];
+  if (config.resume) {
+    // The checkpoint's own config is the base; a --config file and flags still win.
+    resumeFrom = readLatestCheckpoint(config.resume, (checkpoint, problem) => {
+      invalid.push({ checkpoint, problem });
+      onInvalid(checkpoint, problem);
+    });
+    // Where the earlier run read from and wrote to is not part of the experiment: a
+    // checkpoint copied elsewhere goes on writing next to itself, not to the old path.
+    const { checkpointDir: _dir, resume: _resume, logFile: _log, ...experiment } = resumeFrom.config;
+    config = resolve({ name: `${config.resume}/${resumeFrom.checkpoint}`, config: experiment });
+    if (!config.checkpointDir) probeDir('--resume', config.resume!);
+  } else if (config.checkpointDir && listCheckpoints(config.checkpointDir).length > 0) {
+    throw new ConfigError(`--checkpoint-dir ${config.checkpointDir}: already holds checkpoints; continue with --resume ${config.checkpointDir} or choose an empty directory`);
+  }
+  hold('loading');
+  const dataset = data ? data(config.model.numClasses) : loadDataset(config.data ?? builtinMnistDir(), config.model.numClasses);
+  checkAgainstData(config, dataset);
+  checkBackend(config);
+  if (resumeFrom) checkResume(config, dataset, resumeFrom);
+  return { config, data: dataset, resumeFrom, invalid };
+}

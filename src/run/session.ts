@@ -1,0 +1,97 @@
+// One training session as both the CLI and train() run it: every check before anything
+// is written (prepare.ts), then the logger, then the run (train.ts), then the result in
+// the shape a TF.js user knows (tf.History). Errors are thrown, never turned into exits.
+import type { Dataset } from '../data/idx.js';
+import { hold } from '../engine/faults.js';
+import type { ParamLayout } from '../model/layout.js';
+import type { SplitReport } from '../report/eval-report.js';
+import type { Config, ConfigBase } from './config.js';
+import type { RunLogger } from './log.js';
+import { WriteError } from './outputs.js';
+import { prepareRun } from './prepare.js';
+import type { EpochSummary, TrainCallbacks } from './run-log.js';
+import { runTraining } from './train.js';
+import type { StopReason } from './train.js';
+
+/** What train() resolves to. */
+export interface TrainResult {
+  /** The shape of tf.History: `epoch[i]` is the epoch of `history.loss[i]`. */
+  history: { epoch: number[]; history: Record<'loss' | 'seconds' | 'samplesPerSec' | 'stepMsMedian', number[]> };
+  /** The seed's report on the training rows and the test set, as in the `eval` log event (null when stopped early). */
+  eval: { train: SplitReport; test: SplitReport } | null;
+  /** The trained weights, flat, in `layout` order. */
+  weights: Float32Array;
+  layout: ParamLayout;
+  /** Global steps completed, counting those of a resumed checkpoint. */
+  steps: number;
+  /** Why the run stopped before its last step: 'abort' (the AbortSignal), 'SIGINT' or 'SIGTERM'; null when it ran to the end. */
+  stoppedBy: StopReason | null;
+}
+
+export interface SessionCallbacks extends TrainCallbacks {
+  /** After the run (and its evaluation): steps, the final epoch's loss, the report. */
+  onTrainEnd?: (logs: { steps: number; loss: number | null; eval: TrainResult['eval'] }) => void;
+}
+
+export interface Session {
+  /** The user's settings over the defaults, or over a checkpoint's config when resuming. */
+  resolve: (base?: ConfigBase) => Config;
+  /** A dataset given as arrays (else the config's directory, else MNIST). */
+  data?: (numClasses: number) => Dataset;
+  /** The logger, created once every check has passed (so bad input writes no log file). */
+  logger: (config: Config) => RunLogger;
+  /** Stops the run after the step in flight (with a checkpoint when a directory is set). */
+  signal?: AbortSignal;
+  callbacks?: SessionCallbacks;
+  progressLine?: boolean;
+  /** Told of every invalid checkpoint a resume skips, before the logger exists. */
+  onInvalidCheckpoint?: (checkpoint: string, problem: string) => void;
+  /** Awaited once everything is loaded and checked, before any thread starts. */
+  beforeStart?: () => Promise<void>;
+}
+
+/** The reason the signal carries when it is a signal name (the CLI's), else 'abort'. */
+const stopReason = (signal: AbortSignal): StopReason => (signal.reason === 'SIGINT' || signal.reason === 'SIGTERM' ? signal.reason : 'abort');
+
+export async function runSession(s: Session): Promise<TrainResult> {
+  const { config, data, resumeFrom, invalid } = prepareRun(s.resolve, s.data, s.onInvalidCheckpoint);
+  await s.beforeStart?.();
+  const stopRequested = () => (s.signal?.aborted ? stopReason(s.signal) : null);
+  const logger = s.logger(config);
+  const { log } = logger;
+  for (const i of invalid) log.warn({ event: 'checkpoint_invalid', ...i }, 'checkpoint_invalid');
+  try {
+    const summary = await runTraining(config, log, data, {
+      resumeFrom, stopRequested, writeFailure: logger.failure, progressLine: s.progressLine, ...s.callbacks,
+    });
+    const failure = logger.failure();
+    if (failure) throw failure;
+    // A stop during the evaluation or the pool's shutdown still ends the run as a stop.
+    const stoppedBy = summary.stoppedBy ?? stopRequested();
+    if (stoppedBy && !summary.stoppedBy) log.warn({ event: 'run_stopped', signal: stoppedBy, step: summary.steps }, 'run_stopped');
+    const result: TrainResult = {
+      history: historyOf(summary.epochs),
+      eval: stoppedBy ? null : summary.eval, weights: summary.weights, layout: summary.layout, steps: summary.steps, stoppedBy,
+    };
+    if (!stoppedBy) s.callbacks?.onTrainEnd?.({ steps: result.steps, loss: summary.epochs.at(-1)?.loss ?? null, eval: result.eval });
+    return result;
+  } catch (e) {
+    hold('failing');
+    const path = e instanceof WriteError ? { path: e.path, errno: e.errno } : {};
+    log.error({ event: 'run_failed', code: (e as { code?: string }).code, ...path, err: e }, 'run_failed');
+    throw e;
+  }
+}
+
+/** Per epoch of this run (a resumed run starts at the checkpoint's epoch). */
+function historyOf(epochs: EpochSummary[]): TrainResult['history'] {
+  return {
+    epoch: epochs.map((e) => e.epoch),
+    history: {
+      loss: epochs.map((e) => e.loss),
+      seconds: epochs.map((e) => e.seconds),
+      samplesPerSec: epochs.map((e) => e.samplesPerSec),
+      stepMsMedian: epochs.map((e) => e.stepMsMedian),
+    },
+  };
+}
