@@ -234,7 +234,7 @@ describe('bad input: exit 2, one line on stderr, nothing written', () => {
     for (const cmd of ['eval', 'predict']) {
       const r = runCli(`src/cli/${cmd}.js`, ['--help']);
       expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(new RegExp(`^Usage: npm run ${cmd} -- --checkpoint DIR`));
+      expect(r.stdout).toMatch(new RegExp(`^Usage: tfjs-parallel-trainer ${cmd} --checkpoint DIR`));
       expect(r.stdout).toMatch(/--batch-size N/);
     }
   });

@@ -16,7 +16,8 @@ import { evalReport, formatReport } from '../report/eval-report.js';
 import type { SplitReport } from '../report/eval-report.js';
 import { round } from '../run/step-stats.js';
 
-export const HELP = `Usage: npm run eval -- --checkpoint DIR [flags]
+export const HELP = `Usage: tfjs-parallel-trainer eval --checkpoint DIR [flags]
+       (in this repository: npm run eval -- --checkpoint DIR [flags])
 
 Evaluates a checkpoint's model (loaded through the TensorFlow.js Layers format) and
 prints the seed's report: accuracy on the rows whose condition is 1 and 0, odd/even

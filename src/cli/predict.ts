@@ -9,7 +9,8 @@ import { asWriteError, makeDirs, probeFile } from '../run/outputs.js';
 import { argmaxRows, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities } from '../model/layers-model.js';
 import { intFlag, requiredFlag, runCommand } from './command.js';
 
-export const HELP = `Usage: npm run predict -- --checkpoint DIR --images FILE [flags]
+export const HELP = `Usage: tfjs-parallel-trainer predict --checkpoint DIR --images FILE [flags]
+       (in this repository: npm run predict -- --checkpoint DIR --images FILE [flags])
 
 Classifies every image of an IDX image file (rank 3: count x rows x cols, raw or .gz)
 with a checkpoint's model, loaded through the TensorFlow.js Layers format. Pixels are

@@ -9,7 +9,8 @@ import { readLog, ReportInputError } from '../report/log-input.js';
 import { asWriteError, makeDirs, probeDir } from '../run/outputs.js';
 import { exitCodeOf, isInputError } from './command.js';
 
-export const HELP = `Usage: npm run report -- --log FILE --out DIR
+export const HELP = `Usage: tfjs-parallel-trainer report --log FILE --out DIR
+       (in this repository: npm run report -- --log FILE --out DIR)
 
 Turns the NDJSON log of a training run (stdout of npm run train, or its --log-file)
 into SVG charts and an index.html that shows them with the run's settings and the

@@ -15,7 +15,6 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import type { io } from '@tensorflow/tfjs-core';
 import type { ConfigJson } from './config.js';
 import { injectWriteFault, parseWriteFaults } from '../engine/faults.js';
 import { asWriteError, makeDirs, WriteError } from './outputs.js';
@@ -211,15 +210,28 @@ export function describeLayoutDifference(checkpoint: ParamLayout, config: ParamL
 }
 
 /**
+ * What tf.io.fromMemory takes (a structural copy of tfjs-core's io.ModelArtifacts, so
+ * that this module, and the library's declarations, need no TF.js types).
+ */
+export interface LayersModelArtifacts {
+  modelTopology: object;
+  weightSpecs: { name: string; shape: number[]; dtype: 'float32' }[];
+  weightData: ArrayBuffer;
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+}
+
+/**
  * model.json + weights.bin of a checkpoint directory, for
  * tf.loadLayersModel(tf.io.fromMemory(artifacts)): no file:// handler (tfjs-node) needed.
  */
-export function layersModelArtifacts(ckptDir: string): io.ModelArtifacts {
+export function layersModelArtifacts(ckptDir: string): LayersModelArtifacts {
   const path = join(ckptDir, 'model.json');
   const json = readJson(path);
-  const m = json.value as Partial<io.ModelJSON> | undefined;
+  const m = json.value as { modelTopology?: object; weightsManifest?: { paths?: string[]; weights: LayersModelArtifacts['weightSpecs'] }[]; format?: string; generatedBy?: string; convertedBy?: string | null } | undefined;
   const group = m?.weightsManifest?.[0];
-  if (json.problem || !group || !m?.modelTopology || group.paths?.length !== 1) {
+  if (json.problem || !group?.paths || !m?.modelTopology || group.paths.length !== 1) {
     throw new CheckpointError(`${path}: ${json.problem ?? 'not a single-file Layers model'}`);
   }
   const bin = readBytes(join(ckptDir, group.paths[0]));

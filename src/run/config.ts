@@ -130,7 +130,8 @@ export function readConfigFile(path: string): Partial<Config> {
   return value as Partial<Config>;
 }
 
-export const HELP = `Usage: npm run train -- [flags]
+export const HELP = `Usage: tfjs-parallel-trainer train [flags]
+       (in this repository: npm run train -- [flags])
 
 Trains an MLP on MNIST (or any IDX dataset) data-parallel across worker threads,
 with the masked loss: cross-entropy of the one-hot class times a condition column.
