@@ -1,5 +1,5 @@
 // --deterministic: fixed micro-shards summed in order give bit-identical weights for
-// any worker count; the normal mode agrees within float rounding.
+// any worker count; the normal mode agrees within float rounding and is reproducible.
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { resolveConfig } from '../src/run/config.js';
@@ -40,8 +40,11 @@ describe('normal mode', () => {
     const one = await weightsAfter20Steps(1);
     const four = await weightsAfter20Steps(4);
     expect(maxRelDiff(four, one)).toBeLessThan(1e-5);
-    // ...but are not bit-identical (measured ~1e-7 apart): why deterministic mode exists.
-    // wasm arithmetic is reproducible, so this holds on any machine.
-    expect(Buffer.from(four.buffer).equals(Buffer.from(one.buffer))).toBe(false);
+  });
+
+  it('the same worker count twice gives byte-identical weights (a run is reproducible)', async () => {
+    const a = await weightsAfter20Steps(2);
+    const b = await weightsAfter20Steps(2);
+    expect(Buffer.from(a.buffer).equals(Buffer.from(b.buffer))).toBe(true);
   });
 });

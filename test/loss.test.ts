@@ -27,7 +27,7 @@ describe('combined label', () => {
     expect([0, 1, 2, 3].map((y) => conditionOf(y, rule('even')))).toEqual([1, 0, 1, 0]);
     expect([0, 1, 2, 3].map((y) => conditionOf(y, rule('all')))).toEqual([1, 1, 1, 1]);
     expect([0, 1, 3, 7].map((y) => conditionOf(y, rule('classes=1,3,7')))).toEqual([0, 1, 1, 1]);
-    expect(typeof parseMask('prime')).toBe('string');
+    expect(parseMask('prime')).toBe('odd, even, all or classes=1,3,7');
   });
 });
 
