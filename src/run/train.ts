@@ -9,9 +9,10 @@ import { hold } from '../engine/faults.js';
 import { closePool, createPool } from '../engine/pool.js';
 import type { WorkerPool } from '../engine/pool.js';
 import { batchSlot } from '../engine/shared-memory.js';
+import type { SharedViews } from '../engine/shared-memory.js';
 import { planShards } from '../engine/shards.js';
 import { reduceStep, ShardFailedError, StepAbandoned, StepLoops } from '../engine/step-loops.js';
-import type { FaultPolicy, StepGradient, StopReason } from '../engine/step-loops.js';
+import type { FaultPolicy, StopReason } from '../engine/step-loops.js';
 export type { StopReason };
 import type { ParamLayout } from '../model/layout.js';
 import { maskToString } from '../model/labels.js';
@@ -28,6 +29,7 @@ import type { Logger } from './log.js';
 import { RunLog } from './run-log.js';
 import type { EpochSummary, StepSummary, TrainCallbacks } from './run-log.js';
 import { BatchOrder, scheduleOf } from './schedule.js';
+import type { Schedule } from './schedule.js';
 import { evaluate, initWeights, loadShared } from './setup.js';
 import { round, StepStats } from './step-stats.js';
 
@@ -85,58 +87,18 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
   try {
     logStart(log, config, wp, { numTrain, numTest: data.test.count, layout, inputSize: model.inputSize, resume, startupMs: performance.now() - runStart });
     const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0);
-    const loops = new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log));
-    let version = resume?.weightsVersion ?? 0;
-    loops.channel.publishWeights(version);
-    const order = new BatchOrder(config.seed, numTrain, config.batchSize, schedule);
-    const publishBatch = (step: number) => { order.fill(step, batchSlot(views, step)); loops.publishBatch(step); };
-    const checkpoints = new CheckpointPolicy(config, schedule, { adam, weights: views.weights, layout, model }, log);
-    const runLog = new RunLog(log, schedule, config.batchSize, config.progressEvery, options,
-      options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null);
-    const grad = new Float32Array(layout.numParams);
-    let completed = schedule.firstStep;
-    // A stop that came while starting the pool: no step is started.
-    let stoppedBy = options.stopRequested?.() ?? null;
-    if (completed < schedule.totalSteps && !stoppedBy) {
-      // 4. The loop. Batches go out two steps ahead (two slots), so a shard gathers the
-      //    next step's rows while the coordinator reduces and updates; shards wait for
-      //    the new weights version before touching the weights. The math is unchanged.
-      for (let s = completed; s < Math.min(completed + 2, schedule.totalSteps); s++) publishBatch(s);
-      loops.start(completed, version);
-      for (let step = completed; step < schedule.totalSteps; step++) {
-        // 4a. Compute: every shard's gradient sum in its slab (a stop that outlasts a hung step ends here).
-        const results = await stepResults(loops, step, version, options, () => checkpoints.save(completed, version, 'shard_failed'));
-        if (typeof results === 'string') {
-          stoppedBy = results;
-          checkpoints.save(completed, version, stoppedBy);
-          break;
-        }
-        runLog.clock.results();
-        // 4b. Reduce: check the results, sum the slabs, divide once by the global normaliser.
-        const g: StepGradient = reduceStep(results, views, wp, step, version, config.batchSize, config.normalize, grad);
-        runLog.clock.reduced();
-        // 4c. The batch after next into this step's slot: every shard has read it.
-        if (step + 2 < schedule.totalSteps) publishBatch(step + 2);
-        runLog.clock.dispatched();
-        // 4d. Adam on the one shared copy of the weights, then the new version goes out.
-        adamStep(config, adam, grad, views.weights);
-        loops.channel.publishWeights(++version);
-        completed = step + 1;
-        // 4e. Account and log; 4f. checkpoint (the files hold the weights of `completed` steps) or stop.
-        const epochDone = runLog.stepDone(step, g.loss, g.computeMs, () => results.map((r) => r.numTensors));
-        const writeFailure = options.writeFailure?.();
-        if (writeFailure) failOnLogWrite(writeFailure, () => checkpoints.save(completed, version, 'log_write_failed'));
-        stoppedBy = options.stopRequested?.() ?? null;
-        const reason = stoppedBy ?? checkpoints.due(completed, epochDone);
-        if (reason) checkpoints.save(completed, version, reason);
-        if (stoppedBy) break;
-      }
-    }
-    // After a stop every loop is asked to end; one that does not within 200 ms (a hung
-    // thread) is terminated, so the process exits within the signal grace.
-    await loops.stop(stoppedBy ? Math.min(200, config.stepTimeout) : config.stepTimeout);
-    runLog.done();
-    const summary = { weights: views.weights.slice(), layout, steps: completed, epochs: runLog.epochs, overall: runLog.overall.summary(config.batchSize), stoppedBy };
+    const run: Run = {
+      config, options, views, wp, adam, schedule,
+      loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log)),
+      order: new BatchOrder(config.seed, numTrain, config.batchSize, schedule),
+      checkpoints: new CheckpointPolicy(config, schedule, { adam, weights: views.weights, layout, model }, log),
+      runLog: new RunLog(log, schedule, config.batchSize, config.progressEvery, options,
+        options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null),
+    };
+    // 4. The steps.
+    const { completed, stoppedBy } = await runSteps(run, resume?.weightsVersion ?? 0);
+    run.runLog.done();
+    const summary = { weights: views.weights.slice(), layout, steps: completed, epochs: run.runLog.epochs, overall: run.runLog.overall.summary(config.batchSize), stoppedBy };
     if (stoppedBy) {
       log.warn({ event: 'run_stopped', signal: stoppedBy, step: completed }, 'run_stopped');
       return { ...summary, eval: null };
@@ -144,7 +106,7 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
     // 5. Evaluate on the training rows (as the seed did) and on the test set.
     const report = options.evaluate === false ? null : await evaluateAndLog(log, config, wp, views, numTrain);
     log.info({
-      event: 'run_end', steps: completed, seconds: round((performance.now() - runStart) / 1000), finalLoss: runLog.epochs.at(-1)?.loss ?? null,
+      event: 'run_end', steps: completed, seconds: round((performance.now() - runStart) / 1000), finalLoss: run.runLog.epochs.at(-1)?.loss ?? null,
       // maxRSS covers the whole process, every worker thread included.
       peakRssMB: round(process.resourceUsage().maxRSS / 1024),
     }, 'run_end');
@@ -152,6 +114,73 @@ export async function runTraining(config: Config, log: Logger, dataset?: Dataset
   } finally {
     await closePool(wp);
   }
+}
+
+/** What the steps work with: built once by runTraining. */
+interface Run {
+  config: Config;
+  options: RunOptions;
+  views: SharedViews;
+  wp: WorkerPool;
+  adam: AdamState;
+  schedule: Schedule;
+  loops: StepLoops;
+  order: BatchOrder;
+  checkpoints: CheckpointPolicy;
+  runLog: RunLog;
+}
+
+/**
+ * The training steps from the schedule's first to its last, or until a stop. Batches go
+ * out two steps ahead (two slots), so a shard gathers the next step's rows while the
+ * coordinator reduces and updates; shards wait for the new weights version before
+ * touching the weights. Returns the steps completed and why it stopped early, if so.
+ */
+async function runSteps(r: Run, firstVersion: number): Promise<{ completed: number; stoppedBy: StopReason | null }> {
+  const { config, options, views, schedule, loops, checkpoints, runLog } = r;
+  const publishBatch = (step: number) => { r.order.fill(step, batchSlot(views, step)); loops.publishBatch(step); };
+  const grad = new Float32Array(views.weights.length);
+  let version = firstVersion;
+  let completed = schedule.firstStep;
+  loops.channel.publishWeights(version);
+  // A stop that came while starting the pool: no step is started.
+  let stoppedBy = options.stopRequested?.() ?? null;
+  if (completed < schedule.totalSteps && !stoppedBy) {
+    for (let s = completed; s < Math.min(completed + 2, schedule.totalSteps); s++) publishBatch(s);
+    loops.start(completed, version);
+    for (let step = completed; step < schedule.totalSteps; step++) {
+      // a. Compute: every shard's gradient sum in its slab (a stop that outlasts a hung step ends here).
+      const results = await stepResults(loops, step, version, options, () => checkpoints.save(completed, version, 'shard_failed'));
+      if (typeof results === 'string') {
+        stoppedBy = results;
+        checkpoints.save(completed, version, stoppedBy);
+        break;
+      }
+      runLog.clock.results();
+      // b. Reduce: check the results, sum the slabs, divide once by the global normaliser.
+      const g = reduceStep(results, views, r.wp, step, version, config.batchSize, config.normalize, grad);
+      runLog.clock.reduced();
+      // c. The batch after next into this step's slot: every shard has read it.
+      if (step + 2 < schedule.totalSteps) publishBatch(step + 2);
+      runLog.clock.dispatched();
+      // d. Adam on the one shared copy of the weights, then the new version goes out.
+      adamStep(config, r.adam, grad, views.weights);
+      loops.channel.publishWeights(++version);
+      completed = step + 1;
+      // e. Account and log; f. checkpoint (the files hold the weights of `completed` steps) or stop.
+      const epochDone = runLog.stepDone(step, g.loss, g.computeMs, () => results.map((x) => x.numTensors));
+      const writeFailure = options.writeFailure?.();
+      if (writeFailure) failOnLogWrite(writeFailure, () => checkpoints.save(completed, version, 'log_write_failed'));
+      stoppedBy = options.stopRequested?.() ?? null;
+      const reason = stoppedBy ?? checkpoints.due(completed, epochDone);
+      if (reason) checkpoints.save(completed, version, reason);
+      if (stoppedBy) break;
+    }
+  }
+  // After a stop every loop is asked to end; one that does not within 200 ms (a hung
+  // thread) is terminated, so the process exits within the signal grace.
+  await loops.stop(stoppedBy ? Math.min(200, config.stepTimeout) : config.stepTimeout);
+  return { completed, stoppedBy };
 }
 
 function stoppedEarly(log: Logger, reason: StopReason, weights: Float32Array, layout: ParamLayout, steps: number): RunSummary {
@@ -212,7 +241,7 @@ function logStart(log: Logger, config: Config, wp: WorkerPool, run: {
   });
 }
 
-async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views: Parameters<typeof evaluate>[1], numTrain: number) {
+async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views: SharedViews, numTrain: number) {
   hold('evaluating');
   const start = performance.now();
   const report = await evaluate(wp, views, numTrain, config.workers, config.mask, config.model.numClasses);
