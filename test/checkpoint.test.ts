@@ -5,8 +5,9 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, r
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
-  CheckpointError, describeLayoutDifference, layersModelArtifacts, listCheckpoints, readLatestCheckpoint, writeCheckpoint,
+  CheckpointError, describeLayoutDifference, listCheckpoints, readLatestCheckpoint, writeCheckpoint,
 } from '../src/run/checkpoint.js';
+import { layersModelArtifacts } from '../src/model/layers-model.js';
 import type { LoadedCheckpoint, TrainingState } from '../src/run/checkpoint.js';
 import { configJson, resolveConfig } from '../src/run/config.js';
 import type { ConfigJson } from '../src/run/config.js';

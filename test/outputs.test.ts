@@ -76,6 +76,14 @@ describe('outputs that cannot be written are refused before any work', () => {
   }
 });
 
+describe('outputs that can be written but not fsynced', () => {
+  it('--log-file /dev/null (a device: it takes writes, not fsync) trains', () => {
+    const r = runCli('src/cli/train.js', ['--epochs', '1', '--limit', '256', '--log-file', '/dev/null'], {}, FAST_MS);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.events.some((e) => e.event === 'run_end')).toBe(true);
+  });
+});
+
 describe('a write that fails during a run', () => {
   const reference = tmpDir();
   it('(reference: an uninterrupted run)', () => {

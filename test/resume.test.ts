@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { layersModelArtifacts, listCheckpoints } from '../src/run/checkpoint.js';
+import { listCheckpoints } from '../src/run/checkpoint.js';
+import { layersModelArtifacts } from '../src/model/layers-model.js';
 import { PROJECT_ROOT } from '../src/run/paths.js';
 import { runCli, tmpDir } from './helpers.js';
 

@@ -46,6 +46,8 @@ async function run(argv: string[]): Promise<void> {
   const split = (flags.split ?? 'test') as (typeof SPLITS)[number];
   if (!SPLITS.includes(split)) throw new ConfigError(`--split: expected one of ${SPLITS.join(', ')}, got "${flags.split as string}"`);
   const batchSize = intFlag(flags, 'batch-size', DEFAULT_PREDICT_BATCH);
+  const logFile = (flags['log-file'] as string | undefined) ?? null;
+  if (logFile) probeFile('--log-file', logFile, 'append'); // before any work: a bad path costs nothing
   const opened = openCheckpoint(path, (problem) => process.stderr.write(`warning: skipping invalid checkpoint: ${problem}\n`));
   const { checkpoint: ckpt } = opened;
   const maskText = (flags.mask as string | undefined) ?? ckpt.config.mask;
@@ -56,8 +58,6 @@ async function run(argv: string[]): Promise<void> {
   if (data.train.inputSize !== ckpt.model.inputSize) {
     throw new DataError(`${dataDir}: images have ${data.train.inputSize} pixels, the model of ${ckpt.checkpoint} expects ${ckpt.model.inputSize}`);
   }
-  const logFile = (flags['log-file'] as string | undefined) ?? null;
-  if (logFile) probeFile('--log-file', logFile, 'append');
   const model = await loadCheckpointModel(opened);
   const { log, failure } = createLogger('info', logFile);
 

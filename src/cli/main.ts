@@ -22,9 +22,13 @@ tfjs-parallel-trainer <command> --help lists the command's flags.
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === 'help') {
+  if (name === undefined) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (name === '--help' || name === 'help') {
     process.stdout.write(USAGE);
-    return name === undefined ? 2 : 0;
+    return 0;
   }
   if (!Object.hasOwn(COMMANDS, name)) {
     process.stderr.write(`error: "${name}": unknown command (expected one of ${Object.keys(COMMANDS).join(', ')}; see --help)\n`);

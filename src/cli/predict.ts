@@ -34,6 +34,7 @@ async function run(argv: string[]): Promise<void> {
   const imagesPath = requiredFlag(flags, 'images', 'an IDX image file');
   const out = (flags.out as string | undefined) ?? null;
   const batchSize = intFlag(flags, 'batch-size', DEFAULT_PREDICT_BATCH);
+  if (out) probeFile('--out', out, 'replace'); // before any work: a bad path costs nothing
   const opened = openCheckpoint(path, (problem) => process.stderr.write(`warning: skipping invalid checkpoint: ${problem}\n`));
   const { inputSize, numClasses } = opened.checkpoint.model;
   const images = readIdx(imagesPath);
@@ -42,7 +43,6 @@ async function run(argv: string[]): Promise<void> {
   if (rows * cols !== inputSize) {
     throw new DataError(`${imagesPath}: images are ${rows}x${cols} (${rows * cols} pixels), the model of ${opened.checkpoint.checkpoint} expects ${inputSize} pixels`);
   }
-  if (out) probeFile('--out', out, 'replace');
   const model = await loadCheckpointModel(opened);
 
   // 2. Predict in batches; one line per image.

@@ -1,7 +1,7 @@
 // `tfjs-parallel-trainer report` (npm run report -- --log run.ndjson --out DIR): a
 // training run's NDJSON log -> SVG charts and an index.html (src/report/charts.ts, loaded
 // only here: a program that never draws charts never loads vega).
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -90,23 +90,26 @@ export async function main(argv: string[]): Promise<number> {
   const files: [string, string][] = [];
   for (const c of charts) files.push([c.file, `${await renderSvg(c.spec)}\n`]);
   files.push(['index.html', indexHtml(args.log, log.run, charts)]);
-  // Every file or none: on a failed write (a full disk), what this run wrote is removed.
+  // On a failed write (a full disk), the files and directories this run created are
+  // removed again; files of an earlier report that were there before are left alone.
   const written: string[] = [];
-  let created: string[] = [];
+  const createdFiles: string[] = [];
+  let createdDirs: string[] = [];
   try {
-    created = makeDirs(args.out);
+    createdDirs = makeDirs(args.out);
     for (const [name, text] of files) {
       const path = join(args.out, name);
-      written.push(path);
+      if (!existsSync(path)) createdFiles.push(path);
       try {
         writeFileSync(path, text);
       } catch (e) {
         throw asWriteError(e, path);
       }
+      written.push(path);
     }
   } catch (e) {
-    for (const path of written) rmSync(path, { force: true });
-    for (const dir of created.reverse()) rmSync(dir, { recursive: true, force: true });
+    for (const path of createdFiles) rmSync(path, { force: true });
+    for (const dir of createdDirs.reverse()) rmSync(dir, { recursive: true, force: true });
     process.stderr.write(`error: ${(e as Error).message}\n`);
     return exitCodeOf(e);
   }
@@ -115,6 +118,9 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`error: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  });
 }
 

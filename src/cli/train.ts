@@ -35,11 +35,12 @@ export async function main(argv: string[]): Promise<number> {
   let stop: NodeJS.Signals | null = null;
   let log: Logger | null = null;
   const abort = new AbortController();
+  let watchdog: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stop) process.exit(SIGNAL_EXIT[signal]);
     stop = signal;
     abort.abort(signal); // the run's stop reason is the signal's name
-    setTimeout(() => {
+    watchdog = setTimeout(() => {
       log?.warn({ event: 'run_stopped', signal, forced: true, graceMs: SIGNAL_GRACE_MS }, 'run_stopped');
       process.exit(SIGNAL_EXIT[signal]);
     }, SIGNAL_GRACE_MS).unref();
@@ -49,6 +50,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await runCli(argv, () => stop, abort.signal, (l) => { log = l; });
   } finally {
+    clearTimeout(watchdog);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
@@ -77,7 +79,7 @@ async function runCli(argv: string[], stopRequested: () => NodeJS.Signals | null
       return 0;
     }
     await seeSignals(); // a signal during the failure still ends the run as a signal
-    process.stderr.write(`error: ${(e as Error).message}\n`);
+    process.stderr.write(`error: ${(e as Error).message.split('\n')[0]}\n`);
     const stop = stopRequested();
     return stop ? SIGNAL_EXIT[stop] : exitCodeOf(e);
   }

@@ -55,7 +55,7 @@ export function parseWriteFaults(spec: string | undefined): WriteFault[] {
 /** Throws the injected OS error if writing `file` of the checkpoint of `step` should fail. */
 export function injectWriteFault(faults: WriteFault[], step: number, file: string): void {
   const f = faults.find((x) => x.step === step && x.file === file);
-  if (f) throw Object.assign(new Error(`${f.code}: injected write fault, write`), { code: f.code });
+  if (f) throw Object.assign(new Error(`${f.code}: injected write fault, write`), { code: f.code, syscall: 'write' });
 }
 
 // Test-only: TRAINER_HOLD='phase:ms' makes the coordinator, on entering `phase`, write

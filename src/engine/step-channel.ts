@@ -90,6 +90,9 @@ export class CoordinatorChannel {
 
 // ---- a worker's half ---------------------------------------------------------------------
 
+/** How often a waiting loop looks at the stop word at the latest. */
+const STOP_SLICE_MS = 50;
+
 /** The coordinator set `stop` while a loop waited: the loop ends quietly. */
 export class Stopped extends Error {}
 
@@ -132,7 +135,9 @@ export class WorkerChannel {
       if (v >= min) return;
       const left = deadline - performance.now();
       if (left <= 0) throw new Error(`${what} was not published within ${this.timeoutMs} ms`);
-      Atomics.wait(this.control, slot, v, left);
+      // In slices: a stop stored between the check above and this wait notifies a word
+      // this thread is not yet waiting on, so it is seen at the next slice instead.
+      Atomics.wait(this.control, slot, v, Math.min(left, STOP_SLICE_MS));
     }
   }
 }

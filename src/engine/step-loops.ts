@@ -154,6 +154,8 @@ export class StepLoops {
   readonly channel: CoordinatorChannel;
   private readonly loops: { promise: Promise<unknown>; abort: AbortController; error: Error | null; settled: boolean }[] = [];
   private lastYield = performance.now();
+  /** When a stop request was first seen: the grace of the step in flight counts from it. */
+  private stopSeenAt = -1;
 
   constructor(
     private readonly wp: WorkerPool,
@@ -217,14 +219,13 @@ export class StepLoops {
    */
   private async waitDone(shard: number, step: number, stopRequested: () => StopReason | null): Promise<string | null> {
     const deadline = performance.now() + this.policy.stepTimeoutMs;
-    let stopSeenAt = -1;
     for (;;) {
       if (performance.now() - this.lastYield >= YIELD_MS) {
         await this.yieldToEventLoop();
         // A signal stops the run after the step in flight, unless that step hangs.
         const signal = stopRequested();
-        if (signal && stopSeenAt < 0) stopSeenAt = performance.now();
-        if (signal && performance.now() - stopSeenAt >= STEP_GRACE_MS) throw new StepAbandoned(signal, step);
+        if (signal && this.stopSeenAt < 0) this.stopSeenAt = performance.now();
+        if (signal && performance.now() - this.stopSeenAt >= STEP_GRACE_MS) throw new StepAbandoned(signal, step);
       }
       const v = this.channel.done(shard);
       if (v >= step + 1) return null;

@@ -5,7 +5,8 @@ import { io, tensor2d, tidy } from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { CheckpointError, layersModelArtifacts, readCheckpoint, readLatestCheckpoint } from '../run/checkpoint.js';
+import { CheckpointError, readCheckpoint, readLatestCheckpoint } from '../run/checkpoint.js';
+import { readBytes, readJson } from '../run/files.js';
 import type { LoadedCheckpoint } from '../run/checkpoint.js';
 import { initBackend } from './mlp.js';
 
@@ -13,6 +14,39 @@ import { initBackend } from './mlp.js';
 export const DEFAULT_PREDICT_BATCH = 1000;
 
 // ---- checkpoint -> model ---------------------------------------------------------------
+
+/**
+ * What tf.io.fromMemory takes (a structural copy of tfjs-core's io.ModelArtifacts, so
+ * that this module, and the library's declarations, need no TF.js types).
+ */
+export interface LayersModelArtifacts {
+  modelTopology: object;
+  weightSpecs: { name: string; shape: number[]; dtype: 'float32' }[];
+  weightData: ArrayBuffer;
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+}
+
+/**
+ * model.json + weights.bin of a checkpoint directory, for
+ * tf.loadLayersModel(tf.io.fromMemory(artifacts)): no file:// handler (tfjs-node) needed.
+ */
+export function layersModelArtifacts(ckptDir: string): LayersModelArtifacts {
+  const path = join(ckptDir, 'model.json');
+  const json = readJson(path);
+  const m = json.value as { modelTopology?: object; weightsManifest?: { paths?: string[]; weights: LayersModelArtifacts['weightSpecs'] }[]; format?: string; generatedBy?: string; convertedBy?: string | null } | undefined;
+  const group = m?.weightsManifest?.[0];
+  if (json.problem || !group?.paths || !m?.modelTopology || group.paths.length !== 1) {
+    throw new CheckpointError(`${path}: ${json.problem ?? 'not a single-file Layers model'}`);
+  }
+  const bin = readBytes(join(ckptDir, group.paths[0]));
+  if (typeof bin === 'string') throw new CheckpointError(`${join(ckptDir, group.paths[0])}: ${bin}`);
+  return {
+    modelTopology: m.modelTopology, weightSpecs: group.weights, weightData: new Uint8Array(bin).buffer,
+    format: m.format, generatedBy: m.generatedBy, convertedBy: m.convertedBy,
+  };
+}
 
 const CHECKPOINT_NAME = /^ckpt-\d{9}$/;
 

@@ -60,7 +60,7 @@ const esc = (s: unknown): string =>
 const fixed = (x: number | undefined, digits = 4) => (x === undefined ? '-' : x.toFixed(digits));
 const plural = (n: number | undefined, word: string) => `${n ?? '?'} ${word}${n === 1 ? '' : 's'}`;
 
-export function runTitle(run: RunLog): string {
+function runTitle(run: RunLog): string {
   const s = run.runStart;
   if (!s) return 'Training run (the log has no run_start event)';
   const config = obj(s, 'config');

@@ -9,7 +9,7 @@ export class ReportInputError extends Error {
 }
 
 export type Obj = Record<string, unknown>;
-export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 export const num = (o: Obj | undefined, key: string): number | undefined => {
   const v = o?.[key];
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;

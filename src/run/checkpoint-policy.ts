@@ -38,6 +38,19 @@ export class CheckpointPolicy {
     return every && completed % every === 0 ? 'every' : null;
   }
 
+  /**
+   * On the way out of a failure (a shard that failed for good, a log that cannot be
+   * written): keep what was learned if the directory still takes it. A failure of this
+   * checkpoint is logged, not thrown, so the run fails with its real cause.
+   */
+  trySave(completed: number, version: number, reason: string): void {
+    try {
+      this.save(completed, version, reason);
+    } catch (err) {
+      this.log.error({ event: 'checkpoint_failed', reason, step: completed, err }, 'checkpoint_failed');
+    }
+  }
+
   /** Everything needed to continue exactly after `completed` steps, whose weights are `version`. */
   save(completed: number, version: number, reason: string): void {
     if (!this.dir) return;

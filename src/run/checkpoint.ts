@@ -12,11 +12,12 @@
 //                                 and by removeTemps when a run starts
 //   DIR/.replaced-ckpt-*          the old copy while a checkpoint of the same step is replaced
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { ConfigJson } from './config.js';
 import { injectWriteFault, parseWriteFaults } from '../engine/faults.js';
+import { bestEffort, fsStep, fsyncDir, parseJson, readBytes, readJson, writeDurable } from './files.js';
 import { asWriteError, makeDirs, WriteError } from './outputs.js';
 import type { AdamState } from '../optim/adam.js';
 import { paramLayout } from '../model/layout.js';
@@ -209,39 +210,6 @@ export function describeLayoutDifference(checkpoint: ParamLayout, config: ParamL
   return layoutDifference(checkpoint, config, 'the checkpoint', 'the config');
 }
 
-/**
- * What tf.io.fromMemory takes (a structural copy of tfjs-core's io.ModelArtifacts, so
- * that this module, and the library's declarations, need no TF.js types).
- */
-export interface LayersModelArtifacts {
-  modelTopology: object;
-  weightSpecs: { name: string; shape: number[]; dtype: 'float32' }[];
-  weightData: ArrayBuffer;
-  format?: string;
-  generatedBy?: string;
-  convertedBy?: string | null;
-}
-
-/**
- * model.json + weights.bin of a checkpoint directory, for
- * tf.loadLayersModel(tf.io.fromMemory(artifacts)): no file:// handler (tfjs-node) needed.
- */
-export function layersModelArtifacts(ckptDir: string): LayersModelArtifacts {
-  const path = join(ckptDir, 'model.json');
-  const json = readJson(path);
-  const m = json.value as { modelTopology?: object; weightsManifest?: { paths?: string[]; weights: LayersModelArtifacts['weightSpecs'] }[]; format?: string; generatedBy?: string; convertedBy?: string | null } | undefined;
-  const group = m?.weightsManifest?.[0];
-  if (json.problem || !group?.paths || !m?.modelTopology || group.paths.length !== 1) {
-    throw new CheckpointError(`${path}: ${json.problem ?? 'not a single-file Layers model'}`);
-  }
-  const bin = readBytes(join(ckptDir, group.paths[0]));
-  if (typeof bin === 'string') throw new CheckpointError(`${join(ckptDir, group.paths[0])}: ${bin}`);
-  return {
-    modelTopology: m.modelTopology, weightSpecs: group.weights, weightData: new Uint8Array(bin).buffer,
-    format: m.format, generatedBy: m.generatedBy, convertedBy: m.convertedBy,
-  };
-}
-
 // ---- encoding --------------------------------------------------------------------------
 
 function encode(s: TrainingState): Record<DataFile, Uint8Array> {
@@ -395,75 +363,13 @@ function settleReplacements(dir: string): void {
 
 /** Removes a directory so that a crash half-way leaves only a `.tmp-*` name, never a partial checkpoint. */
 function retire(dir: string, path: string): void {
-  const gone = join(dir, `${TMP}retired-${path.slice(dir.length + 1)}-${process.pid}`);
+  const gone = join(dir, `${TMP}retired-${basename(path)}-${process.pid}`);
   rmSync(gone, { recursive: true, force: true }); // left by a crashed process that had our pid
   renameSync(path, gone);
   rmSync(gone, { recursive: true, force: true });
 }
 
-/** Runs file-system work on `path`; an OS error becomes a WriteError naming `path` and its code. */
-function fsStep<T>(path: string, work: () => T): T {
-  try {
-    return work();
-  } catch (e) {
-    throw asWriteError(e, path);
-  }
-}
-
-/** Cleanup after a failure: its own errors must not hide the failure being reported. */
-function bestEffort(work: () => void): void {
-  try {
-    work();
-  } catch {
-    // the next writer's settleReplacements / removeTemps finishes the job
-  }
-}
-
-function withFd(path: string, flags: string, use: (fd: number) => void): void {
-  fsStep(path, () => {
-    const fd = openSync(path, flags);
-    try {
-      use(fd);
-    } finally {
-      closeSync(fd);
-    }
-  });
-}
-
-/**
- * The data reaches the disk before the rename that publishes it, or the rename could
- * outrun it. `beforeWrite` is the test-only fault hook (TRAINER_WRITE_FAULTS).
- */
-const writeDurable = (path: string, data: Uint8Array | string, beforeWrite: () => void = () => undefined) =>
-  withFd(path, 'w', (fd) => { beforeWrite(); writeFileSync(fd, data); fsyncSync(fd); });
-
-/** Makes renames and new entries in `dir` durable. Windows cannot open a directory for this. */
-const fsyncDir = (dir: string) => { if (process.platform !== 'win32') withFd(dir, 'r', fsyncSync); };
-
 const WRITE_FAULTS = parseWriteFaults(process.env.TRAINER_WRITE_FAULTS);
-
-/** A file's bytes, or a problem: 'missing' or 'cannot read (CODE)'. */
-function readBytes(path: string): Buffer | string {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code === 'ENOENT' ? 'missing' : `cannot read (${code})`;
-  }
-}
-
-function readJson(path: string): { value?: unknown; problem?: string } {
-  const buf = readBytes(path);
-  return typeof buf === 'string' ? { problem: buf } : parseJson(buf);
-}
-
-function parseJson(buf: Buffer): { value?: unknown; problem?: string } {
-  try {
-    return { value: JSON.parse(buf.toString('utf8')) as unknown };
-  } catch {
-    return { problem: 'not valid JSON' };
-  }
-}
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -9,14 +9,14 @@ import { dirname } from 'node:path';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import pretty from 'pino-pretty';
-import { asWriteError, makeDirs, WriteError } from './outputs.js';
+import { asWriteError, makeDirs } from './outputs.js';
 
 export type { Logger };
 
 export interface RunLogger {
   log: Logger;
   /** The first write to stdout or the log file that failed, or null. */
-  failure: () => WriteError | null;
+  failure: () => Error | null;
 }
 
 /** The CLI's logger: NDJSON (or pino-pretty) on stdout, and the log file when given. */
@@ -55,7 +55,7 @@ export function wrapLogger(user: Logger | null, level: string, logFile: string |
 type Destination = ReturnType<typeof pino.destination>;
 
 class Streams {
-  private failure: WriteError | null = null;
+  private failure: Error | null = null;
   private readonly streams: { level: pino.Level; stream: pino.DestinationStream }[] = [];
 
   /** `errorPath`: the stream is a sonic-boom whose write errors are kept as the failure, named so. */

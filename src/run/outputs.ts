@@ -42,9 +42,14 @@ function statIfAny(path: string) {
 
 const codeOf = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
-/** `e` as a WriteError naming `path` (an error that already is one keeps its own path). */
-export function asWriteError(e: unknown, path: string): WriteError {
-  return e instanceof WriteError ? e : new WriteError(path, codeOf(e));
+/**
+ * `e` as a WriteError naming `path`, when it is an OS error (it has a `syscall`); a
+ * WriteError keeps its own path, and any other error (a bug, a CheckpointError) is
+ * returned as it is.
+ */
+export function asWriteError(e: unknown, path: string): Error {
+  if (e instanceof WriteError || !(e instanceof Error) || !('syscall' in e)) return e as Error;
+  return new WriteError(path, codeOf(e));
 }
 
 /** Thrown by makeDirs: which directory could not be created, and why. */
@@ -139,7 +144,8 @@ export function probeFile(flag: string, file: string, mode: 'append' | 'replace'
     try {
       const fd = openSync(file, 'a');
       try {
-        fsyncSync(fd);
+        // A device or a pipe (/dev/null, /dev/stderr, a FIFO) takes writes but not fsync.
+        if (st.isFile()) fsyncSync(fd);
       } finally {
         closeSync(fd);
       }

@@ -1,7 +1,7 @@
 // What a run tells while it trains: `progress` events every --progress-every steps,
 // `epoch_end` after each epoch, the live line on a terminal, and the library's
 // onBatchEnd / onEpochEnd callbacks. Log objects are built only when a line is due.
-import type { ProgressLine } from '../cli/progress-line.js';
+import type { ProgressLine } from './progress-line.js';
 import type { Logger } from './log.js';
 import type { Schedule } from './schedule.js';
 import { round, StepClock, StepStats } from './step-stats.js';
@@ -11,7 +11,7 @@ export type StepSummary = ReturnType<StepStats['summary']>;
 export type EpochSummary = StepSummary & { epoch: number };
 
 /** The library's per-step and per-epoch hooks (src/index.ts); a throw stops the run. */
-export interface TrainCallbacks {
+export interface StepCallbacks {
   /** After every step: `step` counts completed steps (1-based, global). */
   onBatchEnd?: (step: number, logs: { loss: number; epoch: number }) => void;
   /** After every epoch: its loss, seconds, samplesPerSec, step-time percentiles and phase means. */
@@ -31,7 +31,7 @@ export class RunLog {
     private readonly schedule: Schedule,
     private readonly batchSize: number,
     private readonly progressEvery: number,
-    private readonly callbacks: TrainCallbacks,
+    private readonly callbacks: StepCallbacks,
     private readonly line: ProgressLine | null,
   ) {
     this.overall = new StepStats(Math.max(1, schedule.totalSteps - schedule.warmupUntil));

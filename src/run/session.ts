@@ -9,7 +9,7 @@ import type { Config, ConfigBase } from './config.js';
 import type { RunLogger } from './log.js';
 import { WriteError } from './outputs.js';
 import { prepareRun } from './prepare.js';
-import type { EpochSummary, TrainCallbacks } from './run-log.js';
+import type { EpochSummary, StepCallbacks } from './run-log.js';
 import { runTraining } from './train.js';
 import type { StopReason } from './train.js';
 
@@ -17,7 +17,7 @@ import type { StopReason } from './train.js';
 export interface TrainResult {
   /** The shape of tf.History: `epoch[i]` is the epoch of `history.loss[i]`. */
   history: { epoch: number[]; history: Record<'loss' | 'seconds' | 'samplesPerSec' | 'stepMsMedian', number[]> };
-  /** The seed's report on the training rows and the test set, as in the `eval` log event (null when stopped early). */
+  /** The seed's report on the training rows and the test set, as in the `eval` log event (null when stopped before the last step). */
   eval: { train: SplitReport; test: SplitReport } | null;
   /** The trained weights, flat, in `layout` order. */
   weights: Float32Array;
@@ -28,7 +28,7 @@ export interface TrainResult {
   stoppedBy: StopReason | null;
 }
 
-export interface SessionCallbacks extends TrainCallbacks {
+export interface SessionCallbacks extends StepCallbacks {
   /** After the run (and its evaluation): steps, the final epoch's loss, the report. */
   onTrainEnd?: (logs: { steps: number; loss: number | null; eval: TrainResult['eval'] }) => void;
 }
@@ -70,10 +70,10 @@ export async function runSession(s: Session): Promise<TrainResult> {
     const stoppedBy = summary.stoppedBy ?? stopRequested();
     if (stoppedBy && !summary.stoppedBy) log.warn({ event: 'run_stopped', signal: stoppedBy, step: summary.steps }, 'run_stopped');
     const result: TrainResult = {
-      history: historyOf(summary.epochs),
-      eval: stoppedBy ? null : summary.eval, weights: summary.weights, layout: summary.layout, steps: summary.steps, stoppedBy,
+      history: historyOf(summary.epochs), eval: summary.eval, weights: summary.weights, layout: summary.layout, steps: summary.steps, stoppedBy,
     };
-    if (!stoppedBy) s.callbacks?.onTrainEnd?.({ steps: result.steps, loss: summary.epochs.at(-1)?.loss ?? null, eval: result.eval });
+    // Every step ran (a stop that came later, during the evaluation, keeps its report).
+    if (!summary.stoppedBy) s.callbacks?.onTrainEnd?.({ steps: result.steps, loss: summary.epochs.at(-1)?.loss ?? null, eval: result.eval });
     return result;
   } catch (e) {
     hold('failing');

@@ -19,7 +19,7 @@ import { maskToString } from '../model/labels.js';
 import { adamStep, newAdamState } from '../optim/adam.js';
 import type { AdamState } from '../optim/adam.js';
 import type { SplitReport } from '../report/eval-report.js';
-import { ProgressLine } from '../cli/progress-line.js';
+import { ProgressLine } from './progress-line.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { CheckpointPolicy } from './checkpoint-policy.js';
 import { checkAgainstData } from './checks.js';
@@ -27,7 +27,7 @@ import { configJson } from './config.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { RunLog } from './run-log.js';
-import type { EpochSummary, StepSummary, TrainCallbacks } from './run-log.js';
+import type { EpochSummary, StepSummary, StepCallbacks } from './run-log.js';
 import { BatchOrder, scheduleOf } from './schedule.js';
 import type { Schedule } from './schedule.js';
 import { evaluate, initWeights, loadShared } from './setup.js';
@@ -47,7 +47,7 @@ export interface RunSummary {
 }
 
 /** For programs that drive a run (the CLI, train(), benchmarks, tests). */
-export interface RunOptions extends TrainCallbacks {
+export interface RunOptions extends StepCallbacks {
   /** Stop after this many steps (epochs continue as configured up to it). */
   maxSteps?: number;
   /** Leave the first steps (JIT warm-up) out of `overall`. */
@@ -150,7 +150,7 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
     loops.start(completed, version);
     for (let step = completed; step < schedule.totalSteps; step++) {
       // a. Compute: every shard's gradient sum in its slab (a stop that outlasts a hung step ends here).
-      const results = await stepResults(loops, step, version, options, () => checkpoints.save(completed, version, 'shard_failed'));
+      const results = await stepResults(loops, step, version, options, () => checkpoints.trySave(completed, version, 'shard_failed'));
       if (typeof results === 'string') {
         stoppedBy = results;
         checkpoints.save(completed, version, stoppedBy);
@@ -170,7 +170,11 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
       // e. Account and log; f. checkpoint (the files hold the weights of `completed` steps) or stop.
       const epochDone = runLog.stepDone(step, g.loss, g.computeMs, () => results.map((x) => x.numTensors));
       const writeFailure = options.writeFailure?.();
-      if (writeFailure) failOnLogWrite(writeFailure, () => checkpoints.save(completed, version, 'log_write_failed'));
+      if (writeFailure) {
+        // The log cannot be written (its disk is full, stdout is closed): keep what was learned if the checkpoint directory still takes it.
+        checkpoints.trySave(completed, version, 'log_write_failed');
+        throw writeFailure;
+      }
       stoppedBy = options.stopRequested?.() ?? null;
       const reason = stoppedBy ?? checkpoints.due(completed, epochDone);
       if (reason) checkpoints.save(completed, version, reason);
@@ -213,16 +217,6 @@ async function stepResults(loops: StepLoops, step: number, version: number, opti
     if (e instanceof ShardFailedError) saveOnFailure();
     throw e;
   }
-}
-
-/** The log cannot be written (its disk is full, stdout is closed): keep what was learned if the checkpoint directory still takes it. */
-function failOnLogWrite(failure: Error, save: () => void): never {
-  try {
-    save();
-  } catch {
-    // reported as the log's failure, the cause
-  }
-  throw failure;
 }
 
 function logStart(log: Logger, config: Config, wp: WorkerPool, run: {
