@@ -2,6 +2,7 @@
 // the seed's masked loss, the gradient of its SUM over a shard, and the logits for
 // evaluation. Used by the workers, and by tests as the single-process reference.
 import * as tf from '@tensorflow/tfjs-core';
+import { registerWasmKernels } from './wasm-kernels.js';
 import type { Activation, ModelSpec, ParamLayout } from './layout.js';
 import { paramView } from './layout.js';
 import { reshaped } from './kernels.js';
@@ -10,7 +11,10 @@ import type { ShardBuffers } from '../engine/shards.js';
 
 /** Sets the backend and fails loudly: tf.setBackend returns false instead of throwing. */
 export async function initBackend(name: 'wasm' | 'cpu' | 'tensorflow'): Promise<void> {
-  if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  if (name === 'wasm') {
+    await import('@tensorflow/tfjs-backend-wasm');
+    registerWasmKernels();
+  }
   else if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
   // Opt-in only, never a dependency (../shared/DESIGN.md, decision 1): a user's install.
   else await import(['@tensorflow', 'tfjs-node'].join('/'));

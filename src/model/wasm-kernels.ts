@@ -1,0 +1,171 @@
+// Kernels that the wasm backend of tfjs 4.22 lacks or gets wrong, registered on it under
+// their own names, so that stock TF.js gradients use them with no change to a model
+// (../shared/DESIGN.md, decision 10):
+//   Conv2DBackpropFilter  missing ("Kernel 'Conv2DBackpropFilter' not registered"): no
+//                         Conv2D could train. Stride 1: a Conv2D of the transposed input
+//                         and gradient, on XNNPACK; other strides: a loop over the heap.
+//   MaxPoolGrad           wrong: its running maximum starts at FLT_MIN, not -Infinity,
+//                         so a window whose values are all <= 0 loses its gradient.
+//   UnsortedSegmentSum    missing: the gradient of Embedding.
+// Each is tested against the cpu backend's kernel (test/wasm-kernels.test.ts).
+import * as tf from '@tensorflow/tfjs-core';
+
+type Info = tf.TensorInfo;
+
+/** What these kernels use of the wasm backend (BackendWasm): outputs in its heap, read in place. */
+interface WasmBackend {
+  /** May grow the wasm memory, which detaches every heap view taken before: take views after it. */
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+  typedArrayFromHeap(t: Info): Float32Array | Int32Array;
+  disposeData(dataId: tf.DataId): boolean;
+}
+
+let registered = false;
+
+/** Registers the replacements on the wasm backend, once per thread. */
+export function registerWasmKernels(): void {
+  if (registered) return;
+  registered = true;
+  for (const [kernelName, kernelFunc] of [
+    ['Conv2DBackpropFilter', conv2DBackpropFilter],
+    ['MaxPoolGrad', maxPoolGrad],
+    ['UnsortedSegmentSum', unsortedSegmentSum],
+  ] as const) {
+    if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+  }
+}
+
+interface Args<I, A> {
+  inputs: I;
+  backend: WasmBackend;
+  attrs: A;
+}
+
+/** Runs another wasm kernel from inside a kernel, as TF.js kernels call each other. */
+function call(name: string, backend: WasmBackend, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): Info {
+  const config = tf.getKernel(name, 'wasm');
+  if (!config) throw new Error(`the wasm backend has no ${name} kernel`);
+  return config.kernelFunc({ inputs, backend: backend as unknown as tf.KernelBackend, attrs }) as Info;
+}
+
+/**
+ * dW[r, c, i, o] = sum over b, y, x of input[b, y*s + r - padTop, x*s + c - padLeft, i] * dy[b, y, x, o].
+ * With stride 1 that is a valid Conv2D of the padded input, channels to the front
+ * ([C, H, W, B]), with dy as the filter ([oH, oW, B, O]): XNNPACK does the work.
+ */
+function conv2DBackpropFilter({ inputs, backend, attrs }: Args<{ x: Info; dy: Info }, tf.Conv2DBackpropFilterAttrs>): Info {
+  const { x, dy } = inputs;
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
+  if (dataFormat !== undefined && dataFormat !== 'NHWC') throw new Error(`Conv2DBackpropFilter on wasm: dataFormat ${dataFormat} is not supported (use NHWC)`);
+  const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
+  if (info.strideHeight === 1 && info.strideWidth === 1) return filterGradByConv(x, dy, info, backend);
+  return filterGradByLoop(x, dy, info, backend);
+}
+
+function filterGradByConv(x: Info, dy: Info, info: tf.backend_util.Conv2DInfo, backend: WasmBackend): Info {
+  // The padding the output actually used: for a numeric pad TF.js sizes the output as if
+  // the bottom and right pads were smaller, so they follow from the output's size.
+  const { top, left } = info.padInfo;
+  const bottom = info.outHeight - 1 + info.filterHeight - info.inHeight - top;
+  const right = info.outWidth - 1 + info.filterWidth - info.inWidth - left;
+  if (bottom < 0 || right < 0) return filterGradByLoop(x, dy, info, backend);
+  const temps: Info[] = [];
+  const keep = (t: Info) => { temps.push(t); return t; };
+  try {
+    const padded = top || bottom || left || right
+      ? keep(call('PadV2', backend, { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 }))
+      : x;
+    const xT = keep(call('Transpose', backend, { x: padded }, { perm: [3, 1, 2, 0] }));
+    const dyT = keep(call('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] }));
+    const r = keep(call('Conv2D', backend, { x: xT, filter: dyT }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] }));
+    return call('Transpose', backend, { x: r }, { perm: [1, 2, 0, 3] });
+  } finally {
+    for (const t of temps) backend.disposeData(t.dataId);
+  }
+}
+
+function filterGradByLoop(x: Info, dy: Info, info: tf.backend_util.Conv2DInfo, backend: WasmBackend): Info {
+  const out = backend.makeOutput(info.filterShape, 'float32');
+  const [xv, dyv, dw] = [x, dy, out].map((t) => backend.typedArrayFromHeap(t));
+  const { strideHeight: sh, strideWidth: sw, filterHeight, filterWidth, inHeight, inWidth, inChannels: ci, outChannels: co, outHeight, outWidth, batchSize } = info;
+  const { top, left } = info.padInfo;
+  for (let wR = 0; wR < filterHeight; wR++) {
+    const yRMin = Math.max(0, Math.ceil((top - wR) / sh));
+    const yRMax = Math.min(outHeight, (inHeight + top - wR) / sh);
+    for (let wC = 0; wC < filterWidth; wC++) {
+      const yCMin = Math.max(0, Math.ceil((left - wC) / sw));
+      const yCMax = Math.min(outWidth, (inWidth + left - wC) / sw);
+      for (let d1 = 0; d1 < ci; d1++) {
+        for (let d2 = 0; d2 < co; d2++) {
+          let sum = 0;
+          for (let b = 0; b < batchSize; b++) {
+            for (let yR = yRMin; yR < yRMax; yR++) {
+              const xR = wR + yR * sh - top;
+              for (let yC = yCMin; yC < yCMax; yC++) {
+                const xC = wC + yC * sw - left;
+                sum += xv[((b * inHeight + xR) * inWidth + xC) * ci + d1] * dyv[((b * outHeight + yR) * outWidth + yC) * co + d2];
+              }
+            }
+          }
+          dw[((wR * filterWidth + wC) * ci + d1) * co + d2] = sum;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Each output's gradient goes to the first largest input of its window (as the cpu kernel: -Infinity start, first max wins). */
+function maxPoolGrad({ inputs, backend, attrs }: Args<{ dy: Info; input: Info; output: Info }, tf.MaxPoolGradAttrs>): Info {
+  const { dy, input } = inputs;
+  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], attrs.filterSize, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const out = backend.makeOutput(input.shape, 'float32');
+  const [xv, dyv, dx] = [input, dy, out].map((t) => backend.typedArrayFromHeap(t));
+  dx.fill(0);
+  const { batchSize, inHeight, inWidth, inChannels: c, outHeight, outWidth, strideHeight, strideWidth, effectiveFilterHeight, effectiveFilterWidth } = info;
+  const { top, left } = info.padInfo;
+  for (let b = 0; b < batchSize; b++) {
+    for (let yR = 0; yR < outHeight; yR++) {
+      const r0 = yR * strideHeight - top;
+      const rMin = Math.max(0, r0);
+      const rMax = Math.min(inHeight, r0 + effectiveFilterHeight);
+      for (let yC = 0; yC < outWidth; yC++) {
+        const c0 = yC * strideWidth - left;
+        const cMin = Math.max(0, c0);
+        const cMax = Math.min(inWidth, c0 + effectiveFilterWidth);
+        for (let d = 0; d < c; d++) {
+          let best = Number.NEGATIVE_INFINITY;
+          let at = -1;
+          for (let xR = rMin; xR < rMax; xR++) {
+            for (let xC = cMin; xC < cMax; xC++) {
+              const i = ((b * inHeight + xR) * inWidth + xC) * c + d;
+              if (xv[i] > best) {
+                best = xv[i];
+                at = i;
+              }
+            }
+          }
+          if (at >= 0) dx[at] += dyv[((b * outHeight + yR) * outWidth + yC) * c + d];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** out[s, ...] = sum of x[i, ...] over the i whose id is s; ids outside [0, numSegments) are dropped (as in TensorFlow). */
+function unsortedSegmentSum({ inputs, backend, attrs }: Args<{ x: Info; segmentIds: Info }, tf.UnsortedSegmentSumAttrs>): Info {
+  const { x, segmentIds } = inputs;
+  const n = tf.util.sizeFromShape(segmentIds.shape);
+  const inner = tf.util.sizeFromShape(x.shape) / Math.max(n, 1);
+  const out = backend.makeOutput([attrs.numSegments, ...x.shape.slice(segmentIds.shape.length)], x.dtype);
+  const [o, xv, ids] = [out, x, segmentIds].map((t) => backend.typedArrayFromHeap(t));
+  o.fill(0);
+  for (let i = 0; i < n; i++) {
+    const s = ids[i];
+    if (s < 0 || s >= attrs.numSegments) continue;
+    for (let k = 0; k < inner; k++) o[s * inner + k] += xv[i * inner + k];
+  }
+  return out;
+}

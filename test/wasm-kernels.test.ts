@@ -1,0 +1,120 @@
+// The wasm kernel replacements (src/model/wasm-kernels.ts) against the cpu backend's
+// kernels, the oracle: the same inputs, random and all-negative, several shapes, strides
+// and paddings, within 1e-5. Then the point of it: a Conv2D -> MaxPool -> Dense Layers
+// model's gradient, by stock TF.js autodiff on wasm, equals the cpu backend's.
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import * as tfl from '@tensorflow/tfjs-layers'; // registers the gradients (../shared/DESIGN.md, decision 9)
+import { Rng } from '../src/data/rng.js';
+import { initBackend } from '../src/model/mlp.js';
+import { maxRelDiff } from './helpers.js';
+
+beforeAll(async () => {
+  await initBackend('wasm'); // registers the replacements
+});
+
+const random = (n: number, seed: number, shift = 0) => {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: n }, () => rng.next() * 2 - 1 + shift);
+};
+
+/** Runs kernel `name` on `backend` with inputs made there from the same values; returns the output's values. */
+async function onBackend(backend: 'cpu' | 'wasm', name: string, inputs: Record<string, { values: Float32Array | Int32Array; shape: number[] }>, attrs: tf.NamedAttrMap): Promise<Float32Array> {
+  await tf.setBackend(backend);
+  return tf.tidy(() => {
+    const ts: tf.NamedTensorMap = {};
+    for (const [k, v] of Object.entries(inputs)) ts[k] = tf.tensor(v.values, v.shape, v.values instanceof Int32Array ? 'int32' : 'float32');
+    const out = tf.engine().runKernel(name, ts, attrs) as tf.Tensor;
+    return out.dataSync() as Float32Array;
+  });
+}
+
+async function agree(name: string, inputs: Parameters<typeof onBackend>[2], attrs: tf.NamedAttrMap): Promise<{ diff: number; cpu: Float32Array; wasm: Float32Array }> {
+  const cpu = await onBackend('cpu', name, inputs, attrs);
+  const wasm = await onBackend('wasm', name, inputs, attrs);
+  expect(wasm).toHaveLength(cpu.length);
+  return { diff: maxRelDiff(wasm, cpu), cpu, wasm };
+}
+
+describe('Conv2DBackpropFilter on wasm equals the cpu kernel', () => {
+  const CASES: [string, number[], number[], number | [number, number], 'valid' | 'same' | number][] = [
+    ['3x3, stride 1, valid (the conv route)', [4, 12, 12, 1], [3, 3, 1, 8], 1, 'valid'],
+    ['3x3, stride 1, same (padded conv route)', [3, 9, 11, 3], [3, 3, 3, 5], 1, 'same'],
+    ['5x4, stride 1, explicit pad 2', [2, 10, 9, 2], [5, 4, 2, 4], 1, 2],
+    ['3x3, stride 2, valid (the loop)', [3, 13, 13, 2], [3, 3, 2, 4], 2, 'valid'],
+    ['3x3, stride 2, same', [2, 12, 11, 3], [3, 3, 3, 2], 2, 'same'],
+    ['2x3, strides [2, 1], same', [2, 9, 8, 2], [2, 3, 2, 3], [2, 1], 'same'],
+  ];
+  for (const [name, xShape, filterShape, strides, pad] of CASES) {
+    it(name, async () => {
+      const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad);
+      const x = { values: random(tf.util.sizeFromShape(xShape), 1), shape: xShape };
+      const dy = { values: random(tf.util.sizeFromShape(info.outShape), 2), shape: info.outShape };
+      const r = await agree('Conv2DBackpropFilter', { x, dy }, { strides, pad, dataFormat: 'NHWC', filterShape });
+      expect(r.diff).toBeLessThan(1e-5);
+      expect(Math.max(...r.cpu.map(Math.abs))).toBeGreaterThan(0.1); // not vacuous
+    });
+  }
+});
+
+describe('MaxPoolGrad on wasm equals the cpu kernel (the built-in loses all-negative windows)', () => {
+  const CASES: [string, number[], number, number, 'valid' | 'same', number][] = [
+    ['2x2 stride 2, normal inputs', [2, 26, 26, 8], 2, 2, 'valid', 0],
+    ['2x2 stride 2, every value negative', [2, 26, 26, 8], 2, 2, 'valid', -2],
+    ['3x3 stride 1 same (overlapping windows), mostly negative', [2, 9, 10, 3], 3, 1, 'same', -0.7],
+    ['3x3 stride 2 same', [1, 11, 11, 4], 3, 2, 'same', 0],
+  ];
+  for (const [name, shape, size, stride, pad, shift] of CASES) {
+    it(name, async () => {
+      const values = random(tf.util.sizeFromShape(shape), 3, shift);
+      const attrs = { filterSize: size, strides: stride, pad };
+      const output = await onBackend('cpu', 'MaxPool', { x: { values, shape } }, attrs);
+      const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], size, stride, 1, pad);
+      const dy = { values: random(output.length, 4), shape: info.outShape };
+      const r = await agree('MaxPoolGrad', { dy, input: { values, shape }, output: { values: output, shape: info.outShape } }, attrs);
+      expect(r.diff).toBeLessThan(1e-5);
+      // Every output window sends its gradient somewhere: as many non-zeros as the cpu kernel.
+      expect(r.wasm.filter((v) => v !== 0).length).toBe(r.cpu.filter((v) => v !== 0).length);
+    });
+  }
+});
+
+describe('UnsortedSegmentSum on wasm equals the cpu kernel', () => {
+  it('rows summed into their segments; ids outside [0, numSegments) dropped', async () => {
+    const ids = Int32Array.from([0, 3, 3, 5, -1, 1, 0, 9, 2, 3]);
+    const r = await agree('UnsortedSegmentSum', { x: { values: random(40, 5), shape: [10, 4] }, segmentIds: { values: ids, shape: [10] } }, { numSegments: 6 });
+    expect(r.diff).toBeLessThan(1e-6);
+    expect(r.wasm).toHaveLength(24);
+  });
+});
+
+describe('stock TF.js autodiff of a Layers CNN on wasm', () => {
+  it('Conv2D -> MaxPooling2D -> Flatten -> Dense: every gradient equals the cpu backend\'s within 1e-5', async () => {
+    const build = () => tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, activation: 'relu' }),
+        tfl.layers.maxPooling2d({ poolSize: 2 }),
+        tfl.layers.flatten(),
+        tfl.layers.dense({ units: 10, activation: 'softmax' }),
+      ],
+    });
+    const xs = random(16 * 28 * 28, 6, 0.3);
+    const ys = Float32Array.from({ length: 16 * 10 }, (_, i) => (i % 10 === Math.floor(i / 10) % 10 ? 1 : 0));
+    const gradsOn = async (backend: 'cpu' | 'wasm', weights: Float32Array[] | null) => {
+      await tf.setBackend(backend);
+      const model = build();
+      if (weights) model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
+      const x = tf.tensor4d(xs, [16, 28, 28, 1]);
+      const y = tf.tensor2d(ys, [16, 10]);
+      const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar);
+      const out = model.trainableWeights.map((w) => grads[w.originalName ?? w.name].dataSync() as Float32Array);
+      const used = model.getWeights().map((w) => w.dataSync() as Float32Array);
+      return { out, used };
+    };
+    const cpu = await gradsOn('cpu', null);
+    const wasm = await gradsOn('wasm', cpu.used);
+    expect(wasm.out).toHaveLength(4);
+    for (let i = 0; i < 4; i++) expect(maxRelDiff(wasm.out[i], cpu.out[i]), `gradient ${i}`).toBeLessThan(1e-5);
+  });
+});
