@@ -1,5 +1,6 @@
 // The wasm kernel replacements (src/model/wasm-kernels.ts) against the cpu backend's
-// kernels, the oracle: the same inputs, random and all-negative, several shapes, strides
+// kernels, the oracle (Conv2DBackpropFilter, MaxPoolGrad, UnsortedSegmentSum, the
+// depthwise gradients): the same inputs, random and all-negative, several shapes, strides
 // and paddings, within 1e-5. Then the point of it: a Conv2D -> MaxPool -> Dense Layers
 // model's gradient, by stock TF.js autodiff on wasm, equals the cpu backend's.
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -89,32 +90,74 @@ describe('UnsortedSegmentSum on wasm equals the cpu kernel', () => {
   });
 });
 
-describe('stock TF.js autodiff of a Layers CNN on wasm', () => {
-  it('Conv2D -> MaxPooling2D -> Flatten -> Dense: every gradient equals the cpu backend\'s within 1e-5', async () => {
-    const build = () => tfl.sequential({
+describe('DepthwiseConv2dNative gradients on wasm equal the cpu kernels', () => {
+  const CASES: [string, number[], number[], number | [number, number], 'valid' | 'same'][] = [
+    ['3x3, multiplier 1, stride 1, valid', [2, 10, 10, 3], [3, 3, 3, 1], 1, 'valid'],
+    ['3x3, multiplier 2, stride 1, same', [2, 9, 11, 2], [3, 3, 2, 2], 1, 'same'],
+    ['5x3, multiplier 3, stride 2, same', [2, 12, 11, 2], [5, 3, 2, 3], 2, 'same'],
+    ['2x2, multiplier 1, strides [2, 1], valid', [1, 9, 8, 4], [2, 2, 4, 1], [2, 1], 'valid'],
+  ];
+  for (const [name, xShape, filterShape, strides, pad] of CASES) {
+    it(name, async () => {
+      const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad, undefined, true);
+      const x = { values: random(tf.util.sizeFromShape(xShape), 7), shape: xShape };
+      const filter = { values: random(tf.util.sizeFromShape(filterShape), 8), shape: filterShape };
+      const dy = { values: random(tf.util.sizeFromShape(info.outShape), 9), shape: info.outShape };
+      const attrs = { strides, pad, dilations: 1 };
+      const dw = await agree('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...attrs, filterShape });
+      expect(dw.diff).toBeLessThan(1e-5);
+      const dx = await agree('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { ...attrs, inputShape: xShape });
+      expect(dx.diff).toBeLessThan(1e-5);
+      expect(Math.max(...dx.cpu.map(Math.abs))).toBeGreaterThan(0.1);
+    });
+  }
+});
+
+/** The gradient of every trainable weight of `build()`'s model on x, y, under `backend`, from the given weights. */
+async function modelGrads(backend: 'cpu' | 'wasm', build: () => tfl.Sequential, x: () => tf.Tensor, y: () => tf.Tensor, weights: Float32Array[] | null) {
+  await tf.setBackend(backend);
+  const model = build();
+  if (weights) model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
+  const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y(), model.apply(x()) as tf.Tensor) as tf.Scalar);
+  return {
+    grads: model.trainableWeights.map((w) => grads[w.originalName ?? w.name].dataSync() as Float32Array),
+    weights: model.getWeights().map((w) => w.dataSync() as Float32Array),
+  };
+}
+
+const oneHot = (rows: number, classes: number) => tf.tensor2d(Float32Array.from({ length: rows * classes }, (_, i) => (i % classes === Math.floor(i / classes) % classes ? 1 : 0)), [rows, classes]);
+
+describe('stock TF.js autodiff of Layers models on wasm equals the cpu backend (within 1e-5)', () => {
+  const MODELS: [string, () => tfl.Sequential, () => tf.Tensor, number][] = [
+    ['Conv2D -> MaxPooling2D -> Flatten -> Dense', () => tfl.sequential({
       layers: [
         tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, activation: 'relu' }),
         tfl.layers.maxPooling2d({ poolSize: 2 }),
         tfl.layers.flatten(),
         tfl.layers.dense({ units: 10, activation: 'softmax' }),
       ],
+    }), () => tf.tensor4d(random(16 * 28 * 28, 6, 0.3), [16, 28, 28, 1]), 4],
+    ['DepthwiseConv2D (multiplier 2, stride 2) -> Flatten -> Dense', () => tfl.sequential({
+      layers: [
+        tfl.layers.depthwiseConv2d({ inputShape: [12, 12, 3], kernelSize: 3, depthMultiplier: 2, strides: 2, padding: 'same' }),
+        tfl.layers.flatten(),
+        tfl.layers.dense({ units: 10, activation: 'softmax' }),
+      ],
+    }), () => tf.tensor4d(random(8 * 12 * 12 * 3, 10), [8, 12, 12, 3]), 4],
+    ['Embedding -> Flatten -> Dense', () => tfl.sequential({
+      layers: [tfl.layers.embedding({ inputDim: 20, outputDim: 4, inputLength: 6 }), tfl.layers.flatten(), tfl.layers.dense({ units: 10, activation: 'softmax' })],
+    }), () => tf.tensor2d(Float32Array.from({ length: 8 * 6 }, (_, i) => (i * 7) % 20), [8, 6]), 3],
+  ];
+  for (const [name, build, x, count] of MODELS) {
+    it(name, async () => {
+      const rows = x().shape[0];
+      const cpu = await modelGrads('cpu', build, x, () => oneHot(rows, 10), null);
+      const wasm = await modelGrads('wasm', build, x, () => oneHot(rows, 10), cpu.weights);
+      expect(wasm.grads).toHaveLength(count);
+      for (let i = 0; i < count; i++) {
+        expect(maxRelDiff(wasm.grads[i], cpu.grads[i]), `gradient ${i}`).toBeLessThan(1e-5);
+        expect(Math.max(...cpu.grads[i].map(Math.abs)), `gradient ${i} is not all zero`).toBeGreaterThan(0);
+      }
     });
-    const xs = random(16 * 28 * 28, 6, 0.3);
-    const ys = Float32Array.from({ length: 16 * 10 }, (_, i) => (i % 10 === Math.floor(i / 10) % 10 ? 1 : 0));
-    const gradsOn = async (backend: 'cpu' | 'wasm', weights: Float32Array[] | null) => {
-      await tf.setBackend(backend);
-      const model = build();
-      if (weights) model.setWeights(weights.map((w, i) => tf.tensor(w, model.getWeights()[i].shape)));
-      const x = tf.tensor4d(xs, [16, 28, 28, 1]);
-      const y = tf.tensor2d(ys, [16, 10]);
-      const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x) as tf.Tensor) as tf.Scalar);
-      const out = model.trainableWeights.map((w) => grads[w.originalName ?? w.name].dataSync() as Float32Array);
-      const used = model.getWeights().map((w) => w.dataSync() as Float32Array);
-      return { out, used };
-    };
-    const cpu = await gradsOn('cpu', null);
-    const wasm = await gradsOn('wasm', cpu.used);
-    expect(wasm.out).toHaveLength(4);
-    for (let i = 0; i < 4; i++) expect(maxRelDiff(wasm.out[i], cpu.out[i]), `gradient ${i}`).toBeLessThan(1e-5);
-  });
+  }
 });

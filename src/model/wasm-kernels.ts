@@ -7,6 +7,8 @@
 //   MaxPoolGrad           wrong: its running maximum starts at FLT_MIN, not -Infinity,
 //                         so a window whose values are all <= 0 loses its gradient.
 //   UnsortedSegmentSum    missing: the gradient of Embedding.
+//   DepthwiseConv2dNativeBackpropFilter / Input   missing: DepthwiseConv2D and
+//                         SeparableConv2D could not train. Loops over the heap.
 // Each is tested against the cpu backend's kernel (test/wasm-kernels.test.ts).
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -30,6 +32,8 @@ export function registerWasmKernels(): void {
     ['Conv2DBackpropFilter', conv2DBackpropFilter],
     ['MaxPoolGrad', maxPoolGrad],
     ['UnsortedSegmentSum', unsortedSegmentSum],
+    ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter],
+    ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput],
   ] as const) {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
@@ -166,6 +170,88 @@ function unsortedSegmentSum({ inputs, backend, attrs }: Args<{ x: Info; segmentI
     const s = ids[i];
     if (s < 0 || s >= attrs.numSegments) continue;
     for (let k = 0; k < inner; k++) o[s * inner + k] += xv[i * inner + k];
+  }
+  return out;
+}
+
+type DepthwiseAttrs = { strides: [number, number] | number; dilations?: [number, number] | number; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
+
+function depthwiseInfo(name: string, xShape: number[], filterShape: number[], attrs: DepthwiseAttrs): tf.backend_util.Conv2DInfo {
+  const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number],
+    attrs.strides, attrs.dilations ?? 1, attrs.pad, attrs.dimRoundingMode, true);
+  // As TF.js's own gradient of depthwiseConv2d requires (and the cpu kernel assumes).
+  if (info.dilationHeight !== 1 || info.dilationWidth !== 1) throw new Error(`${name} on wasm: dilations other than 1 are not supported`);
+  return info;
+}
+
+/** dW[r, c, i, m] = sum over b, y, x of input[b, y*s + r - padTop, x*s + c - padLeft, i] * dy[b, y, x, i*M + m]. */
+function depthwiseBackpropFilter({ inputs, backend, attrs }: Args<{ x: Info; dy: Info }, DepthwiseAttrs & { filterShape: [number, number, number, number] }>): Info {
+  const { x, dy } = inputs;
+  const info = depthwiseInfo('DepthwiseConv2dNativeBackpropFilter', x.shape, attrs.filterShape, attrs);
+  const out = backend.makeOutput(info.filterShape, 'float32');
+  const [xv, dyv, dw] = [x, dy, out].map((t) => backend.typedArrayFromHeap(t));
+  const { strideHeight: sh, strideWidth: sw, filterHeight, filterWidth, inHeight, inWidth, inChannels: ci, outChannels: co, outHeight, outWidth, batchSize } = info;
+  const { top, left } = info.padInfo;
+  const chMul = co / ci;
+  for (let wR = 0; wR < filterHeight; wR++) {
+    const yRMin = Math.max(0, Math.ceil((top - wR) / sh));
+    const yRMax = Math.min(outHeight, (inHeight + top - wR) / sh);
+    for (let wC = 0; wC < filterWidth; wC++) {
+      const yCMin = Math.max(0, Math.ceil((left - wC) / sw));
+      const yCMax = Math.min(outWidth, (inWidth + left - wC) / sw);
+      for (let d2 = 0; d2 < co; d2++) {
+        const d1 = Math.trunc(d2 / chMul);
+        let sum = 0;
+        for (let b = 0; b < batchSize; b++) {
+          for (let yR = yRMin; yR < yRMax; yR++) {
+            const xR = wR + yR * sh - top;
+            for (let yC = yCMin; yC < yCMax; yC++) {
+              const xC = wC + yC * sw - left;
+              sum += xv[((b * inHeight + xR) * inWidth + xC) * ci + d1] * dyv[((b * outHeight + yR) * outWidth + yC) * co + d2];
+            }
+          }
+        }
+        dw[((wR * filterWidth + wC) * ci + d1) * chMul + (d2 % chMul)] = sum;
+      }
+    }
+  }
+  return out;
+}
+
+/** dX[b, y, x, i] = sum over the filter taps and multipliers that read input[b, y, x, i]. */
+function depthwiseBackpropInput({ inputs, backend, attrs }: Args<{ dy: Info; filter: Info }, DepthwiseAttrs & { inputShape: [number, number, number, number] }>): Info {
+  const { dy, filter } = inputs;
+  const info = depthwiseInfo('DepthwiseConv2dNativeBackpropInput', attrs.inputShape, filter.shape, attrs);
+  const out = backend.makeOutput(info.inShape, 'float32');
+  const [dyv, fv, dx] = [dy, filter, out].map((t) => backend.typedArrayFromHeap(t));
+  const { batchSize, filterHeight, filterWidth, inChannels: ci, inHeight, inWidth, outChannels: co, outHeight, outWidth, strideHeight: sh, strideWidth: sw } = info;
+  const topPad = filterHeight - 1 - info.padInfo.top;
+  const leftPad = filterWidth - 1 - info.padInfo.left;
+  const chMul = co / ci;
+  for (let b = 0; b < batchSize; b++) {
+    for (let d1 = 0; d1 < ci; d1++) {
+      for (let xR = 0; xR < inHeight; xR++) {
+        const xRCorner = xR - topPad;
+        const yRMin = Math.max(0, Math.ceil(xRCorner / sh));
+        const yRMax = Math.min(outHeight, (filterHeight + xRCorner) / sh);
+        for (let xC = 0; xC < inWidth; xC++) {
+          const xCCorner = xC - leftPad;
+          const yCMin = Math.max(0, Math.ceil(xCCorner / sw));
+          const yCMax = Math.min(outWidth, (filterWidth + xCCorner) / sw);
+          let sum = 0;
+          for (let yR = yRMin; yR < yRMax; yR++) {
+            const wR = yR * sh - xRCorner;
+            for (let yC = yCMin; yC < yCMax; yC++) {
+              const wC = yC * sw - xCCorner;
+              const dyAt = ((b * outHeight + yR) * outWidth + yC) * co + d1 * chMul;
+              const fAt = (((filterHeight - 1 - wR) * filterWidth + (filterWidth - 1 - wC)) * ci + d1) * chMul;
+              for (let m = 0; m < chMul; m++) sum += dyv[dyAt + m] * fv[fAt + m];
+            }
+          }
+          dx[((b * inHeight + xR) * inWidth + xC) * ci + d1] = sum;
+        }
+      }
+    }
   }
   return out;
 }
