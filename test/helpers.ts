@@ -3,13 +3,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
+import { builtinMnistDir, loadIdxDataset } from '../src/data/idx.js';
 import type { Dataset } from '../src/data/idx.js';
 import { PROJECT_ROOT } from '../src/run/paths.js';
 
 let mnist: Dataset<Uint8Array> | undefined;
 export function mnistData(): Dataset<Uint8Array> {
-  return (mnist ??= loadDataset(builtinMnistDir(), 10));
+  return (mnist ??= loadIdxDataset(builtinMnistDir(), 10));
 }
 
 export function tmpDir(prefix = 'trainer-test-'): string {

