@@ -4,11 +4,12 @@
 // run_failed event with E_WRITE, no temporary directory, the previous checkpoint valid
 // and a resume that ends byte-identical to an uninterrupted run).
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listCheckpoints, readLatestCheckpoint } from '../src/run/checkpoint.js';
 import { builtinMnistDir, IDX_FILES } from '../src/data/idx.js';
+import { PROJECT_ROOT } from '../src/run/paths.js';
 import { runCli, tmpDir } from './helpers.js';
 
 const RUN = ['--epochs', '2', '--limit', '3200']; // 25 steps an epoch, 50 in all
@@ -72,6 +73,22 @@ describe('outputs that cannot be written are refused before any work', () => {
       expect(r.stdout).toBe('');
       for (const p of absent) expect(existsSync(p), p).toBe(false);
       expect(readdirSync(base).sort()).toEqual(before);
+    });
+  }
+});
+
+describe('stdout closed by the reader (`npm run train | head -1`)', () => {
+  for (const format of ['json', 'pretty']) {
+    it(`--log-format ${format}: exit 1 with one line, stdout: cannot write (EPIPE), not a stack trace`, async () => {
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/train.js'), '--epochs', '1', '--limit', '2560', '--progress-every', '1', '--log-format', format], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+        child.stdout.once('data', () => child.stdout.destroy()); // the reader goes away after its first chunk
+        child.on('exit', (code) => resolve({ code, stderr }));
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim()).toBe('error: stdout: cannot write (EPIPE)');
     });
   }
 });

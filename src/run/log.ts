@@ -23,7 +23,10 @@ export interface RunLogger {
 export function createLogger(level: string, logFile: string | null, format: 'json' | 'pretty' = 'json'): RunLogger {
   const out = new Streams();
   if (format === 'pretty') {
-    out.add(pretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+    // Our own stdout destination under pino-pretty, so its write errors are kept too.
+    const stdout = pino.destination({ dest: 1, sync: true });
+    out.watch(stdout, 'stdout');
+    out.add(pretty({ destination: stdout, sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
   } else {
     out.add(pino.destination({ dest: 1, sync: true }), 'stdout');
   }
@@ -60,8 +63,13 @@ class Streams {
 
   /** `errorPath`: the stream is a sonic-boom whose write errors are kept as the failure, named so. */
   add(stream: pino.DestinationStream | Destination, errorPath?: string): void {
-    if (errorPath) (stream as Destination).on('error', (err: Error) => { this.failure ??= asWriteError(err, errorPath); });
+    if (errorPath) this.watch(stream as Destination, errorPath);
     this.streams.push({ level: 'trace', stream });
+  }
+
+  /** Keeps the first write error of `dest` as the failure, named `path`. */
+  watch(dest: Destination, path: string): void {
+    dest.on('error', (err: Error) => { this.failure ??= asWriteError(err, path); });
   }
 
   /**
