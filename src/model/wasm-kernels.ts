@@ -92,32 +92,40 @@ function filterGradByConv(x: Info, dy: Info, info: tf.backend_util.Conv2DInfo, b
 function filterGradByLoop(x: Info, dy: Info, info: tf.backend_util.Conv2DInfo, backend: WasmBackend): Info {
   const out = backend.makeOutput(info.filterShape, 'float32');
   const [xv, dyv, dw] = [x, dy, out].map((t) => backend.typedArrayFromHeap(t));
-  const { strideHeight: sh, strideWidth: sw, filterHeight, filterWidth, inHeight, inWidth, inChannels: ci, outChannels: co, outHeight, outWidth, batchSize } = info;
-  const { top, left } = info.padInfo;
+  const { filterHeight, filterWidth, inChannels: ci, outChannels: co } = info;
   for (let wR = 0; wR < filterHeight; wR++) {
-    const yRMin = Math.max(0, Math.ceil((top - wR) / sh));
-    const yRMax = Math.min(outHeight, (inHeight + top - wR) / sh);
     for (let wC = 0; wC < filterWidth; wC++) {
-      const yCMin = Math.max(0, Math.ceil((left - wC) / sw));
-      const yCMax = Math.min(outWidth, (inWidth + left - wC) / sw);
       for (let d1 = 0; d1 < ci; d1++) {
-        for (let d2 = 0; d2 < co; d2++) {
-          let sum = 0;
-          for (let b = 0; b < batchSize; b++) {
-            for (let yR = yRMin; yR < yRMax; yR++) {
-              const xR = wR + yR * sh - top;
-              for (let yC = yCMin; yC < yCMax; yC++) {
-                const xC = wC + yC * sw - left;
-                sum += xv[((b * inHeight + xR) * inWidth + xC) * ci + d1] * dyv[((b * outHeight + yR) * outWidth + yC) * co + d2];
-              }
-            }
-          }
-          dw[((wR * filterWidth + wC) * ci + d1) * co + d2] = sum;
-        }
+        for (let d2 = 0; d2 < co; d2++) dw[((wR * filterWidth + wC) * ci + d1) * co + d2] = filterTap(info, xv, dyv, wR, wC, d1, d2);
       }
     }
   }
   return out;
+}
+
+/**
+ * One filter tap's gradient: the sum over the batch and the output positions of
+ * input[b, y*s + wR - padTop, x*s + wC - padLeft, d1] * dy[b, y, x, d2] (the cpu
+ * kernel's loop, over flat heap arrays). Shared by the convolution and the depthwise one.
+ */
+function filterTap(info: tf.backend_util.Conv2DInfo, xv: ArrayLike<number>, dyv: ArrayLike<number>, wR: number, wC: number, d1: number, d2: number): number {
+  const { strideHeight: sh, strideWidth: sw, inHeight, inWidth, inChannels: ci, outChannels: co, outHeight, outWidth, batchSize } = info;
+  const { top, left } = info.padInfo;
+  const yRMin = Math.max(0, Math.ceil((top - wR) / sh));
+  const yRMax = Math.min(outHeight, (inHeight + top - wR) / sh);
+  const yCMin = Math.max(0, Math.ceil((left - wC) / sw));
+  const yCMax = Math.min(outWidth, (inWidth + left - wC) / sw);
+  let sum = 0;
+  for (let b = 0; b < batchSize; b++) {
+    for (let yR = yRMin; yR < yRMax; yR++) {
+      const xR = wR + yR * sh - top;
+      for (let yC = yCMin; yC < yCMax; yC++) {
+        const xC = wC + yC * sw - left;
+        sum += xv[((b * inHeight + xR) * inWidth + xC) * ci + d1] * dyv[((b * outHeight + yR) * outWidth + yC) * co + d2];
+      }
+    }
+  }
+  return sum;
 }
 
 /** Each output's gradient goes to the first largest input of its window (as the cpu kernel: -Infinity start, first max wins). */
@@ -190,28 +198,13 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: Args<{ x: Info; dy:
   const info = depthwiseInfo('DepthwiseConv2dNativeBackpropFilter', x.shape, attrs.filterShape, attrs);
   const out = backend.makeOutput(info.filterShape, 'float32');
   const [xv, dyv, dw] = [x, dy, out].map((t) => backend.typedArrayFromHeap(t));
-  const { strideHeight: sh, strideWidth: sw, filterHeight, filterWidth, inHeight, inWidth, inChannels: ci, outChannels: co, outHeight, outWidth, batchSize } = info;
-  const { top, left } = info.padInfo;
+  const { filterHeight, filterWidth, inChannels: ci, outChannels: co } = info;
   const chMul = co / ci;
   for (let wR = 0; wR < filterHeight; wR++) {
-    const yRMin = Math.max(0, Math.ceil((top - wR) / sh));
-    const yRMax = Math.min(outHeight, (inHeight + top - wR) / sh);
     for (let wC = 0; wC < filterWidth; wC++) {
-      const yCMin = Math.max(0, Math.ceil((left - wC) / sw));
-      const yCMax = Math.min(outWidth, (inWidth + left - wC) / sw);
       for (let d2 = 0; d2 < co; d2++) {
         const d1 = Math.trunc(d2 / chMul);
-        let sum = 0;
-        for (let b = 0; b < batchSize; b++) {
-          for (let yR = yRMin; yR < yRMax; yR++) {
-            const xR = wR + yR * sh - top;
-            for (let yC = yCMin; yC < yCMax; yC++) {
-              const xC = wC + yC * sw - left;
-              sum += xv[((b * inHeight + xR) * inWidth + xC) * ci + d1] * dyv[((b * outHeight + yR) * outWidth + yC) * co + d2];
-            }
-          }
-        }
-        dw[((wR * filterWidth + wC) * ci + d1) * chMul + (d2 % chMul)] = sum;
+        dw[((wR * filterWidth + wC) * ci + d1) * chMul + (d2 % chMul)] = filterTap(info, xv, dyv, wR, wC, d1, d2);
       }
     }
   }
