@@ -80,6 +80,10 @@ describe('bad .npy files: exit 2, one line naming the file', () => {
     ['float labels', (d) => writeFileSync(join(d, NPY_FILES.trainY), npy('<f4', [N], new Float32Array(N))), /train-y\.npy: dtype '<f4': class labels must be integers/],
     ['a 2-D label (a combined label needs a task)', (d) => writeFileSync(join(d, NPY_FILES.trainY), npy('|u1', [N, 11], new Uint8Array(N * 11))), /train-y\.npy: shape \[640,11\]: expected \[N\] integer classes/],
     ['a label outside the classes', (d) => writeFileSync(join(d, NPY_FILES.testY), npy('<i4', [T], Int32Array.from({ length: T }, (_, i) => (i === 7 ? 10 : 1)))), /test-y\.npy: label 10 at row 7 is outside the class range 0\.\.9$/],
+    ['a version-2 file cut after its magic', (d) => writeFileSync(join(d, NPY_FILES.trainX), Buffer.from('\x93NUMPY\x02\x00\x10\x00', 'latin1')), /train-x\.npy: truncated header \(10 bytes\)$/],
+    ['images of shape [N, 0]', (d) => writeFileSync(join(d, NPY_FILES.trainX), npy('|u1', [N, 0], new Uint8Array(0))), /train-x\.npy: shape \[640,0\]: expected \[N, \.\.\.\] of sizes >= 1$/],
+    ['an int64 label beyond 2^53, reported exactly', (d) => writeFileSync(join(d, NPY_FILES.trainY), npy('<i8', [N], BigInt64Array.from({ length: N }, (_, i) => (i === 3 ? 9007199254740993n : 1n)))), /train-y\.npy: label 9007199254740993 at row 3 is outside the class range 0\.\.9$/],
+    ['a header that is no dict, with a newline in it', (d) => writeFileSync(join(d, NPY_FILES.trainX), Buffer.concat([Buffer.from('\x93NUMPY\x01\x00\x0c\x00', 'latin1'), Buffer.from('not\na dict \n')])), /train-x\.npy: header is not a \.npy header dict \("not\\na dict"\)$/],
     ['test images of another dtype', (d) => writeFileSync(join(d, NPY_FILES.testX), npy('<f4', [T, 28, 28], new Float32Array(T * 784))), /test-x\.npy: float32, train-x\.npy is uint8; save both with the same dtype$/],
   ];
   for (const [name, breakIt, message] of CASES) {

@@ -46,10 +46,16 @@ describe('Conv2DBackpropFilter on wasm equals the cpu kernel', () => {
     ['3x3, stride 2, valid (the loop)', [3, 13, 13, 2], [3, 3, 2, 4], 2, 'valid'],
     ['3x3, stride 2, same', [2, 12, 11, 3], [3, 3, 3, 2], 2, 'same'],
     ['2x3, strides [2, 1], same', [2, 9, 8, 2], [2, 3, 2, 3], [2, 1], 'same'],
+    ['3x3, stride 1, explicit pads [[0,0],[1,2],[2,0],[0,0]]', [2, 8, 9, 2], [3, 3, 2, 3], 1, [[0, 0], [1, 2], [2, 0], [0, 0]] as unknown as number],
+    // The forward rounded up (dimRoundingMode ceil); TF.js's gradient does not pass the
+    // rounding mode to the backprop, so dy is larger than the kernel's own sizes say.
+    ['3x3, stride 2, numeric pad 1, forward rounded up', [2, 10, 10, 2], [3, 3, 2, 3], 2, -1],
   ];
-  for (const [name, xShape, filterShape, strides, pad] of CASES) {
+  for (const [name, xShape, filterShape, strides, padCase] of CASES) {
     it(name, async () => {
-      const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad);
+      const ceil = padCase === -1;
+      const pad = ceil ? 1 : padCase;
+      const info = tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, 1, pad, ceil ? 'ceil' : undefined);
       const x = { values: random(tf.util.sizeFromShape(xShape), 1), shape: xShape };
       const dy = { values: random(tf.util.sizeFromShape(info.outShape), 2), shape: info.outShape };
       const r = await agree('Conv2DBackpropFilter', { x, dy }, { strides, pad, dataFormat: 'NHWC', filterShape });
@@ -60,19 +66,23 @@ describe('Conv2DBackpropFilter on wasm equals the cpu kernel', () => {
 });
 
 describe('MaxPoolGrad on wasm equals the cpu kernel (the built-in loses all-negative windows)', () => {
-  const CASES: [string, number[], number, number, 'valid' | 'same', number][] = [
+  const CASES: [string, number[], number, number, 'valid' | 'same' | number, number][] = [
     ['2x2 stride 2, normal inputs', [2, 26, 26, 8], 2, 2, 'valid', 0],
     ['2x2 stride 2, every value negative', [2, 26, 26, 8], 2, 2, 'valid', -2],
     ['3x3 stride 1 same (overlapping windows), mostly negative', [2, 9, 10, 3], 3, 1, 'same', -0.7],
     ['3x3 stride 2 same', [1, 11, 11, 4], 3, 2, 'same', 0],
+    ['3x3 stride 2, numeric pad 1, forward rounded up', [2, 10, 10, 3], 3, 2, 1, -0.5],
   ];
   for (const [name, shape, size, stride, pad, shift] of CASES) {
     it(name, async () => {
       const values = random(tf.util.sizeFromShape(shape), 3, shift);
-      const attrs = { filterSize: size, strides: stride, pad };
-      const output = await onBackend('cpu', 'MaxPool', { x: { values, shape } }, attrs);
-      const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], size, stride, 1, pad);
+      const ceil = typeof pad === 'number';
+      const forward = { filterSize: size, strides: stride, pad, ...(ceil ? { dimRoundingMode: 'ceil' } : {}) };
+      const output = await onBackend('cpu', 'MaxPool', { x: { values, shape } }, forward);
+      const info = tf.backend_util.computePool2DInfo(shape as [number, number, number, number], size, stride, 1, pad, ceil ? 'ceil' : undefined);
       const dy = { values: random(output.length, 4), shape: info.outShape };
+      // As TF.js's maxPool gradient calls it: without the rounding mode.
+      const attrs = { filterSize: size, strides: stride, pad };
       const r = await agree('MaxPoolGrad', { dy, input: { values, shape }, output: { values: output, shape: info.outShape } }, attrs);
       expect(r.diff).toBeLessThan(1e-5);
       // Every output window sends its gradient somewhere: as many non-zeros as the cpu kernel.

@@ -16,7 +16,8 @@ const DTYPES = {
   '|u1': { bytes: 1, read: (v: DataView, o: number) => v.getUint8(o) },
   '<f4': { bytes: 4, read: (v: DataView, o: number) => v.getFloat32(o, true) },
   '<i4': { bytes: 4, read: (v: DataView, o: number) => v.getInt32(o, true) },
-  '<i8': { bytes: 8, read: (v: DataView, o: number) => Number(v.getBigInt64(o, true)) },
+  // As a BigInt, so that a huge class id is reported as it is, not rounded.
+  '<i8': { bytes: 8, read: (v: DataView, o: number) => v.getBigInt64(o, true) },
   '<u2': { bytes: 2, read: (v: DataView, o: number) => v.getUint16(o, true) },
   '<i2': { bytes: 2, read: (v: DataView, o: number) => v.getInt16(o, true) },
 } as const;
@@ -36,6 +37,7 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   if (major < 1 || major > 3) throw new DataError(`${file}: unsupported .npy format version ${major}.${bytes[7]}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lenBytes = major === 1 ? 2 : 4;
+  if (bytes.length < 8 + lenBytes) throw new DataError(`${file}: truncated header (${bytes.length} bytes)`);
   const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const start = 8 + lenBytes;
   if (bytes.length < start + headerLen) throw new DataError(`${file}: truncated header (${bytes.length} bytes, the header needs ${start + headerLen})`);
@@ -43,7 +45,8 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
   const order = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || order === undefined || shapeText === undefined) throw new DataError(`${file}: header is not a .npy header dict (${header.trim().slice(0, 80)})`);
+  if (descr === undefined && /'descr'\s*:\s*\[/.test(header)) throw new DataError(`${file}: structured dtypes are not supported (save a plain array)`);
+  if (descr === undefined || order === undefined || shapeText === undefined) throw new DataError(`${file}: header is not a .npy header dict (${JSON.stringify(header.trim().slice(0, 80))})`);
   if (!(descr in DTYPES)) throw new DataError(`${file}: unsupported dtype '${descr}' (expected uint8 '|u1' or float32 '<f4' images, integer labels '<i8', '<i4', '<i2', '<u2' or '|u1')`);
   if (order === 'True') throw new DataError(`${file}: Fortran order is not supported (save it with np.ascontiguousarray)`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
@@ -88,7 +91,7 @@ function readNpySplit(xPath: string, yPath: string, numClasses: number): Split {
   const x = readNpy(xPath);
   const y = readNpy(yPath);
   if (x.dtype !== '|u1' && x.dtype !== '<f4') throw new DataError(`${xPath}: dtype '${x.dtype}': images must be uint8 ('|u1') or float32 ('<f4')`);
-  if (x.shape.length < 2) throw new DataError(`${xPath}: shape [${x.shape.join(',')}]: expected [N, ...] with at least one value per row`);
+  if (x.shape.length < 2 || x.shape.some((d) => d === 0)) throw new DataError(`${xPath}: shape [${x.shape.join(',')}]: expected [N, ...] of sizes >= 1`);
   const [count, ...row] = x.shape;
   if (y.shape.length !== 1) {
     throw new DataError(`${yPath}: shape [${y.shape.join(',')}]: expected [N] integer classes (a combined label [N, width] needs a task module, which this version does not read yet)`);
@@ -101,7 +104,7 @@ function readNpySplit(xPath: string, yPath: string, numClasses: number): Split {
   for (let i = 0; i < count; i++) {
     const c = read(view, i * bytes);
     if (c < 0 || c >= numClasses) throw new DataError(`${yPath}: label ${c} at row ${i} is outside the class range 0..${numClasses - 1}`);
-    labels[i] = c;
+    labels[i] = Number(c);
   }
   const inputSize = row.reduce((a, b) => a * b, 1);
   // Into shared memory once (a copy: the file's bytes are not aligned for float32 after the header).

@@ -27,7 +27,6 @@ let registered = false;
 /** Registers the replacements on the wasm backend, once per thread. */
 export function registerWasmKernels(): void {
   if (registered) return;
-  registered = true;
   for (const [kernelName, kernelFunc] of [
     ['Conv2DBackpropFilter', conv2DBackpropFilter],
     ['MaxPoolGrad', maxPoolGrad],
@@ -38,6 +37,7 @@ export function registerWasmKernels(): void {
     if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
     tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
   }
+  registered = true;
 }
 
 interface Args<I, A> {
@@ -63,7 +63,11 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Args<{ x: Info; dy: In
   const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
   if (dataFormat !== undefined && dataFormat !== 'NHWC') throw new Error(`Conv2DBackpropFilter on wasm: dataFormat ${dataFormat} is not supported (use NHWC)`);
   const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
-  if (info.strideHeight === 1 && info.strideWidth === 1) return filterGradByConv(x, dy, info, backend);
+  // dy is as large as the forward output was; TF.js's gradients do not pass
+  // dimRoundingMode, so with a numeric pad and rounding the sizes computed here can be
+  // smaller: then only the loop, which reads dy by its own shape, is right (as on cpu).
+  const dySized = dy.shape[1] === info.outHeight && dy.shape[2] === info.outWidth;
+  if (info.strideHeight === 1 && info.strideWidth === 1 && dySized) return filterGradByConv(x, dy, info, backend);
   return filterGradByLoop(x, dy, info, backend);
 }
 
@@ -96,7 +100,7 @@ function filterGradByLoop(x: Info, dy: Info, info: tf.backend_util.Conv2DInfo, b
   for (let wR = 0; wR < filterHeight; wR++) {
     for (let wC = 0; wC < filterWidth; wC++) {
       for (let d1 = 0; d1 < ci; d1++) {
-        for (let d2 = 0; d2 < co; d2++) dw[((wR * filterWidth + wC) * ci + d1) * co + d2] = filterTap(info, xv, dyv, wR, wC, d1, d2);
+        for (let d2 = 0; d2 < co; d2++) dw[((wR * filterWidth + wC) * ci + d1) * co + d2] = filterTap(info, dy.shape, xv, dyv, wR, wC, d1, d2);
       }
     }
   }
@@ -108,8 +112,9 @@ function filterGradByLoop(x: Info, dy: Info, info: tf.backend_util.Conv2DInfo, b
  * input[b, y*s + wR - padTop, x*s + wC - padLeft, d1] * dy[b, y, x, d2] (the cpu
  * kernel's loop, over flat heap arrays). Shared by the convolution and the depthwise one.
  */
-function filterTap(info: tf.backend_util.Conv2DInfo, xv: ArrayLike<number>, dyv: ArrayLike<number>, wR: number, wC: number, d1: number, d2: number): number {
+function filterTap(info: tf.backend_util.Conv2DInfo, dyShape: number[], xv: ArrayLike<number>, dyv: ArrayLike<number>, wR: number, wC: number, d1: number, d2: number): number {
   const { strideHeight: sh, strideWidth: sw, inHeight, inWidth, inChannels: ci, outChannels: co, outHeight, outWidth, batchSize } = info;
+  const [, dyH, dyW] = dyShape; // dy's own rows and columns (see conv2DBackpropFilter)
   const { top, left } = info.padInfo;
   const yRMin = Math.max(0, Math.ceil((top - wR) / sh));
   const yRMax = Math.min(outHeight, (inHeight + top - wR) / sh);
@@ -121,7 +126,7 @@ function filterTap(info: tf.backend_util.Conv2DInfo, xv: ArrayLike<number>, dyv:
       const xR = wR + yR * sh - top;
       for (let yC = yCMin; yC < yCMax; yC++) {
         const xC = wC + yC * sw - left;
-        sum += xv[((b * inHeight + xR) * inWidth + xC) * ci + d1] * dyv[((b * outHeight + yR) * outWidth + yC) * co + d2];
+        sum += xv[((b * inHeight + xR) * inWidth + xC) * ci + d1] * dyv[((b * dyH + yR) * dyW + yC) * co + d2];
       }
     }
   }
@@ -137,6 +142,7 @@ function maxPoolGrad({ inputs, backend, attrs }: Args<{ dy: Info; input: Info; o
   dx.fill(0);
   const { batchSize, inHeight, inWidth, inChannels: c, outHeight, outWidth, strideHeight, strideWidth, effectiveFilterHeight, effectiveFilterWidth } = info;
   const { top, left } = info.padInfo;
+  const [, dyH, dyW] = dy.shape; // dy's own rows and columns (see conv2DBackpropFilter)
   for (let b = 0; b < batchSize; b++) {
     for (let yR = 0; yR < outHeight; yR++) {
       const r0 = yR * strideHeight - top;
@@ -158,7 +164,7 @@ function maxPoolGrad({ inputs, backend, attrs }: Args<{ dy: Info; input: Info; o
               }
             }
           }
-          if (at >= 0) dx[at] += dyv[((b * outHeight + yR) * outWidth + yC) * c + d];
+          if (at >= 0) dx[at] += dyv[((b * dyH + yR) * dyW + yC) * c + d];
         }
       }
     }
@@ -204,7 +210,7 @@ function depthwiseBackpropFilter({ inputs, backend, attrs }: Args<{ x: Info; dy:
     for (let wC = 0; wC < filterWidth; wC++) {
       for (let d2 = 0; d2 < co; d2++) {
         const d1 = Math.trunc(d2 / chMul);
-        dw[((wR * filterWidth + wC) * ci + d1) * chMul + (d2 % chMul)] = filterTap(info, xv, dyv, wR, wC, d1, d2);
+        dw[((wR * filterWidth + wC) * ci + d1) * chMul + (d2 % chMul)] = filterTap(info, dy.shape, xv, dyv, wR, wC, d1, d2);
       }
     }
   }
