@@ -4,7 +4,6 @@
 import type { Logger } from 'pino';
 import { datasetFromArrays } from './data/arrays.js';
 import type { ArraySplit } from './data/arrays.js';
-import { builtinMnistDir, loadDataset } from './data/idx.js';
 import type { Config } from './run/config.js';
 import { resolveSettings } from './run/config.js';
 import { createLogger, wrapLogger } from './run/log.js';
@@ -91,5 +90,3 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
     callbacks,
   });
 }
-
-export { builtinMnistDir, loadDataset };

@@ -32,14 +32,13 @@ export async function main(argv: string[]): Promise<number> {
   // SIGINT / SIGTERM: finish the step in flight, checkpoint, exit 130 / 143. A second
   // signal exits at once (the log is written synchronously, so no line is lost).
   // Installed first, so that a signal in any phase takes effect.
-  let stop: NodeJS.Signals | null = null;
   let log: Logger | null = null;
-  const abort = new AbortController();
+  const abort = new AbortController(); // its reason is the first signal's name
+  const stopRequested = () => (abort.signal.aborted ? (abort.signal.reason as NodeJS.Signals) : null);
   let watchdog: NodeJS.Timeout | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stop) process.exit(SIGNAL_EXIT[signal]);
-    stop = signal;
-    abort.abort(signal); // the run's stop reason is the signal's name
+    if (abort.signal.aborted) process.exit(SIGNAL_EXIT[signal]);
+    abort.abort(signal);
     watchdog = setTimeout(() => {
       log?.warn({ event: 'run_stopped', signal, forced: true, graceMs: SIGNAL_GRACE_MS }, 'run_stopped');
       process.exit(SIGNAL_EXIT[signal]);
@@ -48,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    return await runCli(argv, () => stop, abort.signal, (l) => { log = l; });
+    return await runCli(argv, stopRequested, abort.signal, (l) => { log = l; });
   } finally {
     clearTimeout(watchdog);
     process.off('SIGINT', onSignal);

@@ -39,8 +39,11 @@ export function createLogger(level: string, logFile: string | null, format: 'jso
  * same level, as an object), and the log file when given; nothing on stdout or stderr.
  */
 export function wrapLogger(user: Logger | null, level: string, logFile: string | null): RunLogger {
+  // The caller's logger as it is (its own level and destination) when nothing else is written.
+  if (user && !logFile) return { log: user, failure: () => null };
   const out = new Streams();
   if (user) {
+    // Both: our logger writes the file, and hands every event on to the caller's.
     out.add({
       write(line: string) {
         const event = JSON.parse(line) as { level: number; msg?: string };

@@ -2,6 +2,7 @@
 // `epoch_end` after each epoch, the live line on a terminal, and the library's
 // onBatchEnd / onEpochEnd callbacks. Log objects are built only when a line is due.
 import type { ProgressLine } from './progress-line.js';
+import type { ShardResult } from '../engine/shared-memory.js';
 import type { Logger } from './log.js';
 import type { Schedule } from './schedule.js';
 import { round, StepClock, StepStats } from './step-stats.js';
@@ -43,8 +44,8 @@ export class RunLog {
    * Step `step` (0-based) is done: its loss and compute time go into the statistics,
    * and the events that are due are written. Returns true at the end of an epoch.
    */
-  stepDone(step: number, loss: number, computeMs: number, workerTensors: () => number[]): boolean {
-    this.clock.published(loss, computeMs, [this.epoch, this.window, step >= this.schedule.warmupUntil ? this.overall : null]);
+  stepDone(step: number, loss: number, computeMs: number, results: readonly ShardResult[]): boolean {
+    this.clock.published(loss, computeMs, this.epoch, this.window, step >= this.schedule.warmupUntil ? this.overall : null);
     const completed = step + 1;
     const epoch = this.schedule.epochOf(step);
     this.line?.update(completed, loss);
@@ -59,7 +60,7 @@ export class RunLog {
     this.epochs.push({ epoch, ...e });
     const first = epoch === this.schedule.epochOf(this.schedule.firstStep) ? { timeToFirstStepMs: round(this.clock.firstStepAt) } : {};
     // Memory and tensor counts, for soak runs: both must stay flat epoch after epoch.
-    const memory = { rssMB: round(process.memoryUsage().rss / 2 ** 20), workerTensors: workerTensors() };
+    const memory = { rssMB: round(process.memoryUsage().rss / 2 ** 20), workerTensors: results.map((r) => r.numTensors) };
     this.log.info({ event: 'epoch_end', epoch, steps: this.epoch.steps, ...e, ...memory, ...first }, 'epoch_end');
     this.callbacks.onEpochEnd?.(epoch, e);
     this.epoch = new StepStats(this.schedule.stepsPerEpoch);

@@ -3,7 +3,6 @@
 // reduce, next batch, Adam, log, checkpoint), then the evaluation. Accounting and logs
 // (run-log.ts), the checkpoint policy (checkpoint-policy.ts) and the step loops
 // (engine/step-loops.ts) are helpers; this file is the order of things.
-import { builtinMnistDir, loadDataset } from '../data/idx.js';
 import type { Dataset } from '../data/idx.js';
 import { hold } from '../engine/faults.js';
 import { closePool, createPool } from '../engine/pool.js';
@@ -65,10 +64,10 @@ export interface RunOptions extends StepCallbacks {
 }
 
 /** Runs the job described by `config`, logging to `log`. Throws on any failure. */
-export async function runTraining(config: Config, log: Logger, dataset?: Dataset, options: RunOptions = {}): Promise<RunSummary> {
+export async function runTraining(config: Config, log: Logger, data: Dataset, options: RunOptions = {}): Promise<RunSummary> {
   const runStart = performance.now();
-  // 1. Data: read and checked (decoded straight into shared memory), the model's layout.
-  const data = dataset ?? loadDataset(config.data ?? builtinMnistDir(), config.model.numClasses);
+  // 1. Data (read by the caller, in shared memory already) and the model's layout. The
+  //    check is prepareRun's; it is repeated for the programs that call this directly.
   checkAgainstData(config, data);
   const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
   const { model, layout, buffers, views } = loadShared(data, numTrain, config.mask, config);
@@ -168,7 +167,7 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
       loops.channel.publishWeights(++version);
       completed = step + 1;
       // e. Account and log; f. checkpoint (the files hold the weights of `completed` steps) or stop.
-      const epochDone = runLog.stepDone(step, g.loss, g.computeMs, () => results.map((x) => x.numTensors));
+      const epochDone = runLog.stepDone(step, g.loss, g.computeMs, results);
       const writeFailure = options.writeFailure?.();
       if (writeFailure) {
         // The log cannot be written (its disk is full, stdout is closed): keep what was learned if the checkpoint directory still takes it.
