@@ -91,6 +91,27 @@ describe('MaxPoolGrad on wasm equals the cpu kernel (the built-in loses all-nega
   }
 });
 
+describe('BatchMatMul with transposed operands on wasm equals the cpu kernel (the wrapper transposes first)', () => {
+  const CASES: [string, number[], number[], boolean, boolean][] = [
+    ['a^T . b (a Dense weight gradient)', [1, 64, 30], [1, 64, 10], true, false],
+    ['a . b^T (a Dense input gradient)', [1, 64, 10], [1, 30, 10], false, true],
+    ['a^T . b^T', [1, 7, 5], [1, 3, 7], true, true],
+    ['batch of 3, a^T . b', [3, 6, 4], [3, 6, 5], true, false],
+    ['plain (passed through)', [1, 5, 6], [1, 6, 4], false, false],
+  ];
+  for (const [name, aShape, bShape, transposeA, transposeB] of CASES) {
+    it(name, async () => {
+      const a = { values: random(tf.util.sizeFromShape(aShape), 5), shape: aShape };
+      const b = { values: random(tf.util.sizeFromShape(bShape), 6), shape: bShape };
+      const before = (await tf.setBackend('wasm'), tf.engine().backend.numDataIds());
+      const { diff } = await agree('BatchMatMul', { a, b }, { transposeA, transposeB });
+      await tf.setBackend('wasm');
+      expect(tf.engine().backend.numDataIds()).toBe(before); // the transposed temporaries are freed
+      expect(diff).toBeLessThan(1e-5);
+    });
+  }
+});
+
 describe('UnsortedSegmentSum on wasm equals the cpu kernel', () => {
   it('rows summed into their segments; ids outside [0, numSegments) dropped', async () => {
     const ids = Int32Array.from([0, 3, 3, 5, -1, 1, 0, 9, 2, 3]);
