@@ -11,7 +11,8 @@ import { resolveConfig } from '../src/run/config.js';
 import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
 import type { Dataset } from '../src/data/idx.js';
 import { closePool, createPool } from '../src/engine/pool.js';
-import { initWeights, loadShared } from '../src/run/setup.js';
+import { initWeights, loadShared, workerInit } from '../src/run/setup.js';
+import { fastModel } from '../src/run/model-plan.js';
 import { shuffleForEpoch } from '../src/run/schedule.js';
 import { planShards } from '../src/engine/shards.js';
 import { maxRelDiff, oneStepGradient } from '../src/engine/step-loops.js';
@@ -76,7 +77,7 @@ async function firstStepGradient(workers: number, gb: number, deterministic: boo
   const perm = new Int32Array(data.train.count);
   shuffleForEpoch(config.seed, 0, perm);
   shared.views.batch.set(perm.subarray(0, gb));
-  const wp = await createPool({ buffers: shared.buffers, model: shared.model, layout: shared.layout, backend: 'wasm' }, workers);
+  const wp = await createPool(workerInit(shared.buffers, fastModel(config, data.train.inputSize), config), workers);
   try {
     const grad = new Float32Array(shared.layout.numParams);
     await oneStepGradient(wp, shared.views, planShards(gb, workers, micro), config.normalize, grad);

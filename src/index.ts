@@ -22,7 +22,12 @@ export interface TrainerSettings {
   seed?: number;
   /** odd | even | all | classes=1,3,7: which classes get condition 1. */
   mask?: string;
+  /** batch (default) | weight: the batch's sum of the task's sample weights | condition (the built-in task's weight). */
   normalize?: Config['normalize'];
+  /** A task module: a path (relative to the current directory), a file: URL string, or a URL. Omitted: the built-in task. */
+  task?: string | URL | null;
+  /** auto (default) | general | fast (the built-in task only). */
+  engine?: Config['engine'];
   progressEvery?: number;
   logLevel?: Config['logLevel'];
   /** Also append the NDJSON log to this file. */
@@ -58,7 +63,9 @@ export interface TrainOptions extends TrainerSettings {
 }
 
 export type { TrainResult, SessionCallbacks as TrainCallbacks };
-export type { SplitReport } from './report/eval-report.js';
+export type { SplitReport, TaskSplitReport } from './report/eval-report.js';
+export type { ModelContext, TaskContext, TaskModule, Tf } from './task/contract.js';
+export { TaskError } from './task/contract.js';
 export type { ParamLayout, ParamSpec } from './model/layout.js';
 export type { StepSummary } from './run/run-log.js';
 export type { StopReason } from './run/train.js';
@@ -78,7 +85,8 @@ export async function train(options: TrainOptions = {}): Promise<TrainResult> {
   const { data, callbacks, logger = false, signal, ...settings } = options;
   const dir = typeof data === 'string' ? data : data && 'dir' in data ? data.dir : undefined;
   const arrays = data && typeof data === 'object' && 'train' in data ? data : undefined;
-  const rest: Record<string, unknown> = { ...settings, ...(dir === undefined ? {} : { data: dir }) };
+  const task = settings.task instanceof URL ? settings.task.href : settings.task;
+  const rest: Record<string, unknown> = { ...settings, task, ...(dir === undefined ? {} : { data: dir }) };
   return runSession({
     resolve: (base) => resolveSettings(rest, base),
     data: arrays ? (numClasses) => datasetFromArrays(arrays, numClasses) : undefined,

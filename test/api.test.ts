@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { ConfigError, DataError, train } from '../src/index.js';
-import type { TrainResult } from '../src/index.js';
+import type { SplitReport, TrainResult } from '../src/index.js';
 import { listCheckpoints, readLatestCheckpoint } from '../src/run/checkpoint.js';
 import { mnistData, runCli, tmpDir } from './helpers.js';
 
@@ -51,8 +51,8 @@ describe('train()', () => {
     expect(ended).toEqual({ steps: 40, loss: result.history.history.loss[1], eval: result.eval });
     expect(result.eval!.train.rows).toBe(ROWS);
     expect(result.eval!.test.rows).toBe(10_000);
-    expect(result.eval!.train.odd.accuracy).toBeGreaterThan(0.5);
-    expect(result.eval!.train.even.accuracy).toBe(0);
+    expect((result.eval!.train as SplitReport).odd.accuracy).toBeGreaterThan(0.5);
+    expect((result.eval!.train as SplitReport).even.accuracy).toBe(0);
     expect(result.layout.params.map((p) => p.name)).toEqual(['dense/kernel', 'dense/bias', 'dense_1/kernel', 'dense_1/bias']);
     expect(result.weights).toHaveLength(result.layout.numParams);
   });

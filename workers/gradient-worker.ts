@@ -12,7 +12,9 @@ import { batchSlot, viewsOf, writeResult } from '../src/engine/shared-memory.js'
 import { assertSameLayout, paramLayout } from '../src/model/layout.js';
 import type { ShardResult, SharedViews } from '../src/engine/shared-memory.js';
 import { blockFor, Stopped, WorkerChannel } from '../src/engine/step-channel.js';
-import { gatherRows, slabCount } from '../src/engine/shards.js';
+import { gatherRows, gatherTaskRows, slabCount } from '../src/engine/shards.js';
+import { GeneralModel, TaskRuntimeError } from '../src/model/general.js';
+import { importTask, withSeededRandom } from '../src/task/load.js';
 import type { ShardBuffers } from '../src/engine/shards.js';
 import { threadId } from 'node:worker_threads';
 import { faultFor, parseFaults } from '../src/engine/faults.js';
@@ -24,6 +26,8 @@ interface State {
   buf: ShardBuffers;
   /** Runs the training step's kernels without the engine (src/model/kernels.ts). */
   k: Kernels;
+  /** The general path's model (engine 'general'), else null. */
+  general: GeneralModel | null;
 }
 
 let state: Promise<State> | undefined;
@@ -34,19 +38,33 @@ async function setup(): Promise<State> {
   if (!init || typeof init !== 'object' || !init.buffers || !init.model || !init.layout) {
     throw new Error('gradient worker started without its WorkerInit in workerData');
   }
-  // The worker recomputes the layout from the model spec and refuses to run if it
-  // differs from the coordinator's: a silent mismatch would train garbage.
-  assertSameLayout(init.layout, paramLayout(init.model));
+  // The worker recomputes the layout (from the model spec, or from the model it rebuilt)
+  // and refuses to run if it differs from the coordinator's: a silent mismatch would
+  // train garbage.
+  if (!init.general) assertSameLayout(init.layout, paramLayout(init.model));
   await initBackend(init.backend);
   const views = viewsOf(init.buffers, init.layout.numParams);
   const maxRows = batchSlot(views, 0).length;
   const { inputSize, numClasses } = init.model;
+  const g = init.general;
+  const general = g !== undefined;
   const buf: ShardBuffers = {
     x: new Float32Array(maxRows * inputSize),
-    xT: new Float32Array(maxRows * inputSize),
-    label: new Float32Array(maxRows * (numClasses + 1)),
+    xT: new Float32Array(general ? 0 : maxRows * inputSize),
+    label: new Float32Array(maxRows * (g ? g.labelWidth : numClasses + 1)),
   };
-  return { init, views, buf, k: new Kernels(), setupMs: performance.now() - t0 };
+  const s: State = { init, views, buf, k: new Kernels(), general: null, setupMs: 0 };
+  if (g) {
+    const task = await importTask(g.task, g.mask);
+    s.general = await GeneralModel.create(g.topology, init.layout, task);
+    // One step on the first training row before the start-up ping counts this thread's
+    // tensors: what TF.js creates once and keeps (cached constants) is in the baseline.
+    gatherTaskRows(views.trainImages, views.trainY, Int32Array.of(0), 0, 1, inputSize, g.labelWidth, buf.x, buf.label);
+    s.general.setWeights(views.weights);
+    s.general.gradient(1, buf.x, buf.label, new Float32Array(init.layout.numParams));
+  }
+  s.setupMs = performance.now() - t0;
+  return s;
 }
 
 /** How long a loop waits for its batch or weights before giving up (the coordinator died). */
@@ -78,6 +96,56 @@ function shardGradient(s: State, rows: number, w: Info[], slab: Float32Array): n
   return shardLossAndGradient(s.k, w, s.init.model, s.init.layout, rows, s.buf, slab);
 }
 
+/**
+ * The general path's shard: the task's loss sum and gradient by TF.js autodiff, with
+ * Math.random seeded from (--seed, step, first row): Dropout draws the same masks in
+ * every run, and in deterministic mode whatever the worker count.
+ */
+function taskGradient(s: State, task: StepWork, start: number, end: number, slab: Float32Array): { lossSum: number; weightSum: number } {
+  if (end === start) {
+    slab.fill(0);
+    return { lossSum: 0, weightSum: 0 };
+  }
+  const seed = (s.init.general!.seed ^ Math.imul(task.step + 1, 0x9e3779b1) ^ Math.imul(start + 1, 0x85ebca77)) >>> 0;
+  try {
+    return withSeededRandom(seed, () => s.general!.gradient(end - start, s.buf.x, s.buf.label, slab));
+  } catch (e) {
+    if (e instanceof TaskRuntimeError) throw new TaskRuntimeError(`step ${task.step}, shard ${task.shard}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The general path's step of one task: like `gradient` below, through the task's model. */
+function generalGradient(s: State, channel: WorkerChannel, task: StepWork, injected: 'nan' | null): ShardResult {
+  const { views } = s;
+  const micro = task.microRows > 0;
+  if (!micro) gather(s, task.step, task.start, task.end);
+  channel.waitWeights(task.weightsVersion);
+  const tReady = performance.now();
+  s.general!.setWeights(views.weights);
+  let lossSum = 0;
+  let weightSum = 0;
+  let microLossSums: number[] | undefined;
+  // One shard, or its micro-shards, each into its own slab.
+  const step = micro ? task.microRows : task.end - task.start;
+  for (let j = 0; j < slabCount(task); j++) {
+    const start = task.start + j * step;
+    const end = Math.min(start + step, task.end);
+    if (micro) gather(s, task.step, start, end);
+    const r = taskGradient(s, task, start, end, views.slabs[task.slab + j]);
+    // The non-trainable weights (BatchNorm's moving statistics) after the batch's first
+    // (micro-)shard: the run keeps those computed on shard 0's rows.
+    if (task.shard === 0 && j === 0 && views.state.length > 0) s.general!.readState(views.state);
+    if (micro) (microLossSums ??= []).push(r.lossSum);
+    lossSum += r.lossSum;
+    weightSum += r.weightSum;
+  }
+  if (injected === 'nan') views.slabs[task.slab][0] = NaN;
+  let nonFinite = false;
+  for (let j = 0; j < slabCount(task) && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
+  return { nonFinite, lossSum, microLossSums, weightSum, weightsVersion: task.weightsVersion, numTensors: heldBuffers(), computeMs: performance.now() - tReady };
+}
+
 function allFinite(a: Float32Array): boolean {
   // x * 0 is 0 for finite x and NaN for NaN or +-Infinity: one multiply-add per value.
   let acc = 0;
@@ -85,8 +153,13 @@ function allFinite(a: Float32Array): boolean {
   return acc === 0;
 }
 
+/** Gathers rows [start, end) of the step's batch into the shard buffers; returns their condition count (fast path). */
 function gather(s: State, step: number, start: number, end: number): number {
   const { views, buf, init } = s;
+  if (s.general) {
+    gatherTaskRows(views.trainImages, views.trainY, batchSlot(views, step), start, end, init.model.inputSize, init.general!.labelWidth, buf.x, buf.label);
+    return 0;
+  }
   return gatherRows(views.trainImages, views.trainLabels, views.trainCond, batchSlot(views, step), start, end, init.model.inputSize, init.model.numClasses, buf);
 }
 
@@ -104,11 +177,12 @@ function injectFault(task: StepWork): 'nan' | null {
 function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult {
   const { views } = s;
   const injected = faults.length ? injectFault(task) : null;
+  if (s.general) return generalGradient(s, channel, task, injected);
   const micro = task.microRows > 0;
   // 1. Gather the shard's rows (in normal mode): needs only the dataset and the batch
   //    indices, not the weights, so it runs while the coordinator may still be
   //    updating them. Micro-shards are gathered one at a time below.
-  let conditionSum = micro ? 0 : gather(s, task.step, task.start, task.end);
+  let weightSum = micro ? 0 : gather(s, task.step, task.start, task.end);
   // 2. Wait for this step's weights (the gather above overlaps the coordinator's Adam
   //    for the previous step). The version is read before the weights and the
   //    coordinator writes weights only before publishing a version, so a matching
@@ -131,7 +205,7 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
       microLossSums = [];
       for (let start = task.start, j = 0; start < task.end; start += task.microRows, j++) {
         const end = Math.min(start + task.microRows, task.end);
-        conditionSum += gather(s, task.step, start, end);
+        weightSum += gather(s, task.step, start, end);
         const l = shardGradient(s, end - start, w, views.slabs[task.slab + j]);
         microLossSums.push(l);
         lossSum += l;
@@ -147,7 +221,7 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
   const slabs = slabCount(task);
   for (let j = 0; j < slabs && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
   const tEnd = performance.now();
-  return { nonFinite, lossSum, microLossSums, conditionSum, weightsVersion, numTensors: heldBuffers(), computeMs: tEnd - tReady };
+  return { nonFinite, lossSum, microLossSums, weightSum, weightsVersion, numTensors: heldBuffers(), computeMs: tEnd - tReady };
 }
 
 /**
@@ -179,6 +253,7 @@ function loop(s: State, task: LoopTask): LoopResult {
 const PREDICT_CHUNK = 1000;
 
 function predict(s: State, task: PredictTask): PredictResult {
+  if (s.general) return generalPredict(s, task);
   const { views, init, k } = s;
   const { inputSize, numClasses } = init.model;
   const images = task.split === 'train' ? views.trainImages : views.testImages;
@@ -204,7 +279,31 @@ function predict(s: State, task: PredictTask): PredictResult {
   } finally {
     k.release(mark);
   }
-  return { rows: task.end - task.start };
+  return { rows: task.end - task.start, lossSum: 0, weightSum: 0 };
+}
+
+/** The general path's evaluation: the task model's classes, and loss and weight sums, of rows [start, end). */
+function generalPredict(s: State, task: PredictTask): PredictResult {
+  const { views, init } = s;
+  const { inputSize, numClasses } = init.model;
+  const train = task.split === 'train';
+  const images = train ? views.trainImages : views.testImages;
+  const out = train ? views.trainPredictions : views.testPredictions;
+  const y = train ? views.trainY : views.testY;
+  const x = new Float32Array(PREDICT_CHUNK * inputSize);
+  let lossSum = 0;
+  let weightSum = 0;
+  s.general!.setWeights(views.weights);
+  for (let start = task.start; start < task.end; start += PREDICT_CHUNK) {
+    const rows = Math.min(PREDICT_CHUNK, task.end - start);
+    const from = images.subarray(start * inputSize, (start + rows) * inputSize);
+    if (from instanceof Uint8Array) for (let i = 0; i < from.length; i++) x[i] = from[i] / 255;
+    else x.set(from);
+    const r = s.general!.predict(rows, x, y.subarray(start * init.general!.labelWidth), numClasses, out.subarray(start, start + rows));
+    lossSum += r.lossSum;
+    weightSum += r.weightSum;
+  }
+  return { rows: task.end - task.start, lossSum, weightSum };
 }
 
 export default async function run(task: Task): Promise<LoopResult | PredictResult | PingResult> {

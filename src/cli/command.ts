@@ -5,6 +5,7 @@ import { ConfigError, HelpRequested } from '../run/config.js';
 import { DataError } from '../data/idx.js';
 import { OutputError } from '../run/outputs.js';
 import { ReportInputError } from '../report/log-input.js';
+import { TaskError } from '../task/contract.js';
 
 type FlagValues = Partial<Record<string, string | boolean>>;
 
@@ -31,7 +32,7 @@ export function intFlag(values: FlagValues, flag: string, fallback: number, min 
 
 /** Bad input (a flag, a config, a data file, a checkpoint, an output path, a log): the user can fix it. */
 export function isInputError(e: unknown): e is Error {
-  return e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError || e instanceof OutputError || e instanceof ReportInputError;
+  return e instanceof ConfigError || e instanceof DataError || e instanceof CheckpointError || e instanceof OutputError || e instanceof ReportInputError || e instanceof TaskError;
 }
 
 /** 2 for bad input, 1 for any other failure. */

@@ -6,7 +6,8 @@ import { pathToFileURL } from 'node:url';
 import { HelpRequested, HELP, resolveConfig } from '../run/config.js';
 import { createLogger } from '../run/log.js';
 import type { Logger } from '../run/log.js';
-import { formatReport } from '../report/eval-report.js';
+import { formatReport, formatTaskReport } from '../report/eval-report.js';
+import type { SplitReport, TaskSplitReport } from '../report/eval-report.js';
 import { runSession } from '../run/session.js';
 import { exitCodeOf } from './command.js';
 
@@ -83,8 +84,9 @@ async function runCli(argv: string[], stopRequested: () => NodeJS.Signals | null
     return stop ? SIGNAL_EXIT[stop] : exitCodeOf(e);
   }
   if (result.stoppedBy) return SIGNAL_EXIT[result.stoppedBy];
-  const r = result.eval!;
-  process.stderr.write(`\n${formatReport('training', r.train)}\n\n${formatReport('test', r.test)}\n`);
+  const r = result.eval;
+  if (r && 'odd' in r.train) process.stderr.write(`\n${formatReport('training', r.train)}\n\n${formatReport('test', r.test as SplitReport)}\n`);
+  else if (r) process.stderr.write(`\n${formatTaskReport('training', r.train as TaskSplitReport)}\n\n${formatTaskReport('test', r.test as TaskSplitReport)}\n`);
   return 0;
 }
 

@@ -46,12 +46,12 @@ function splitFromArrays(s: ArraySplit, name: string, numClasses: number): Split
   const sab = sharedBytes(s.images);
   const images = s.images instanceof Float32Array ? new Float32Array(sab) : new Uint8Array(sab);
   if (images instanceof Float32Array && !images.every(Number.isFinite)) throw new DataError(`${name}.images: holds a NaN or an infinity`);
-  return { images, labels, count, inputSize };
+  return { images, labels, count, inputSize, shape: row };
 }
 
 function emptyLike(s: Split): Split {
   const images = s.images instanceof Float32Array ? new Float32Array(new SharedArrayBuffer(0)) : new Uint8Array(new SharedArrayBuffer(0));
-  return { images, labels: new Uint8Array(new SharedArrayBuffer(0)), count: 0, inputSize: s.inputSize };
+  return { images, labels: new Uint8Array(new SharedArrayBuffer(0)), count: 0, inputSize: s.inputSize, shape: s.shape };
 }
 
 const describe = (v: unknown) => (v === null ? 'null' : typeof v === 'object' ? (v.constructor?.name ?? 'an object') : typeof v);

@@ -83,7 +83,7 @@ export function readSplit(imagesPath: string, labelsPath: string, numClasses: nu
   // Into shared memory now, so the trainer's workers read these very bytes and the
   // file buffers can be collected (the dataset is held once).
   const shared = (a: Uint8Array) => new Uint8Array(sharedBytes(a));
-  return { images: shared(images.data), labels: shared(labels.data), count, inputSize: rows * cols };
+  return { images: shared(images.data), labels: shared(labels.data), count, inputSize: rows * cols, shape: [rows, cols] };
 }
 
 export const IDX_FILES = {

@@ -111,5 +111,5 @@ function readNpySplit(xPath: string, yPath: string, numClasses: number): Split {
   const sab = sharedBytes(x.data);
   const images = x.dtype === '<f4' ? new Float32Array(sab) : new Uint8Array(sab);
   if (images instanceof Float32Array && !images.every(Number.isFinite)) throw new DataError(`${xPath}: holds a NaN or an infinity`);
-  return { images, labels, count, inputSize };
+  return { images, labels, count, inputSize, shape: row };
 }

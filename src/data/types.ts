@@ -10,8 +10,10 @@ export interface Split<I extends Images = Images> {
   images: I;
   labels: Uint8Array;
   count: number;
-  /** Pixels per image (rows * cols of the image file). */
+  /** Values per row (rows * cols of an IDX image). */
   inputSize: number;
+  /** One row's shape, e.g. [28, 28] for IDX images: what a task's model takes. */
+  shape: number[];
 }
 
 export interface Dataset<I extends Images = Images> {

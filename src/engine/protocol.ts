@@ -1,6 +1,8 @@
 // The messages between the coordinator and a worker thread, and what a worker gets
 // once at start-up. Both sides import this file; nothing here runs TensorFlow.js.
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
+import type { MaskRule } from '../model/labels.js';
+import type { TaskRef } from '../task/load.js';
 import type { SharedBuffers } from './shared-memory.js';
 
 /** Handed to every worker once, through Piscina's `workerData`. */
@@ -9,6 +11,10 @@ export interface WorkerInit {
   model: ModelSpec;
   layout: ParamLayout;
   backend: 'wasm' | 'cpu' | 'tensorflow';
+  /** fast (the default): the built-in MLP's hand-written kernels (src/model/mlp.ts); general: any Layers model (src/model/general.ts). */
+  engine?: 'fast' | 'general';
+  /** The general path's: the task to import, its topology to rebuild, its label width, --mask for its default label, and --seed for its random layers (Dropout). */
+  general?: { task: TaskRef; topology: object; labelWidth: number; mask: MaskRule; seed: number };
 }
 
 export const TASK = { ping: 'ping', loop: 'loop', predict: 'predict' } as const;
@@ -62,6 +68,9 @@ export interface PredictTask {
 
 export interface PredictResult {
   rows: number;
+  /** General path: the rows' loss and weight sums (for the eval's mean loss). */
+  lossSum: number;
+  weightSum: number;
 }
 
 export type Task = PingTask | LoopTask | PredictTask;

@@ -111,3 +111,23 @@ export function gatherRows(
   }
   return conditionSum;
 }
+
+/**
+ * The general path's gather: rows `indices[start..end)` of the dataset into `x`
+ * ([rows, inputSize], bytes scaled /255 as on the fast path) and of the combined-label
+ * rows (built once at load) into `y` ([rows, labelWidth]).
+ */
+export function gatherTaskRows(
+  images: Uint8Array | Float32Array, labelRows: Float32Array, indices: Int32Array, start: number, end: number,
+  inputSize: number, labelWidth: number, x: Float32Array, y: Float32Array,
+): void {
+  const bytes = images instanceof Uint8Array;
+  for (let r = 0; r < end - start; r++) {
+    const i = indices[start + r];
+    const src = i * inputSize;
+    const dst = r * inputSize;
+    if (bytes) for (let k = 0; k < inputSize; k++) x[dst + k] = images[src + k] / 255;
+    else x.set(images.subarray(src, src + inputSize), dst);
+    y.set(labelRows.subarray(i * labelWidth, (i + 1) * labelWidth), r * labelWidth);
+  }
+}

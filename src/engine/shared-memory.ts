@@ -8,10 +8,14 @@
 //                 Float32Array
 //   trainLabels   Uint8Array      count                      the IDX reader        once, at load
 //   trainCond     Uint8Array      numTrain (0/1 condition)   coordinator           once, at load
+//   trainY        Float32Array    numTrain * labelWidth      coordinator           once, at load (general path)
+//   testY         Float32Array    numTest * labelWidth       coordinator           once, at load (general path)
 //   testImages    as trainImages  numTest * inputSize        the data reader       once, at load
 //   testLabels    Uint8Array      numTest                    the IDX reader        once, at load
 //   weights       Float32Array    numParams                  coordinator           between steps only
 //   slabs         Float32Array    numSlabs * numParams       the task owning slab  during a step only
+//   state         Float32Array    numParams, or 0 without    shard 0's loop task   during a step only
+//                                 non-trainable weights      (BatchNorm's moving statistics after its step)
 //   batch         Int32Array      2 * batchSize (two slots)  coordinator           a slot no shard still reads
 //   predictions   Uint8Array      numTrain + numTest         task owning the rows  during evaluation only
 //   results       Float64Array    numShards * RESULT_FIELDS  shard i's loop task   its record, during a step
@@ -38,7 +42,8 @@ export interface ShardResult {
   nonFinite: boolean;
   /** With micro-shards: each micro-shard's loss sum, so the coordinator adds them in order. */
   microLossSums?: number[];
-  conditionSum: number;
+  /** The sum of the shard's sample weights (the built-in task: its rows whose condition is 1). */
+  weightSum: number;
   /** The weights version the worker read from shared memory, checked by the coordinator. */
   weightsVersion: number;
   /** Buffers held after the step: must equal the count at start-up (no leaks). */
@@ -48,7 +53,7 @@ export interface ShardResult {
 }
 
 /** Shard i's record in `results`: a ShardResult as float64s (micro-shard losses are in slabLoss). */
-const RESULT = { lossSum: 0, conditionSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5 } as const;
+const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5 } as const;
 const RESULT_FIELDS = 6;
 
 /** Pixels as the data came: bytes (scaled by 1/255 when read) or float32 (used as they are). */
@@ -60,10 +65,13 @@ export interface SharedBuffers {
   trainImages: SharedArrayBuffer;
   trainLabels: SharedArrayBuffer;
   trainCond: SharedArrayBuffer;
+  trainY: SharedArrayBuffer;
   testImages: SharedArrayBuffer;
   testLabels: SharedArrayBuffer;
+  testY: SharedArrayBuffer;
   weights: SharedArrayBuffer;
   slabs: SharedArrayBuffer;
+  state: SharedArrayBuffer;
   batch: SharedArrayBuffer;
   predictions: SharedArrayBuffer;
   results: SharedArrayBuffer;
@@ -96,14 +104,21 @@ export interface SharedSizes {
   /** One per worker. */
   numShards: number;
   batchSize: number;
+  /** Columns of a combined-label row in trainY/testY; 0 on the fast path (it builds labels as it gathers). */
+  labelWidth: number;
+  /** The model has non-trainable weights (BatchNorm's moving statistics). */
+  hasState: boolean;
 }
 
 export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers {
   return {
     ...data,
     trainCond: new SharedArrayBuffer(s.numTrain),
+    trainY: new SharedArrayBuffer(s.numTrain * s.labelWidth * 4),
+    testY: new SharedArrayBuffer(data.testLabels.byteLength * s.labelWidth * 4),
     weights: new SharedArrayBuffer(s.numParams * 4),
     slabs: new SharedArrayBuffer(s.numSlabs * s.numParams * 4),
+    state: new SharedArrayBuffer(s.hasState ? s.numParams * 4 : 0),
     batch: new SharedArrayBuffer(2 * s.batchSize * 4),
     predictions: new SharedArrayBuffer(s.numTrain + data.testLabels.byteLength),
     results: new SharedArrayBuffer(s.numShards * RESULT_FIELDS * 8),
@@ -116,9 +131,14 @@ export interface SharedViews {
   trainImages: Images;
   trainLabels: Uint8Array;
   trainCond: Uint8Array;
+  /** Combined-label rows, labelWidth floats each (general path). */
+  trainY: Float32Array;
   testImages: Images;
   testLabels: Uint8Array;
+  testY: Float32Array;
   weights: Float32Array;
+  /** The non-trainable weights after shard 0's step, at their layout offsets. */
+  state: Float32Array;
   /** slabs[i] is the gradient-sum region of shard (or micro-shard) i. */
   slabs: Float32Array[];
   batch: Int32Array;
@@ -144,6 +164,9 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
     trainImages: images(b.trainImages, numTrain * inputSize),
     trainLabels: new Uint8Array(b.trainLabels, 0, numTrain),
     trainCond: new Uint8Array(b.trainCond),
+    trainY: new Float32Array(b.trainY),
+    testY: new Float32Array(b.testY),
+    state: new Float32Array(b.state),
     testImages: images(b.testImages, b.testImages.byteLength / bytesPerValue),
     testLabels: new Uint8Array(b.testLabels),
     weights: new Float32Array(b.weights),
@@ -171,7 +194,7 @@ export function batchSlot(views: SharedViews, step: number): Int32Array {
 export function writeResult(views: SharedViews, shard: number, firstSlab: number, r: ShardResult): void {
   const rec = views.results.subarray(shard * RESULT_FIELDS, (shard + 1) * RESULT_FIELDS);
   rec[RESULT.lossSum] = r.lossSum;
-  rec[RESULT.conditionSum] = r.conditionSum;
+  rec[RESULT.weightSum] = r.weightSum;
   rec[RESULT.nonFinite] = r.nonFinite ? 1 : 0;
   rec[RESULT.weightsVersion] = r.weightsVersion;
   rec[RESULT.numTensors] = r.numTensors;
@@ -185,7 +208,7 @@ export function readResult(views: SharedViews, shard: number, task: ShardTask): 
   const rec = views.results.subarray(shard * RESULT_FIELDS, (shard + 1) * RESULT_FIELDS);
   return {
     lossSum: rec[RESULT.lossSum],
-    conditionSum: rec[RESULT.conditionSum],
+    weightSum: rec[RESULT.weightSum],
     nonFinite: rec[RESULT.nonFinite] !== 0,
     weightsVersion: rec[RESULT.weightsVersion],
     numTensors: rec[RESULT.numTensors],

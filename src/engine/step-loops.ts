@@ -53,9 +53,9 @@ export class NonFiniteError extends Error {
 }
 
 /** Throws NonFiniteError when a shard's loss or gradient is NaN or infinite. */
-function checkFinite(r: ShardResult, step: number, shard: number): ShardResult {
+function checkFinite(r: ShardResult, step: number, shard: number, taskName: string): ShardResult {
   if (r.nonFinite || !Number.isFinite(r.lossSum)) {
-    throw new NonFiniteError(`step ${step}: shard ${shard} produced a non-finite ${r.nonFinite ? 'gradient' : `loss (${r.lossSum})`}`);
+    throw new NonFiniteError(`step ${step}: shard ${shard} produced a non-finite ${r.nonFinite ? 'gradient' : `loss (${r.lossSum})`} (task ${taskName})`);
   }
   return r;
 }
@@ -71,14 +71,15 @@ export interface StepGradient {
 /**
  * Checks every result (weights version, tensor count), then
  * grad = (slab 0 + slab 1 + ...) / normaliser. The normaliser is GLOBAL: the batch
- * size, or the count of condition-1 rows in the whole batch (1 if there are none).
+ * size, or the sum of the whole batch's sample weights (1 if it is 0): for the built-in
+ * task its count of condition-1 rows.
  */
 export function reduceStep(
   results: readonly ShardResult[], views: SharedViews, wp: WorkerPool, step: number, weightsVersion: number,
   batchSize: number, normalize: Config['normalize'], grad: Float32Array,
 ): StepGradient {
   let lossSum = 0;
-  let conditionSum = 0;
+  let weightSum = 0;
   let computeMs = 0;
   for (let i = 0; i < results.length; i++) {
     const r = results[i];
@@ -91,10 +92,11 @@ export function reduceStep(
     // Micro-shard losses are added one by one, in order, like their gradients.
     if (r.microLossSums) for (const l of r.microLossSums) lossSum += l;
     else lossSum += r.lossSum;
-    conditionSum += r.conditionSum;
+    weightSum += r.weightSum;
     computeMs = Math.max(computeMs, r.computeMs);
   }
-  const normaliser = normalize === 'batch' ? batchSize : Math.max(conditionSum, 1);
+  // The weight sum of the whole batch (the built-in task's: its condition-1 rows); 1 if it is 0.
+  const normaliser = normalize === 'batch' ? batchSize : weightSum === 0 ? 1 : weightSum;
   reduceGradients(views.slabs, normaliser, grad);
   return { loss: lossSum / normaliser, normaliser, computeMs };
 }
@@ -163,6 +165,8 @@ export class StepLoops {
     private readonly plan: ShardPlan,
     private readonly lastStep: number,
     private readonly policy: FaultPolicy,
+    /** Named in a non-finite result's error: 'built-in' or the task module's path. */
+    private readonly taskName = 'built-in',
   ) {
     this.channel = new CoordinatorChannel(views.control, plan.tasks.length);
     this.channel.reset();
@@ -206,7 +210,7 @@ export class StepLoops {
         if (fatal) throw new ShardFailedError(`step ${step}: shard ${i} failed ${attempt + 1} times in a row; last cause: ${cause}`);
         this.startShard(i, step, version, attempt + 1);
       }
-      out.push(checkFinite(readResult(this.views, i, this.plan.tasks[i]), step, i));
+      out.push(checkFinite(readResult(this.views, i, this.plan.tasks[i]), step, i, this.taskName));
     }
     return out;
   }

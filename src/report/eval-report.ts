@@ -94,3 +94,61 @@ export function formatReport(name: string, r: SplitReport): string {
     ]),
   ].join('\n\n');
 }
+
+/** A task's evaluation report of one split (what the `eval` event holds for a task module). */
+export interface TaskSplitReport {
+  rows: number;
+  accuracy: number;
+  /** The task's mean loss: the loss sum over the split divided as --normalize divides a batch's. */
+  loss: number;
+  confusion: number[][];
+  perClassAccuracy: number[];
+  trueCounts: number[];
+  predCounts: number[];
+  /** With a weight export: accuracy on the rows whose weight is > 0 and on those whose weight is 0. */
+  weighted?: { rows: number; accuracy: number };
+  unweighted?: { rows: number; accuracy: number };
+}
+
+/** A task module's report of one split: classes from the first numClasses output columns; with row weights, accuracy on weight > 0 and weight 0 rows. */
+export function taskReport(labels: Uint8Array, predictions: Uint8Array, weights: Float32Array | null, numClasses: number, loss: number): TaskSplitReport {
+  const base = evalReport(labels, predictions, new Uint8Array(labels.length), numClasses);
+  const out: TaskSplitReport = {
+    rows: base.rows, accuracy: base.accuracy, loss,
+    confusion: base.odd.confusion.map((row, i) => row.map((v, j) => v + base.even.confusion[i][j])),
+    perClassAccuracy: base.perClassAccuracy, trueCounts: base.trueCounts, predCounts: base.predCounts,
+  };
+  if (weights) {
+    const group = (keep: (w: number) => boolean) => {
+      let rows = 0;
+      let correct = 0;
+      for (let i = 0; i < labels.length; i++) {
+        if (!keep(weights[i])) continue;
+        rows++;
+        if (labels[i] === predictions[i]) correct++;
+      }
+      return { rows, accuracy: ratio(correct, rows) };
+    };
+    out.weighted = group((w) => w > 0);
+    out.unweighted = group((w) => w === 0);
+  }
+  return out;
+}
+
+/** A task's report as readable text. */
+export function formatTaskReport(name: string, r: TaskSplitReport): string {
+  const classes = Array.from({ length: r.trueCounts.length }, (_, k) => k);
+  const split = r.weighted && r.unweighted
+    ? ` (weight > 0: ${r.weighted.accuracy.toFixed(4)} on ${r.weighted.rows}; weight 0: ${r.unweighted.accuracy.toFixed(4)} on ${r.unweighted.rows})`
+    : '';
+  return [
+    `== ${name} set: ${r.rows} rows, accuracy ${r.accuracy.toFixed(4)}${split}, mean loss ${r.loss.toFixed(4)}`,
+    confusionTable('all rows', { rows: r.rows, accuracy: r.accuracy, confusion: r.confusion }),
+    table([
+      ['class', ...classes],
+      ['true count', ...r.trueCounts],
+      ['pred count', ...r.predCounts],
+      ['accuracy', ...r.perClassAccuracy.map((a) => a.toFixed(3))],
+    ]),
+  ].join('\n\n');
+}

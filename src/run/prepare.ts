@@ -11,10 +11,14 @@ import { checkAgainstData, checkBackend, checkResume } from './checks.js';
 import { ConfigError } from './config.js';
 import type { Config, ConfigBase } from './config.js';
 import { probeDir, probeFile } from './outputs.js';
+import { planRunModel, taskOf } from './model-plan.js';
+import type { RunModel } from './model-plan.js';
 
 export interface Prepared {
   config: Config;
   data: Dataset;
+  /** The task and the model it trains, built and checked. */
+  model: RunModel;
   resumeFrom: LoadedCheckpoint | undefined;
   /** Checkpoints a resume skipped, each with its one-line problem. */
   invalid: { checkpoint: string; problem: string }[];
@@ -25,10 +29,10 @@ export interface Prepared {
  * checkpoint's config) when resuming; `data` is a dataset given as arrays (else the
  * config's directory, else MNIST). `onInvalid` hears of each skipped checkpoint at once.
  */
-export function prepareRun(
+export async function prepareRun(
   resolve: (base?: ConfigBase) => Config, data: ((numClasses: number) => Dataset) | undefined,
   onInvalid: (checkpoint: string, problem: string) => void = () => undefined,
-): Prepared {
+): Promise<Prepared> {
   let config = resolve();
   // Every output is created, written and fsynced once, then removed again, before
   // anything is loaded: a path that cannot be written costs no time and leaves nothing.
@@ -51,9 +55,14 @@ export function prepareRun(
     throw new ConfigError(`--checkpoint-dir ${config.checkpointDir}: already holds checkpoints; continue with --resume ${config.checkpointDir} or choose an empty directory`);
   }
   hold('loading');
-  const dataset = data ? data(config.model.numClasses) : loadDataset(config.data ?? builtinMnistDir(), config.model.numClasses);
+  // A task module first (its numClasses bounds the data's labels), then the data, then
+  // the model, built once and checked against the data and the loss.
+  const module = config.task ? await taskOf(config, 0) : null;
+  const numClasses = module?.numClasses ?? config.model.numClasses;
+  const dataset = data ? data(numClasses) : loadDataset(config.data ?? builtinMnistDir(), numClasses);
   checkAgainstData(config, dataset);
   checkBackend(config);
-  if (resumeFrom) checkResume(config, dataset, resumeFrom);
-  return { config, data: dataset, resumeFrom, invalid };
+  const model = await planRunModel(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
+  if (resumeFrom) checkResume(config, dataset, resumeFrom, model);
+  return { config, data: dataset, model, resumeFrom, invalid };
 }

@@ -5,6 +5,7 @@ import type { Dataset } from '../data/idx.js';
 import { hold } from '../engine/faults.js';
 import type { ParamLayout } from '../model/layout.js';
 import type { SplitReport } from '../report/eval-report.js';
+import type { TaskSplitReport } from '../report/eval-report.js';
 import type { Config, ConfigBase } from './config.js';
 import type { RunLogger } from './log.js';
 import { WriteError } from './outputs.js';
@@ -17,8 +18,12 @@ import type { StopReason } from './train.js';
 export interface TrainResult {
   /** The shape of tf.History: `epoch[i]` is the epoch of `history.loss[i]`. */
   history: { epoch: number[]; history: Record<'loss' | 'seconds' | 'samplesPerSec' | 'stepMsMedian', number[]> };
-  /** The seed's report on the training rows and the test set, as in the `eval` log event (null when stopped before the last step). */
-  eval: { train: SplitReport; test: SplitReport } | null;
+  /**
+   * The report on the training rows and the test set, as in the `eval` log event: the
+   * seed's parity report for the built-in task, a TaskSplitReport each for a task module
+   * (null when stopped before the last step, or when a task's output has no class columns).
+   */
+  eval: { train: SplitReport; test: SplitReport } | { train: TaskSplitReport; test: TaskSplitReport } | null;
   /** The trained weights, flat, in `layout` order. */
   weights: Float32Array;
   layout: ParamLayout;
@@ -54,7 +59,7 @@ export interface Session {
 const stopReason = (signal: AbortSignal): StopReason => (signal.reason === 'SIGINT' || signal.reason === 'SIGTERM' ? signal.reason : 'abort');
 
 export async function runSession(s: Session): Promise<TrainResult> {
-  const { config, data, resumeFrom, invalid } = prepareRun(s.resolve, s.data, s.onInvalidCheckpoint);
+  const { config, data, resumeFrom, invalid, model } = await prepareRun(s.resolve, s.data, s.onInvalidCheckpoint);
   await s.beforeStart?.();
   const stopRequested = () => (s.signal?.aborted ? stopReason(s.signal) : null);
   const logger = s.logger(config);
@@ -62,7 +67,7 @@ export async function runSession(s: Session): Promise<TrainResult> {
   for (const i of invalid) log.warn({ event: 'checkpoint_invalid', ...i }, 'checkpoint_invalid');
   try {
     const summary = await runTraining(config, log, data, {
-      resumeFrom, stopRequested, writeFailure: logger.failure, progressLine: s.progressLine, ...s.callbacks,
+      resumeFrom, model, stopRequested, writeFailure: logger.failure, progressLine: s.progressLine, ...s.callbacks,
     });
     const failure = logger.failure();
     if (failure) throw failure;

@@ -6,21 +6,35 @@ import { fillConditions } from '../model/labels.js';
 import type { MaskRule } from '../model/labels.js';
 import type { WorkerPool } from '../engine/pool.js';
 import { TASK } from '../engine/protocol.js';
-import { evalReport } from '../report/eval-report.js';
+import { evalReport, taskReport } from '../report/eval-report.js';
+import type { TaskSplitReport } from '../report/eval-report.js';
 import { glorotUniform, Rng } from '../data/rng.js';
 import { allocShared, sharedBytes, viewsOf } from '../engine/shared-memory.js';
 import { paramLayout, paramView } from '../model/layout.js';
 import type { SharedViews } from '../engine/shared-memory.js';
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import { planShards, splitShards } from '../engine/shards.js';
+import * as tfc from '@tensorflow/tfjs-core';
+import { fillLabelRows } from '../task/load.js';
+import { tf } from '../task/tf.js';
+import type { PredictResult, WorkerInit } from '../engine/protocol.js';
+import type { SharedBuffers } from '../engine/shared-memory.js';
+import type { RunModel } from './model-plan.js';
 
-/** The dataset's shared memory (no copy when the IDX reader already put it there), plus weights and slabs. */
+/**
+ * The dataset's shared memory (no copy when the IDX reader already put it there), plus
+ * weights and slabs; on the general path also every row's combined label (the task's
+ * label(), once).
+ */
 export function loadShared(
   data: Dataset, numTrain: number, mask: MaskRule,
   config: Pick<Config, 'workers' | 'batchSize' | 'model'> & Partial<Pick<Config, 'deterministic' | 'microShardRows'>>,
+  run?: RunModel,
 ) {
-  const model: ModelSpec = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
-  const layout = paramLayout(model);
+  const model: ModelSpec = run?.spec ?? { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
+  const layout = run?.layout ?? paramLayout(model);
+  const general = run?.engine === 'general';
+  const labelWidth = general ? run.task.labelWidth : 0;
   const buffers = allocShared({
     floatImages: data.train.images instanceof Float32Array,
     trainImages: sharedBytes(data.train.images), trainLabels: sharedBytes(data.train.labels),
@@ -28,10 +42,14 @@ export function loadShared(
   }, {
     numTrain, numParams: layout.numParams, batchSize: config.batchSize,
     numSlabs: planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0).numSlabs,
-    numShards: config.workers,
+    numShards: config.workers, labelWidth, hasState: general && run.trainable.some((t) => !t),
   });
   const views = viewsOf(buffers, layout.numParams);
   fillConditions(views.trainLabels, mask, views.trainCond);
+  if (general) {
+    fillLabelRows(run.task, views.trainLabels, views.trainY);
+    fillLabelRows(run.task, views.testLabels, views.testY);
+  }
   return { model, layout, buffers, views };
 }
 
@@ -60,4 +78,55 @@ export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: num
     train: evalReport(views.trainLabels, views.trainPredictions, views.trainCond, numClasses),
     test: evalReport(views.testLabels, views.testPredictions, testCond, numClasses),
   };
+}
+
+/** What every worker gets once: the shared memory, the layout, and how to compute a shard's gradient. */
+export function workerInit(buffers: SharedBuffers, run: RunModel, config: Pick<Config, 'backend' | 'mask' | 'seed'>): WorkerInit {
+  const general = run.engine === 'general'
+    ? { task: run.task.ref, topology: run.topology!, labelWidth: run.task.labelWidth, mask: config.mask, seed: config.seed }
+    : undefined;
+  return { buffers, model: run.spec, layout: run.layout, backend: config.backend, engine: run.engine, general };
+}
+
+/**
+ * After Adam: the non-trainable weights (BatchNorm's moving statistics, which Adam left
+ * alone: their gradient is zero) take the values shard 0's step computed.
+ */
+export function applyState(run: RunModel, views: SharedViews): void {
+  if (views.state.length === 0) return;
+  run.layout.params.forEach((p, i) => {
+    if (!run.trainable[i]) paramView(views.weights, p).set(paramView(views.state, p));
+  });
+}
+
+/** The general path's evaluation: the workers predict, the coordinator computes the row weights and the report. */
+export async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain: number, numWorkers: number, run: RunModel, normalize: Config['normalize']) {
+  const sums = { train: { loss: 0, weight: 0 }, test: { loss: 0, weight: 0 } };
+  const jobs: Promise<unknown>[] = [];
+  for (const [split, rows] of [['train', numTrain], ['test', views.testLabels.length]] as const) {
+    for (const [start, end] of splitShards(rows, numWorkers * 2)) {
+      if (end <= start) continue;
+      jobs.push((wp.pool.run({ kind: TASK.predict, split, start, end }) as Promise<PredictResult>).then((r) => {
+        sums[split].loss += r.lossSum;
+        sums[split].weight += r.weightSum;
+      }));
+    }
+  }
+  await Promise.all(jobs);
+  const report = (split: 'train' | 'test', labels: Uint8Array, predictions: Uint8Array, y: Float32Array): TaskSplitReport => {
+    const { loss, weight } = sums[split];
+    const normaliser = normalize === 'batch' ? labels.length : weight;
+    return taskReport(labels, predictions, rowWeights(run, y, labels.length), run.task.numClasses, normaliser === 0 ? 0 : loss / normaliser);
+  };
+  return {
+    train: report('train', views.trainLabels, views.trainPredictions, views.trainY.subarray(0, numTrain * run.task.labelWidth)),
+    test: report('test', views.testLabels, views.testPredictions, views.testY),
+  };
+}
+
+/** The task's sample weights of every row (its weight export on the label rows), or null without one. */
+function rowWeights(run: RunModel, y: Float32Array, rows: number): Float32Array | null {
+  const fn = run.task.module.weight;
+  if (!fn || rows === 0) return null;
+  return tfc.tidy(() => fn({ tf }, tfc.tensor2d(y, [rows, run.task.labelWidth])).dataSync() as Float32Array);
 }

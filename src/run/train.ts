@@ -29,7 +29,10 @@ import { RunLog } from './run-log.js';
 import type { EpochSummary, StepSummary, StepCallbacks } from './run-log.js';
 import { BatchOrder, scheduleOf } from './schedule.js';
 import type { Schedule } from './schedule.js';
-import { evaluate, initWeights, loadShared } from './setup.js';
+import { applyState, evaluate, evaluateTask, loadShared, workerInit } from './setup.js';
+import type { TaskSplitReport } from '../report/eval-report.js';
+import { fastModel } from './model-plan.js';
+import type { RunModel } from './model-plan.js';
 import { round, StepStats } from './step-stats.js';
 
 
@@ -40,7 +43,7 @@ export interface RunSummary {
   epochs: EpochSummary[];
   /** Every step after the first `warmupSteps` (for scaling scripts). */
   overall: StepSummary;
-  eval: { train: SplitReport; test: SplitReport } | null;
+  eval: { train: SplitReport; test: SplitReport } | { train: TaskSplitReport; test: TaskSplitReport } | null;
   /** Set when the run was stopped early. */
   stoppedBy: StopReason | null;
 }
@@ -53,6 +56,8 @@ export interface RunOptions extends StepCallbacks {
   warmupSteps?: number;
   /** Run the final evaluation (default true). */
   evaluate?: boolean;
+  /** The model and path to train (prepareRun's); default: the built-in task on the fast path. */
+  model?: RunModel;
   /** Continue from this checkpoint (already validated against the config by `checkResume`). */
   resumeFrom?: LoadedCheckpoint;
   /** Polled after every step: a reason stops the run cleanly after a checkpoint. */
@@ -70,27 +75,28 @@ export async function runTraining(config: Config, log: Logger, data: Dataset, op
   //    check is prepareRun's; it is repeated for the programs that call this directly.
   checkAgainstData(config, data);
   const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
-  const { model, layout, buffers, views } = loadShared(data, numTrain, config.mask, config);
+  const runModel = options.model ?? fastModel(config, data.train.inputSize);
+  const { model, layout, buffers, views } = loadShared(data, numTrain, config.mask, config, runModel);
   // 2. Weights, Adam and position: fresh, or exactly as a checkpoint left them.
   const adam = newAdamState(layout.numParams);
   const resume = options.resumeFrom;
   if (resume) restore(resume, views.weights, adam);
-  else initWeights(layout, config.seed, views.weights);
+  else runModel.init(views.weights);
   const schedule = scheduleOf(numTrain, config.batchSize, config.epochs, resume?.step ?? 0, options.maxSteps, options.warmupSteps);
   // A stop that came while loading: no thread is started.
   const early = options.stopRequested?.();
   if (early) return stoppedEarly(log, early, views.weights, layout, schedule.firstStep);
   // 3. The pool: one thread per shard, started and pinged.
-  const wp = await createPool({ buffers, model, layout, backend: config.backend }, config.workers,
+  const wp = await createPool(workerInit(buffers, runModel, config), config.workers,
     (err) => log.error({ event: 'pool_error', err }, 'pool_error'));
   try {
     logStart(log, config, wp, { numTrain, numTest: data.test.count, layout, inputSize: model.inputSize, resume, startupMs: performance.now() - runStart });
     const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0);
     const run: Run = {
-      config, options, views, wp, adam, schedule,
-      loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log)),
+      config, options, views, wp, adam, schedule, model: runModel,
+      loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log), runModel.task.name),
       order: new BatchOrder(config.seed, numTrain, config.batchSize, schedule),
-      checkpoints: new CheckpointPolicy(config, schedule, { adam, weights: views.weights, layout, model }, log),
+      checkpoints: new CheckpointPolicy(config, schedule, { adam, weights: views.weights, layout, model, topology: runModel.topology }, log),
       runLog: new RunLog(log, schedule, config.batchSize, config.progressEvery, options,
         options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null),
     };
@@ -103,7 +109,7 @@ export async function runTraining(config: Config, log: Logger, data: Dataset, op
       return { ...summary, eval: null };
     }
     // 5. Evaluate on the training rows (as the seed did) and on the test set.
-    const report = options.evaluate === false ? null : await evaluateAndLog(log, config, wp, views, numTrain);
+    const report = options.evaluate === false ? null : await evaluateAndLog(log, config, wp, views, numTrain, runModel);
     log.info({
       event: 'run_end', steps: completed, seconds: round((performance.now() - runStart) / 1000), finalLoss: run.runLog.epochs.at(-1)?.loss ?? null,
       // maxRSS covers the whole process, every worker thread included.
@@ -123,6 +129,7 @@ interface Run {
   wp: WorkerPool;
   adam: AdamState;
   schedule: Schedule;
+  model: RunModel;
   loops: StepLoops;
   order: BatchOrder;
   checkpoints: CheckpointPolicy;
@@ -164,6 +171,7 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
       runLog.clock.dispatched();
       // d. Adam on the one shared copy of the weights, then the new version goes out.
       adamStep(config, r.adam, grad, views.weights);
+      applyState(r.model, views);
       loops.channel.publishWeights(++version);
       completed = step + 1;
       // e. Account and log; f. checkpoint (the files hold the weights of `completed` steps) or stop.
@@ -234,11 +242,20 @@ function logStart(log: Logger, config: Config, wp: WorkerPool, run: {
   });
 }
 
-async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views: SharedViews, numTrain: number) {
+async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views: SharedViews, numTrain: number, run: RunModel) {
   hold('evaluating');
   const start = performance.now();
-  const report = await evaluate(wp, views, numTrain, config.workers, config.mask, config.model.numClasses);
-  log.info({ event: 'eval', mask: maskToString(config.mask), ms: round(performance.now() - start), ...report }, 'eval');
+  if (run.engine === 'fast') {
+    const report = await evaluate(wp, views, numTrain, config.workers, config.mask, config.model.numClasses);
+    log.info({ event: 'eval', mask: maskToString(config.mask), ms: round(performance.now() - start), ...report }, 'eval');
+    return report;
+  }
+  if (!run.classOutput) {
+    log.info({ event: 'eval', task: run.task.name, skipped: `the model's output has no ${run.task.numClasses} class columns to evaluate` }, 'eval');
+    return null;
+  }
+  const report = await evaluateTask(wp, views, numTrain, config.workers, run, config.normalize);
+  log.info({ event: 'eval', task: run.task.name, ms: round(performance.now() - start), ...report }, 'eval');
   return report;
 }
 

@@ -1,0 +1,138 @@
+// The general path: any tfjs-layers model and the task's own loss, differentiated by
+// stock TF.js autodiff (tf.variableGrads). A worker rebuilds the model from the
+// coordinator's topology JSON, so weight names and order are the same in every thread
+// (../shared/DESIGN.md, decision 12). Per step: the shared weights go into the model's
+// variables as NEW tensors (XNNPACK caches packed weights by tensor id, decision 11),
+// then forward, the per-sample loss summed over the shard, backward, and every
+// gradient into the slab at its layout offset. Non-trainable weights get a zero
+// gradient; their new values (BatchNormalization's moving statistics) are read back by
+// `readState`.
+import * as tf from '@tensorflow/tfjs-core';
+import { models } from '@tensorflow/tfjs-layers';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { ParamLayout } from './layout.js';
+import { paramView } from './layout.js';
+import type { LoadedTask } from '../task/load.js';
+import { firstLine } from '../task/load.js';
+import { tf as tfNamespace } from '../task/tf.js';
+
+/** A task export that threw or returned the wrong thing during training; the message names the export. */
+export class TaskRuntimeError extends Error {}
+
+/** What a LayerVariable is to us: its tf.Variable (`val`, protected in the types) and write(). */
+interface LayerVar {
+  val: tf.Variable;
+  trainable: boolean;
+  write(t: tf.Tensor): void;
+  read(): tf.Tensor;
+}
+
+export class GeneralModel {
+  private readonly vars: LayerVar[];
+  private readonly trainableVars: tf.Variable[];
+  private readonly inputSize: number;
+
+  private constructor(
+    private readonly model: LayersModel, private readonly task: LoadedTask,
+    private readonly layout: ParamLayout, readonly inputShape: number[],
+  ) {
+    this.vars = model.weights as unknown as LayerVar[];
+    this.trainableVars = this.vars.filter((v) => v.trainable).map((v) => v.val);
+    this.inputSize = inputShape.reduce((a, b) => a * b, 1);
+  }
+
+  /** Rebuilds the model from its JSON; its weights must follow `layout` (the coordinator's). */
+  static async create(topology: object, layout: ParamLayout, task: LoadedTask): Promise<GeneralModel> {
+    const model = await models.modelFromJSON(topology as never);
+    const names = model.weights.map((w) => `${w.originalName ?? w.name}[${w.shape}]`).join();
+    const expected = layout.params.map((p) => `${p.name}[${p.shape}]`).join();
+    if (names !== expected) throw new Error(`parameter layout mismatch: coordinator ${expected}, worker ${names}`);
+    return new GeneralModel(model, task, layout, model.inputs[0].shape.slice(1) as number[]);
+  }
+
+  /** The shared weights into the variables, as new tensors (the old ones are freed by assign). */
+  setWeights(flat: Float32Array): void {
+    tf.tidy(() => {
+      this.layout.params.forEach((p, i) => this.vars[i].write(tf.tensor(paramView(flat, p), p.shape)));
+    });
+  }
+
+  /**
+   * The loss SUM of `rows` rows (x: [rows, ...inputShape] flat, y: [rows, labelWidth])
+   * and its gradient for every parameter, into `slab` in layout order. Returns the loss
+   * sum and the weight sum (rows when the task has no weight export).
+   */
+  gradient(rows: number, x: Float32Array, y: Float32Array, slab: Float32Array): { lossSum: number; weightSum: number } {
+    return tf.tidy(() => {
+      const { xt, yt } = this.inputs(rows, x, y);
+      const weightSum = this.weightSum(yt, rows);
+      const { value, grads } = tf.variableGrads(() => {
+        const pred = this.model.apply(xt, { training: true }) as tf.Tensor;
+        return tf.sum(this.lossOf(yt, pred, rows)) as tf.Scalar;
+      }, this.trainableVars);
+      this.layout.params.forEach((p, i) => {
+        const v = this.vars[i];
+        if (v.trainable) slab.set(grads[v.val.name].dataSync() as Float32Array, p.offset);
+        else paramView(slab, p).fill(0);
+      });
+      return { lossSum: value.dataSync()[0], weightSum };
+    });
+  }
+
+  /** The non-trainable weights as they are now (after a training forward pass) into `out`, at their offsets. */
+  readState(out: Float32Array): void {
+    this.layout.params.forEach((p, i) => {
+      if (!this.vars[i].trainable) out.set(this.vars[i].read().dataSync() as Float32Array, p.offset);
+    });
+  }
+
+  /**
+   * Inference on `rows` rows: the first `numClasses` output columns' argmax into
+   * `classes`, and the rows' loss and weight sums.
+   */
+  predict(rows: number, x: Float32Array, y: Float32Array, numClasses: number, classes: Uint8Array): { lossSum: number; weightSum: number } {
+    return tf.tidy(() => {
+      const { xt, yt } = this.inputs(rows, x, y);
+      const pred = this.model.apply(xt, { training: false }) as tf.Tensor;
+      const arg = tf.argMax(tf.slice(pred, [0, 0], [-1, numClasses]), 1).dataSync();
+      classes.set(arg);
+      return { lossSum: tf.sum(this.lossOf(yt, pred, rows)).dataSync()[0], weightSum: this.weightSum(yt, rows) };
+    });
+  }
+
+  private inputs(rows: number, x: Float32Array, y: Float32Array) {
+    const w = this.task.labelWidth;
+    return {
+      xt: tf.tensor(x.subarray(0, rows * this.inputSize), [rows, ...this.inputShape]),
+      yt: tf.tensor2d(y.subarray(0, rows * w), [rows, w]),
+    };
+  }
+
+  private lossOf(yt: tf.Tensor, pred: tf.Tensor, rows: number): tf.Tensor {
+    let l: tf.Tensor;
+    try {
+      l = this.task.module.loss({ tf: tfNamespace }, yt, pred);
+    } catch (e) {
+      throw new TaskRuntimeError(`${this.task.name}: export "loss" threw: ${firstLine(e)}`);
+    }
+    if (!(l instanceof tf.Tensor) || l.shape.length !== 1 || l.shape[0] !== rows) {
+      throw new TaskRuntimeError(`${this.task.name}: export "loss" returned shape [${(l as tf.Tensor | undefined)?.shape}] for ${rows} rows; expected [${rows}]`);
+    }
+    return l;
+  }
+
+  private weightSum(yt: tf.Tensor, rows: number): number {
+    const fn = this.task.module.weight;
+    if (!fn) return rows;
+    let w: tf.Tensor;
+    try {
+      w = fn({ tf: tfNamespace }, yt);
+    } catch (e) {
+      throw new TaskRuntimeError(`${this.task.name}: export "weight" threw: ${firstLine(e)}`);
+    }
+    if (!(w instanceof tf.Tensor) || w.shape.length !== 1 || w.shape[0] !== rows) {
+      throw new TaskRuntimeError(`${this.task.name}: export "weight" returned shape [${(w as tf.Tensor | undefined)?.shape}] for ${rows} rows; expected [${rows}]`);
+    }
+    return tf.sum(w).dataSync()[0];
+  }
+}

@@ -1,0 +1,87 @@
+// Which model a run trains and on which path, decided once on the coordinator: the
+// built-in task on its fast path (no TF.js model is built), or any task (the built-in
+// one with --engine general) through its Layers model on the general path. Also the
+// checks of settings that only the built-in task understands.
+import type { Dataset } from '../data/types.js';
+import { paramLayout } from '../model/layout.js';
+import type { ModelSpec, ParamLayout } from '../model/layout.js';
+import { builtinLoaded, fillLabelRows, loadTask, planModel } from '../task/load.js';
+import type { LoadedTask } from '../task/load.js';
+import { ConfigError, defaultConfig } from './config.js';
+import type { Config } from './config.js';
+import { initWeights } from './setup.js';
+
+export interface RunModel {
+  task: LoadedTask;
+  engine: 'fast' | 'general';
+  /** inputSize and numClasses; `hidden` only for the built-in task. */
+  spec: ModelSpec;
+  layout: ParamLayout;
+  /** The canonical topology (general path); null on the fast path, whose checkpoints write the Dense stack. */
+  topology: object | null;
+  /** Per parameter: gets a gradient (false: BatchNorm's moving statistics). */
+  trainable: boolean[];
+  /** The initial weights, seeded. */
+  init: (out: Float32Array) => void;
+  /** The output has the numClasses class columns the evaluation reads. */
+  classOutput: boolean;
+}
+
+/** The built-in task's spec from a config and the data's row size. */
+const builtinSpec = (config: Config, inputSize: number) => ({ inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses, mask: config.mask });
+
+/** The built-in task on the fast path: what runTraining uses when it is given no model. */
+export function fastModel(config: Config, inputSize: number): RunModel {
+  const b = builtinSpec(config, inputSize);
+  const spec: ModelSpec = { inputSize, hidden: b.hidden, numClasses: b.numClasses };
+  const layout = paramLayout(spec);
+  return {
+    task: builtinLoaded(b), engine: 'fast', spec, layout, topology: null, trainable: layout.params.map(() => true),
+    init: (out) => initWeights(layout, config.seed, out), classOutput: true,
+  };
+}
+
+/** The task module of `config.task` (imported and its exports checked), or the built-in task. */
+export async function taskOf(config: Config, inputSize: number): Promise<LoadedTask> {
+  if (!config.task) return builtinLoaded(builtinSpec(config, inputSize));
+  const task = await loadTask(config.task, config.mask);
+  checkTaskSettings(config, task);
+  return task;
+}
+
+/**
+ * Settings only the built-in task understands are refused with a task module, naming
+ * the setting; so is --normalize weight with a task that has no weight export.
+ */
+function checkTaskSettings(config: Config, task: LoadedTask): void {
+  const defaults = defaultConfig();
+  const refuse = (flag: string, why: string) => new ConfigError(`${flag}: ${why} (--task ${task.name})`);
+  if (config.engine === 'fast') throw refuse('--engine fast', 'only the built-in task has the fast path; a task module trains on the general path');
+  if (JSON.stringify(config.model) !== JSON.stringify(defaults.model)) throw refuse('model', "is the built-in task's model; a task module builds its own in model()");
+  if (config.normalize === 'condition') throw refuse('--normalize condition', "is the built-in task's; a task module's sample weights are --normalize weight");
+  if (config.normalize === 'weight' && !task.module.weight) throw refuse('--normalize weight', 'the module has no weight export');
+  if (task.ownLabel && JSON.stringify(config.mask) !== JSON.stringify(defaults.mask)) throw refuse('--mask', 'fills only the default label; the module has its own label export');
+}
+
+/** The model a run trains: the fast path, or the task's model built, checked and seeded. */
+export async function planRunModel(config: Config, data: Dataset, task: LoadedTask): Promise<RunModel> {
+  const builtin = 'builtin' in task.ref;
+  if (builtin && config.engine !== 'general') return fastModel(config, data.train.inputSize);
+  // Two rows of data and their labels, for planModel's check of loss() and weight().
+  const rows = Math.min(2, data.train.count);
+  const n = data.train.inputSize;
+  const x = new Float32Array(rows * n);
+  const from = data.train.images.subarray(0, rows * n);
+  for (let i = 0; i < from.length; i++) x[i] = from instanceof Uint8Array ? from[i] / 255 : from[i];
+  const y = new Float32Array(rows * task.labelWidth);
+  fillLabelRows(task, data.train.labels.subarray(0, rows), y);
+  const rowShape = builtin ? [n] : data.train.shape;
+  const plan = await planModel(task, config.seed, rowShape, { x, y, rows });
+  const spec: ModelSpec = { inputSize: n, hidden: builtin ? config.model.hidden : [], numClasses: task.numClasses };
+  return {
+    task, engine: 'general', spec, layout: plan.layout, topology: plan.topology, trainable: plan.trainable, classOutput: plan.classOutput,
+    // The built-in task starts from the fast path's initial weights, so the two paths
+    // train the same numbers from the same seed.
+    init: builtin ? (out) => initWeights(plan.layout, config.seed, out) : (out) => out.set(plan.init),
+  };
+}

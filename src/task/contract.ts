@@ -1,0 +1,43 @@
+// The task module contract: what a user's ES module exports so that the trainer can
+// train their own TF.js Layers model with their own per-sample loss (README, "Your own
+// model and loss"). The built-in seed is a task of this same contract (builtin.ts).
+// The trainer passes in the TF.js namespace it runs on, so a task needs no TF.js
+// import of its own and works from a file outside any project.
+import type * as tfc from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+
+/** What `@tensorflow/tfjs` users know as `tf`: tfjs-core's ops plus tfjs-layers (`tf.layers`, `tf.sequential`, ...). */
+export type Tf = typeof tfc & typeof tfl;
+
+export interface TaskContext {
+  tf: Tf;
+}
+
+export interface ModelContext extends TaskContext {
+  /** One data row's shape, e.g. [28, 28] for IDX images. */
+  inputShape: number[];
+  numClasses: number;
+}
+
+/** The named exports of a task module. */
+export interface TaskModule {
+  /** Builds the model, once, on the coordinator; every worker rebuilds it from its topology JSON. */
+  model(ctx: ModelContext): tfl.LayersModel;
+  /** The per-sample loss, shape [rows]; the trainer sums it over a shard and divides the batch's sum once by the global normaliser. */
+  loss(ctx: TaskContext, yTrue: tfc.Tensor, yPred: tfc.Tensor): tfc.Tensor;
+  /** Columns of one combined-label row (default: numClasses one-hot + 1 condition column from --mask). */
+  labelWidth?: number;
+  /** Fills one combined-label row (`out`, zeroed, labelWidth long) from a data row's class. */
+  label?(cls: number, out: Float32Array): void;
+  /** Per-sample weights, shape [rows]: the normaliser of --normalize weight, and the eval's weighted/unweighted split. */
+  weight?(ctx: TaskContext, yTrue: tfc.Tensor): tfc.Tensor;
+  /** Classes of the data's integer labels and of the first output columns (default 10). */
+  numClasses?: number;
+}
+
+/** A task module that cannot be used: exit 2 at start-up, one line naming the module and the export. */
+export class TaskError extends Error {
+  readonly code = 'E_TASK';
+}
+
+export const TASK_EXPORTS = ['model', 'loss', 'labelWidth', 'label', 'weight', 'numClasses'] as const;
