@@ -20,6 +20,7 @@ export function model({ tf, inputShape, numClasses }) {
       tf.layers.conv2d({ filters: 8, kernelSize: 3, activation: 'relu' }),
       tf.layers.maxPooling2d({ poolSize: 2 }),
       tf.layers.flatten(),
+      tf.layers.dense({ units: 64, activation: 'relu' }),
       tf.layers.dense({ units: numClasses, activation: 'softmax' }),
     ],
   });
