@@ -66,9 +66,9 @@ async function run(argv: string[]): Promise<void> {
   const reports: { train?: SplitReport; test?: SplitReport } = {};
   if (split !== 'test') {
     const numTrain = Math.min(ckpt.config.limit ?? Infinity, data.train.count);
-    reports.train = report(model, data.train, numTrain, mask, batchSize);
+    reports.train = report(model, data.train, numTrain, mask, batchSize, ckpt.model.numClasses);
   }
-  if (split !== 'train') reports.test = report(model, data.test, data.test.count, mask, batchSize);
+  if (split !== 'train') reports.test = report(model, data.test, data.test.count, mask, batchSize, ckpt.model.numClasses);
   model.dispose();
 
   // 3. The trainer's `eval` event on stdout (and --log-file), the tables on stderr.
@@ -86,11 +86,10 @@ async function run(argv: string[]): Promise<void> {
   if (failed) throw failed;
 }
 
-function report(model: LayersModel, s: Split, rows: number, mask: MaskRule, batchSize: number): SplitReport {
+function report(model: LayersModel, s: Split, rows: number, mask: MaskRule, batchSize: number, numClasses: number): SplitReport {
   const { inputSize } = s;
-  const numClasses = model.outputs[0].shape[1] as number;
   const labels = s.labels.subarray(0, rows);
-  const probabilities = predictProbabilities(model, s.images.subarray(0, rows * inputSize), inputSize, batchSize);
+  const probabilities = predictProbabilities(model, s.images.subarray(0, rows * inputSize), inputSize, batchSize, numClasses);
   const cond = new Uint8Array(rows);
   fillConditions(labels, mask, cond);
   return evalReport(labels, argmaxRows(probabilities, numClasses), cond, numClasses);

@@ -46,7 +46,7 @@ async function run(argv: string[]): Promise<void> {
   const model = await loadCheckpointModel(opened);
 
   // 2. Predict in batches; one line per image.
-  const probabilities = predictProbabilities(model, images.data, inputSize, batchSize);
+  const probabilities = predictProbabilities(model, images.data, inputSize, batchSize, numClasses);
   model.dispose();
   const classes = argmaxRows(probabilities, numClasses);
   const lines: string[] = new Array(count);
@@ -58,7 +58,9 @@ async function run(argv: string[]): Promise<void> {
 
   // 3. Out: a reader of --out sees the old file or the complete new one, never a part.
   if (!out) {
-    process.stdout.write(text);
+    // Awaited: writes to a pipe are asynchronous, and the bin ends with process.exit,
+    // which cut a 2 MB prediction of the MNIST test set short.
+    await new Promise<void>((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(asWriteError(e, 'stdout')) : resolve())));
     return;
   }
   makeDirs(dirname(out));

@@ -94,6 +94,9 @@ export interface SharedDataset {
   trainLabels: SharedArrayBuffer;
   testImages: SharedArrayBuffer;
   testLabels: SharedArrayBuffer;
+  /** The combined-label rows when already built (general path), else allocated here. */
+  trainY?: SharedArrayBuffer;
+  testY?: SharedArrayBuffer;
 }
 
 export interface SharedSizes {
@@ -114,8 +117,8 @@ export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers 
   return {
     ...data,
     trainCond: new SharedArrayBuffer(s.numTrain),
-    trainY: new SharedArrayBuffer(s.numTrain * s.labelWidth * 4),
-    testY: new SharedArrayBuffer(data.testLabels.byteLength * s.labelWidth * 4),
+    trainY: data.trainY ?? new SharedArrayBuffer(s.numTrain * s.labelWidth * 4),
+    testY: data.testY ?? new SharedArrayBuffer(data.testLabels.byteLength * s.labelWidth * 4),
     weights: new SharedArrayBuffer(s.numParams * 4),
     slabs: new SharedArrayBuffer(s.numSlabs * s.numParams * 4),
     state: new SharedArrayBuffer(s.hasState ? s.numParams * 4 : 0),

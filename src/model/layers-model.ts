@@ -1,7 +1,7 @@
 // What `eval` and `predict` share: opening a checkpoint (a root or one ckpt-* directory) as a TensorFlow.js Layers model,
 // and batched prediction over IDX image bytes.
 import { basename, dirname, join, resolve } from 'node:path';
-import { io, tensor2d, tidy } from '@tensorflow/tfjs-core';
+import { io, slice, tensor, tidy } from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -85,9 +85,13 @@ export async function loadCheckpointModel(opened: OpenedCheckpoint): Promise<Lay
   }
   await initBackend('wasm');
   const model = await loadLayersModel(io.fromMemory(artifacts));
+  // A task's model may take rows of any shape ([28, 28, 1]) and give more columns than
+  // its classes; the classes are the first numClasses columns.
   const [input, output] = [model.inputs[0].shape, model.outputs[0].shape];
-  if (input[1] !== ckpt.model.inputSize || output[1] !== ckpt.model.numClasses) {
-    throw new CheckpointError(`${join(dir, 'model.json')}: the model maps [${input}] -> [${output}], state.json says ${ckpt.model.inputSize} -> ${ckpt.model.numClasses}`);
+  const inputSize = input.slice(1).reduce<number>((a, b) => a * (b ?? NaN), 1);
+  if (inputSize !== ckpt.model.inputSize || output.length !== 2 || (output[1] ?? 0) < ckpt.model.numClasses) {
+    model.dispose();
+    throw new CheckpointError(`${join(dir, 'model.json')}: the model maps [${input}] -> [${output}], state.json says ${ckpt.model.inputSize} values -> ${ckpt.model.numClasses} classes`);
   }
   return model;
 }
@@ -95,12 +99,13 @@ export async function loadCheckpointModel(opened: OpenedCheckpoint): Promise<Lay
 // ---- prediction ------------------------------------------------------------------------
 
 /**
- * Class probabilities ([count, numClasses], row-major) of `count` images stored as bytes,
- * scaled to [0, 1] as in training, `batchSize` rows per predictOnBatch call.
+ * The first `numClasses` output columns (the class probabilities; [count, numClasses],
+ * row-major) of `count` rows stored as bytes (scaled to [0, 1] as in training) or
+ * floats, shaped as the model's input, `batchSize` rows per predictOnBatch call.
  */
-export function predictProbabilities(model: LayersModel, images: Uint8Array | Float32Array, inputSize: number, batchSize: number): Float32Array {
+export function predictProbabilities(model: LayersModel, images: Uint8Array | Float32Array, inputSize: number, batchSize: number, numClasses: number): Float32Array {
   const count = images.length / inputSize;
-  const numClasses = model.outputs[0].shape[1] as number;
+  const rowShape = model.inputs[0].shape.slice(1) as number[];
   const out = new Float32Array(count * numClasses);
   const x = new Float32Array(Math.min(batchSize, count) * inputSize); // reused by every batch
   for (let start = 0; start < count; start += batchSize) {
@@ -110,8 +115,8 @@ export function predictProbabilities(model: LayersModel, images: Uint8Array | Fl
     if (from instanceof Uint8Array) for (let k = 0; k < from.length; k++) x[k] = from[k] / 255;
     else x.set(from);
     tidy(() => {
-      const p = model.predictOnBatch(tensor2d(x.subarray(0, rows * inputSize), [rows, inputSize])) as Tensor;
-      out.set(p.dataSync(), start * numClasses);
+      const p = model.predictOnBatch(tensor(x.subarray(0, rows * inputSize), [rows, ...rowShape])) as Tensor;
+      out.set(slice(p, [0, 0], [-1, numClasses]).dataSync(), start * numClasses);
     });
   }
   return out;

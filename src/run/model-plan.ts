@@ -9,7 +9,7 @@ import { builtinLoaded, fillLabelRows, loadTask, planModel } from '../task/load.
 import type { LoadedTask } from '../task/load.js';
 import { ConfigError, defaultConfig } from './config.js';
 import type { Config } from './config.js';
-import { initWeights } from './setup.js';
+import { buildLabelRows, initWeights } from './setup.js';
 
 export interface RunModel {
   task: LoadedTask;
@@ -25,6 +25,8 @@ export interface RunModel {
   init: (out: Float32Array) => void;
   /** The output has the numClasses class columns the evaluation reads. */
   classOutput: boolean;
+  /** General path: every row's combined label, built (and checked) before anything is written. */
+  labelRows?: { train: Float32Array; test: Float32Array };
 }
 
 /** The built-in task's spec from a config and the data's row size. */
@@ -77,9 +79,11 @@ export async function planRunModel(config: Config, data: Dataset, task: LoadedTa
   fillLabelRows(task, data.train.labels.subarray(0, rows), y);
   const rowShape = builtin ? [n] : data.train.shape;
   const plan = await planModel(task, config.seed, rowShape, { x, y, rows });
+  const labels = buildLabelRows(task, data, Math.min(config.limit ?? Infinity, data.train.count));
   const spec: ModelSpec = { inputSize: n, hidden: builtin ? config.model.hidden : [], numClasses: task.numClasses };
   return {
     task, engine: 'general', spec, layout: plan.layout, topology: plan.topology, trainable: plan.trainable, classOutput: plan.classOutput,
+    labelRows: { train: new Float32Array(labels.trainY), test: new Float32Array(labels.testY) },
     // The built-in task starts from the fast path's initial weights, so the two paths
     // train the same numbers from the same seed.
     init: builtin ? (out) => initWeights(plan.layout, config.seed, out) : (out) => out.set(plan.init),

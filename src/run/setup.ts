@@ -16,6 +16,7 @@ import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import { planShards, splitShards } from '../engine/shards.js';
 import * as tfc from '@tensorflow/tfjs-core';
 import { fillLabelRows } from '../task/load.js';
+import type { LoadedTask } from '../task/load.js';
 import { tf } from '../task/tf.js';
 import type { PredictResult, WorkerInit } from '../engine/protocol.js';
 import type { SharedBuffers } from '../engine/shared-memory.js';
@@ -39,6 +40,7 @@ export function loadShared(
     floatImages: data.train.images instanceof Float32Array,
     trainImages: sharedBytes(data.train.images), trainLabels: sharedBytes(data.train.labels),
     testImages: sharedBytes(data.test.images), testLabels: sharedBytes(data.test.labels),
+    ...(general ? labelRowsOf(run, data, numTrain) : {}),
   }, {
     numTrain, numParams: layout.numParams, batchSize: config.batchSize,
     numSlabs: planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0).numSlabs,
@@ -46,11 +48,24 @@ export function loadShared(
   });
   const views = viewsOf(buffers, layout.numParams);
   fillConditions(views.trainLabels, mask, views.trainCond);
-  if (general) {
-    fillLabelRows(run.task, views.trainLabels, views.trainY);
-    fillLabelRows(run.task, views.testLabels, views.testY);
-  }
   return { model, layout, buffers, views };
+}
+
+/** The general path's combined-label rows: prepareRun's (built while checking the task), else built now. */
+function labelRowsOf(run: RunModel, data: Dataset, numTrain: number): { trainY: SharedArrayBuffer; testY: SharedArrayBuffer } {
+  if (run.labelRows && run.labelRows.train.length === numTrain * run.task.labelWidth) {
+    return { trainY: run.labelRows.train.buffer as SharedArrayBuffer, testY: run.labelRows.test.buffer as SharedArrayBuffer };
+  }
+  return buildLabelRows(run.task, data, numTrain);
+}
+
+/** Every row's combined label by the task's label(), once, into shared memory (a TaskError names a row that fails). */
+export function buildLabelRows(task: LoadedTask, data: Dataset, numTrain: number): { trainY: SharedArrayBuffer; testY: SharedArrayBuffer } {
+  const trainY = new SharedArrayBuffer(numTrain * task.labelWidth * 4);
+  const testY = new SharedArrayBuffer(data.test.count * task.labelWidth * 4);
+  fillLabelRows(task, data.train.labels.subarray(0, numTrain), new Float32Array(trainY));
+  fillLabelRows(task, data.test.labels, new Float32Array(testY));
+  return { trainY, testY };
 }
 
 /** Glorot-uniform kernels and zero biases, as Keras initialises Dense layers; seeded. */
