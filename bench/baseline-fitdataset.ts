@@ -7,14 +7,28 @@ import '@tensorflow/tfjs-backend-wasm';
 import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
 import type { Split } from '../src/data/idx.js';
 import { benchFlags, fail, intFlag } from './cli.js';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const NUM_CLASSES = 10;
 const LABEL_COLS = NUM_CLASSES + 1; // one-hot digit + condition column
 
-const args = benchFlags({ 'batch-size': 'string', steps: 'string', seed: 'string', 'warmup-steps': 'string', epochs: 'string', report: 'boolean' },
+const args = benchFlags({ 'batch-size': 'string', steps: 'string', seed: 'string', 'warmup-steps': 'string', epochs: 'string', report: 'boolean', task: 'string', backend: 'string' },
   `Usage: node dist/bench/baseline-fitdataset.js [--batch-size 128] [--steps N] [--seed 42] [--warmup-steps 0] [--epochs 1] [--report]
+                                               [--task MODULE --backend cpu]
 Baseline A of npm run bench: fitDataset on wasm in the main thread; one JSON line of measurements on stdout.
+With --task, the task module's model, label and loss instead of the seed's MLP (baseline C: a
+CNN on the cpu backend, the only stock TF.js backend that trains a Conv2D in Node without
+native binaries).
 `);
+const backendName = args.backend ?? 'wasm';
+if (backendName !== 'wasm' && backendName !== 'cpu') fail(`--backend: expected wasm or cpu, got "${backendName}"`);
+interface BenchTask {
+  model(ctx: { tf: typeof tf; inputShape: number[]; numClasses: number }): tf.LayersModel;
+  loss(ctx: { tf: typeof tf }, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor;
+  label?(cls: number, out: Float32Array): void;
+}
+const task = args.task ? (await import(pathToFileURL(resolve(args.task)).href)) as BenchTask : null;
 
 // Data loading is outside the timed region, but inside timeToFirstStepMs.
 const { train } = loadDataset(builtinMnistDir(), NUM_CLASSES);
@@ -27,7 +41,7 @@ const warmupSteps = intFlag('warmup-steps', args['warmup-steps'], 0, 0);
 const epochs = intFlag('epochs', args.epochs, 1, 1);
 
 // tf.setBackend reports failure by returning false, not by throwing.
-if (!(await tf.setBackend('wasm')) || tf.getBackend() !== 'wasm') fail(`tf.setBackend('wasm') failed`);
+if (!(await tf.setBackend(backendName)) || tf.getBackend() !== backendName) fail(`tf.setBackend('${backendName}') failed`);
 
 // tfjs has no global seed and tf.util.shuffle uses Math.random, so a seeded run needs a
 // small PRNG of its own (mulberry32) for the per-epoch shuffle.
@@ -60,8 +74,11 @@ function batches(split: Split, batch: number, random: () => number) {
           const src = split.images.subarray(k * per, (k + 1) * per);
           for (let p = 0; p < per; p++) xs[r * per + p] = src[p] / 255;
           const digit = split.labels[k];
-          ys[r * LABEL_COLS + digit] = 1;
-          ys[r * LABEL_COLS + NUM_CLASSES] = digit % 2; // the condition: odd digit
+          if (task?.label) task.label(digit, ys.subarray(r * LABEL_COLS, (r + 1) * LABEL_COLS));
+          else {
+            ys[r * LABEL_COLS + digit] = 1;
+            ys[r * LABEL_COLS + NUM_CLASSES] = digit % 2; // the condition: odd digit
+          }
         }
         yield { xs: tf.tensor3d(xs, [batch, 28, 28]), ys: tf.tensor2d(ys, [batch, LABEL_COLS]) };
       }
@@ -79,7 +96,7 @@ function maskedCategoricalCrossentropy(yTrue: tf.Tensor, yPred: tf.Tensor): tf.T
   });
 }
 
-const model = tf.sequential({
+const model = task ? task.model({ tf, inputShape: [28, 28], numClasses: NUM_CLASSES }) : tf.sequential({
   layers: [
     tf.layers.flatten({ inputShape: [28, 28] }),
     tf.layers.dense({ units: 64, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed }) }),
@@ -87,7 +104,8 @@ const model = tf.sequential({
   ],
 });
 // model.fit would reject the 11-column label against the 10-unit output; fitDataset does not.
-model.compile({ optimizer: tf.train.adam(), loss: maskedCategoricalCrossentropy });
+const lossFn = task ? (yTrue: tf.Tensor, yPred: tf.Tensor) => task.loss({ tf }, yTrue, yPred) : maskedCategoricalCrossentropy;
+model.compile({ optimizer: tf.train.adam(), loss: lossFn });
 
 const dataset = tf.data.generator(batches(train, batchSize, mulberry32(seed)));
 

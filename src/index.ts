@@ -64,7 +64,7 @@ export interface TrainOptions extends TrainerSettings {
 
 export type { TrainResult, SessionCallbacks as TrainCallbacks };
 export type { SplitReport, TaskSplitReport } from './report/eval-report.js';
-export type { ModelContext, TaskContext, TaskModule, Tf } from './task/contract.js';
+export type { ModelContext, TaskContext, TaskModule } from './task/contract.js';
 export { TaskError } from './task/contract.js';
 export type { ParamLayout, ParamSpec } from './model/layout.js';
 export type { StepSummary } from './run/run-log.js';

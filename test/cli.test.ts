@@ -52,7 +52,7 @@ export const BAD_INPUTS: [string, string[], RegExp][] = [
   ['lr negative', ['--lr', '-0.001'], /^error: --lr: expected a number > 0, got "-0.001"$/],
   ['epochs not a number', ['--epochs', 'x'], /^error: --epochs: expected a number, got "x"$/],
   ['unknown mask', ['--mask', 'prime'], /^error: --mask: expected odd, even, all or classes=1,3,7, got "prime"$/],
-  ['unknown normalize', ['--normalize', 'mean'], /^error: --normalize: expected one of batch, condition, got "mean"$/],
+  ['unknown normalize', ['--normalize', 'mean'], /^error: --normalize: expected one of batch, condition, weight, got "mean"$/],
   ['step-timeout 0', ['--step-timeout', '0'], /^error: --step-timeout: expected an integer from 1 to 2147483647, got "0"$/],
   ['unknown flag', ['--frobnicate', '3'], /^error: --frobnicate: unknown flag \(see --help\)$/],
   ['flag without value', ['--workers'], /^error: --workers: needs a value$/],

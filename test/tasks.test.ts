@@ -95,7 +95,7 @@ describe.each([1, 2, 3])('the CNN task on %i worker(s) against one process on th
   const batchSize = 50; // 17 + 17 + 16 rows with 3 workers
   let s: Setup;
   beforeAll(async () => {
-    s = await setUp({ task: example('cnn-masked.mjs'), workers, batchSize, seed: 5 });
+    s = await setUp({ task: example('cnn-masked.mjs'), workers, batchSize, seed: 5, normalize: 'weight' });
   });
   afterAll(async () => {
     if (s) await closePool(s.wp);

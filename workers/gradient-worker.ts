@@ -56,7 +56,7 @@ async function setup(): Promise<State> {
   const s: State = { init, views, buf, k: new Kernels(), general: null, setupMs: 0 };
   if (g) {
     const task = await importTask(g.task, g.mask);
-    s.general = await GeneralModel.create(g.topology, init.layout, task);
+    s.general = await GeneralModel.create(g.topology, init.layout, task, g.weighted);
     // One step on the first training row before the start-up ping counts this thread's
     // tensors: what TF.js creates once and keeps (cached constants) is in the baseline.
     gatherTaskRows(views.trainImages, views.trainY, Int32Array.of(0), 0, 1, inputSize, g.labelWidth, buf.x, buf.label);

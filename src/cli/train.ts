@@ -85,8 +85,9 @@ async function runCli(argv: string[], stopRequested: () => NodeJS.Signals | null
   }
   if (result.stoppedBy) return SIGNAL_EXIT[result.stoppedBy];
   const r = result.eval;
-  if (r && 'odd' in r.train) process.stderr.write(`\n${formatReport('training', r.train)}\n\n${formatReport('test', r.test as SplitReport)}\n`);
-  else if (r) process.stderr.write(`\n${formatTaskReport('training', r.train as TaskSplitReport)}\n\n${formatTaskReport('test', r.test as TaskSplitReport)}\n`);
+  const isTask = (x: SplitReport): x is TaskSplitReport => 'loss' in x;
+  if (r && isTask(r.train) && isTask(r.test)) process.stderr.write(`\n${formatTaskReport('training', r.train)}\n\n${formatTaskReport('test', r.test)}\n`);
+  else if (r) process.stderr.write(`\n${formatReport('training', r.train)}\n\n${formatReport('test', r.test)}\n`);
   return 0;
 }
 

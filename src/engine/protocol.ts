@@ -14,7 +14,7 @@ export interface WorkerInit {
   /** fast (the default): the built-in MLP's hand-written kernels (src/model/mlp.ts); general: any Layers model (src/model/general.ts). */
   engine?: 'fast' | 'general';
   /** The general path's: the task to import, its topology to rebuild, its label width, --mask for its default label, and --seed for its random layers (Dropout). */
-  general?: { task: TaskRef; topology: object; labelWidth: number; mask: MaskRule; seed: number };
+  general?: { task: TaskRef; topology: object; labelWidth: number; mask: MaskRule; seed: number; weighted: boolean };
 }
 
 export const TASK = { ping: 'ping', loop: 'loop', predict: 'predict' } as const;

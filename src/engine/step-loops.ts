@@ -53,9 +53,10 @@ export class NonFiniteError extends Error {
 }
 
 /** Throws NonFiniteError when a shard's loss or gradient is NaN or infinite. */
-function checkFinite(r: ShardResult, step: number, shard: number, taskName: string): ShardResult {
+function checkFinite(r: ShardResult, step: number, shard: number, taskName: string | null): ShardResult {
   if (r.nonFinite || !Number.isFinite(r.lossSum)) {
-    throw new NonFiniteError(`step ${step}: shard ${shard} produced a non-finite ${r.nonFinite ? 'gradient' : `loss (${r.lossSum})`} (task ${taskName})`);
+    const task = taskName ? ` (task ${taskName})` : '';
+    throw new NonFiniteError(`step ${step}: shard ${shard} produced a non-finite ${r.nonFinite ? 'gradient' : `loss (${r.lossSum})`}${task}`);
   }
   return r;
 }
@@ -165,8 +166,8 @@ export class StepLoops {
     private readonly plan: ShardPlan,
     private readonly lastStep: number,
     private readonly policy: FaultPolicy,
-    /** Named in a non-finite result's error: 'built-in' or the task module's path. */
-    private readonly taskName = 'built-in',
+    /** A task module's path, named in a non-finite result's error (null: the built-in task). */
+    private readonly taskName: string | null = null,
   ) {
     this.channel = new CoordinatorChannel(views.control, plan.tasks.length);
     this.channel.reset();

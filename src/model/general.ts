@@ -15,6 +15,7 @@ import { paramView } from './layout.js';
 import type { LoadedTask } from '../task/load.js';
 import { firstLine } from '../task/load.js';
 import { tf as tfNamespace } from '../task/tf.js';
+import type { Task } from '../task/tf.js';
 
 /** A task export that threw or returned the wrong thing during training; the message names the export. */
 export class TaskRuntimeError extends Error {}
@@ -32,22 +33,30 @@ export class GeneralModel {
   private readonly trainableVars: tf.Variable[];
   private readonly inputSize: number;
 
+  /** On wasm, a tensor's values are read in place from the module's heap (one copy fewer than dataSync). */
+  private readonly read: (t: tf.Tensor) => Float32Array;
+
   private constructor(
     private readonly model: LayersModel, private readonly task: LoadedTask,
     private readonly layout: ParamLayout, readonly inputShape: number[],
+    /** The step's weight sum is needed (--normalize weight or condition); else the task's weight() is not called. */
+    private readonly weighted: boolean,
   ) {
+    const backend = tf.engine().backend as unknown as { typedArrayFromHeap?: (t: tf.TensorInfo) => Float32Array };
+    const heap = backend.typedArrayFromHeap?.bind(backend);
+    this.read = heap ? (t) => heap(t) : (t) => t.dataSync() as Float32Array;
     this.vars = model.weights as unknown as LayerVar[];
     this.trainableVars = this.vars.filter((v) => v.trainable).map((v) => v.val);
     this.inputSize = inputShape.reduce((a, b) => a * b, 1);
   }
 
   /** Rebuilds the model from its JSON; its weights must follow `layout` (the coordinator's). */
-  static async create(topology: object, layout: ParamLayout, task: LoadedTask): Promise<GeneralModel> {
+  static async create(topology: object, layout: ParamLayout, task: LoadedTask, weighted: boolean): Promise<GeneralModel> {
     const model = await models.modelFromJSON(topology as never);
     const names = model.weights.map((w) => `${w.originalName ?? w.name}[${w.shape}]`).join();
     const expected = layout.params.map((p) => `${p.name}[${p.shape}]`).join();
     if (names !== expected) throw new Error(`parameter layout mismatch: coordinator ${expected}, worker ${names}`);
-    return new GeneralModel(model, task, layout, model.inputs[0].shape.slice(1) as number[]);
+    return new GeneralModel(model, task, layout, model.inputs[0].shape.slice(1) as number[], weighted);
   }
 
   /** The shared weights into the variables, as new tensors (the old ones are freed by assign). */
@@ -72,7 +81,7 @@ export class GeneralModel {
       }, this.trainableVars);
       this.layout.params.forEach((p, i) => {
         const v = this.vars[i];
-        if (v.trainable) slab.set(grads[v.val.name].dataSync() as Float32Array, p.offset);
+        if (v.trainable) slab.set(this.read(grads[v.val.name]), p.offset);
         else paramView(slab, p).fill(0);
       });
       return { lossSum: value.dataSync()[0], weightSum };
@@ -111,7 +120,7 @@ export class GeneralModel {
   private lossOf(yt: tf.Tensor, pred: tf.Tensor, rows: number): tf.Tensor {
     let l: tf.Tensor;
     try {
-      l = this.task.module.loss({ tf: tfNamespace }, yt, pred);
+      l = (this.task.module as Task).loss({ tf: tfNamespace }, yt, pred);
     } catch (e) {
       throw new TaskRuntimeError(`${this.task.name}: export "loss" threw: ${firstLine(e)}`);
     }
@@ -122,8 +131,8 @@ export class GeneralModel {
   }
 
   private weightSum(yt: tf.Tensor, rows: number): number {
-    const fn = this.task.module.weight;
-    if (!fn) return rows;
+    const fn = (this.task.module as Task).weight;
+    if (!fn || !this.weighted) return rows;
     let w: tf.Tensor;
     try {
       w = fn({ tf: tfNamespace }, yt);

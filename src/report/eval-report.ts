@@ -95,44 +95,28 @@ export function formatReport(name: string, r: SplitReport): string {
   ].join('\n\n');
 }
 
-/** A task's evaluation report of one split (what the `eval` event holds for a task module). */
-export interface TaskSplitReport {
-  rows: number;
-  accuracy: number;
+/**
+ * A task module's report of one split: the built-in report's fields (classes from the
+ * first numClasses output columns; `odd`/`even` group the rows by the parity of their
+ * class; `condition1`/`condition0` are the rows whose weight is > 0 and 0, or all rows
+ * and none without a weight export), plus the task's mean loss and the whole confusion
+ * matrix.
+ */
+export interface TaskSplitReport extends SplitReport {
   /** The task's mean loss: the loss sum over the split divided as --normalize divides a batch's. */
   loss: number;
+  /** confusion[true][predicted] over every row. */
   confusion: number[][];
-  perClassAccuracy: number[];
-  trueCounts: number[];
-  predCounts: number[];
-  /** With a weight export: accuracy on the rows whose weight is > 0 and on those whose weight is 0. */
+  /** With a weight export: accuracy on the rows whose weight is > 0 and on those whose weight is 0 (condition1 and condition0). */
   weighted?: { rows: number; accuracy: number };
   unweighted?: { rows: number; accuracy: number };
 }
 
-/** A task module's report of one split: classes from the first numClasses output columns; with row weights, accuracy on weight > 0 and weight 0 rows. */
 export function taskReport(labels: Uint8Array, predictions: Uint8Array, weights: Float32Array | null, numClasses: number, loss: number): TaskSplitReport {
-  const base = evalReport(labels, predictions, new Uint8Array(labels.length), numClasses);
-  const out: TaskSplitReport = {
-    rows: base.rows, accuracy: base.accuracy, loss,
-    confusion: base.odd.confusion.map((row, i) => row.map((v, j) => v + base.even.confusion[i][j])),
-    perClassAccuracy: base.perClassAccuracy, trueCounts: base.trueCounts, predCounts: base.predCounts,
-  };
-  if (weights) {
-    const group = (keep: (w: number) => boolean) => {
-      let rows = 0;
-      let correct = 0;
-      for (let i = 0; i < labels.length; i++) {
-        if (!keep(weights[i])) continue;
-        rows++;
-        if (labels[i] === predictions[i]) correct++;
-      }
-      return { rows, accuracy: ratio(correct, rows) };
-    };
-    out.weighted = group((w) => w > 0);
-    out.unweighted = group((w) => w === 0);
-  }
-  return out;
+  const counted = weights ? Uint8Array.from(weights, (w) => (w > 0 ? 1 : 0)) : new Uint8Array(labels.length).fill(1);
+  const base = evalReport(labels, predictions, counted, numClasses);
+  const confusion = base.odd.confusion.map((row, i) => row.map((v, j) => v + base.even.confusion[i][j]));
+  return { ...base, loss, confusion, ...(weights ? { weighted: base.condition1, unweighted: base.condition0 } : {}) };
 }
 
 /** A task's report as readable text. */

@@ -294,7 +294,7 @@ function validate(name: string, path: string, pointerFiles: FileHashes | null): 
     topology = m.modelTopology;
   }
   return {
-    checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config, topology,
+    checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config, ...(topology ? { topology } : {}),
     weights: floatsOf(bytes['weights.bin'], 0, n), adam: { t: state.adam.t, m: floatsOf(opt, 0, n), v: floatsOf(opt, n, n) },
   };
 }

@@ -5,7 +5,6 @@ import type { Dataset } from '../data/idx.js';
 import { hold } from '../engine/faults.js';
 import type { ParamLayout } from '../model/layout.js';
 import type { SplitReport } from '../report/eval-report.js';
-import type { TaskSplitReport } from '../report/eval-report.js';
 import type { Config, ConfigBase } from './config.js';
 import type { RunLogger } from './log.js';
 import { WriteError } from './outputs.js';
@@ -20,10 +19,11 @@ export interface TrainResult {
   history: { epoch: number[]; history: Record<'loss' | 'seconds' | 'samplesPerSec' | 'stepMsMedian', number[]> };
   /**
    * The report on the training rows and the test set, as in the `eval` log event: the
-   * seed's parity report for the built-in task, a TaskSplitReport each for a task module
-   * (null when stopped before the last step, or when a task's output has no class columns).
+   * seed's parity report for the built-in task; for a task module a TaskSplitReport (the
+   * same fields plus its mean loss, the whole confusion matrix and the weighted split).
+   * Null when stopped before the last step, or when a task's output has no class columns.
    */
-  eval: { train: SplitReport; test: SplitReport } | { train: TaskSplitReport; test: TaskSplitReport } | null;
+  eval: { train: SplitReport; test: SplitReport } | null;
   /** The trained weights, flat, in `layout` order. */
   weights: Float32Array;
   layout: ParamLayout;

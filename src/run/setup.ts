@@ -96,9 +96,9 @@ export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: num
 }
 
 /** What every worker gets once: the shared memory, the layout, and how to compute a shard's gradient. */
-export function workerInit(buffers: SharedBuffers, run: RunModel, config: Pick<Config, 'backend' | 'mask' | 'seed'>): WorkerInit {
+export function workerInit(buffers: SharedBuffers, run: RunModel, config: Pick<Config, 'backend' | 'mask' | 'seed' | 'normalize'>): WorkerInit {
   const general = run.engine === 'general'
-    ? { task: run.task.ref, topology: run.topology!, labelWidth: run.task.labelWidth, mask: config.mask, seed: config.seed }
+    ? { task: run.task.ref, topology: run.topology!, labelWidth: run.task.labelWidth, mask: config.mask, seed: config.seed, weighted: config.normalize !== 'batch' }
     : undefined;
   return { buffers, model: run.spec, layout: run.layout, backend: config.backend, engine: run.engine, general };
 }

@@ -30,7 +30,6 @@ import type { EpochSummary, StepSummary, StepCallbacks } from './run-log.js';
 import { BatchOrder, scheduleOf } from './schedule.js';
 import type { Schedule } from './schedule.js';
 import { applyState, evaluate, evaluateTask, loadShared, workerInit } from './setup.js';
-import type { TaskSplitReport } from '../report/eval-report.js';
 import { fastModel } from './model-plan.js';
 import type { RunModel } from './model-plan.js';
 import { round, StepStats } from './step-stats.js';
@@ -43,7 +42,7 @@ export interface RunSummary {
   epochs: EpochSummary[];
   /** Every step after the first `warmupSteps` (for scaling scripts). */
   overall: StepSummary;
-  eval: { train: SplitReport; test: SplitReport } | { train: TaskSplitReport; test: TaskSplitReport } | null;
+  eval: { train: SplitReport; test: SplitReport } | null;
   /** Set when the run was stopped early. */
   stoppedBy: StopReason | null;
 }
@@ -94,7 +93,7 @@ export async function runTraining(config: Config, log: Logger, data: Dataset, op
     const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0);
     const run: Run = {
       config, options, views, wp, adam, schedule, model: runModel,
-      loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log), runModel.task.name),
+      loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log), 'builtin' in runModel.task.ref ? null : runModel.task.name),
       order: new BatchOrder(config.seed, numTrain, config.batchSize, schedule),
       checkpoints: new CheckpointPolicy(config, schedule, { adam, weights: views.weights, layout, model, topology: runModel.topology }, log),
       runLog: new RunLog(log, schedule, config.batchSize, config.progressEvery, options,
@@ -245,7 +244,8 @@ function logStart(log: Logger, config: Config, wp: WorkerPool, run: {
 async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views: SharedViews, numTrain: number, run: RunModel) {
   hold('evaluating');
   const start = performance.now();
-  if (run.engine === 'fast') {
+  // The built-in task keeps the seed's parity report on either path.
+  if ('builtin' in run.task.ref) {
     const report = await evaluate(wp, views, numTrain, config.workers, config.mask, config.model.numClasses);
     log.info({ event: 'eval', mask: maskToString(config.mask), ms: round(performance.now() - start), ...report }, 'eval');
     return report;

@@ -7,6 +7,7 @@ import type { Activation } from '../model/layout.js';
 import { conditionOf, writeCombinedLabel } from '../model/labels.js';
 import type { MaskRule } from '../model/labels.js';
 import type { TaskModule } from './contract.js';
+import type { Task } from './tf.js';
 
 export interface BuiltinSpec {
   inputSize: number;
@@ -20,7 +21,7 @@ const EPSILON = 1e-7;
 
 export function builtinTask(spec: BuiltinSpec): TaskModule {
   const C = spec.numClasses;
-  return {
+  const task: Task = {
     numClasses: C,
     labelWidth: C + 1,
     label: (cls, out) => writeCombinedLabel(cls, conditionOf(cls, spec.mask), C, out, 0),
@@ -39,4 +40,5 @@ export function builtinTask(spec: BuiltinSpec): TaskModule {
     }),
     weight: ({ tf }, yTrue) => tf.reshape(tf.slice(yTrue, [0, C], [-1, 1]), [-1]),
   };
+  return task;
 }

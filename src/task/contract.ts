@@ -3,34 +3,35 @@
 // model and loss"). The built-in seed is a task of this same contract (builtin.ts).
 // The trainer passes in the TF.js namespace it runs on, so a task needs no TF.js
 // import of its own and works from a file outside any project.
-import type * as tfc from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+//
+// The types take TF.js's types as parameters rather than importing them: the package's
+// declarations must type-check in a project under `strict` without `skipLibCheck`, and
+// TF.js's own declarations do not. In TypeScript, write a task as
+// `TaskModule<typeof tf, tf.Tensor, tf.LayersModel>` with `import type * as tf from '@tensorflow/tfjs'`.
 
-/** What `@tensorflow/tfjs` users know as `tf`: tfjs-core's ops plus tfjs-layers (`tf.layers`, `tf.sequential`, ...). */
-export type Tf = typeof tfc & typeof tfl;
-
-export interface TaskContext {
-  tf: Tf;
+export interface TaskContext<TF = any> {
+  /** What `@tensorflow/tfjs` users know as `tf`: tfjs-core's ops plus tfjs-layers (`tf.layers`, `tf.sequential`, ...). */
+  tf: TF;
 }
 
-export interface ModelContext extends TaskContext {
+export interface ModelContext<TF = any> extends TaskContext<TF> {
   /** One data row's shape, e.g. [28, 28] for IDX images. */
   inputShape: number[];
   numClasses: number;
 }
 
 /** The named exports of a task module. */
-export interface TaskModule {
-  /** Builds the model, once, on the coordinator; every worker rebuilds it from its topology JSON. */
-  model(ctx: ModelContext): tfl.LayersModel;
+export interface TaskModule<TF = any, Tensor = any, Model = any> {
+  /** Builds the model (a tf.LayersModel), once, on the coordinator; every worker rebuilds it from its topology JSON. */
+  model(ctx: ModelContext<TF>): Model;
   /** The per-sample loss, shape [rows]; the trainer sums it over a shard and divides the batch's sum once by the global normaliser. */
-  loss(ctx: TaskContext, yTrue: tfc.Tensor, yPred: tfc.Tensor): tfc.Tensor;
+  loss(ctx: TaskContext<TF>, yTrue: Tensor, yPred: Tensor): Tensor;
   /** Columns of one combined-label row (default: numClasses one-hot + 1 condition column from --mask). */
   labelWidth?: number;
   /** Fills one combined-label row (`out`, zeroed, labelWidth long) from a data row's class. */
   label?(cls: number, out: Float32Array): void;
   /** Per-sample weights, shape [rows]: the normaliser of --normalize weight, and the eval's weighted/unweighted split. */
-  weight?(ctx: TaskContext, yTrue: tfc.Tensor): tfc.Tensor;
+  weight?(ctx: TaskContext<TF>, yTrue: Tensor): Tensor;
   /** Classes of the data's integer labels and of the first output columns (default 10). */
   numClasses?: number;
 }

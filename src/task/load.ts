@@ -16,6 +16,7 @@ import { builtinTask } from './builtin.js';
 import type { BuiltinSpec } from './builtin.js';
 import { TaskError } from './contract.js';
 import type { TaskModule } from './contract.js';
+import type { Task } from './tf.js';
 import { STOCK_CLASSES, tf } from './tf.js';
 import { canonicalTopology, layersOf } from './topology.js';
 
@@ -26,6 +27,7 @@ export interface LoadedTask {
   /** 'built-in' or the module's path, as messages name it. */
   name: string;
   ref: TaskRef;
+  /** The module's exports (typed loosely here so that the package's declarations need no TF.js types; see contract.ts). */
   module: TaskModule;
   numClasses: number;
   labelWidth: number;
@@ -148,7 +150,7 @@ export async function planModel(
   const { name, numClasses } = task;
   let user: LayersModel;
   try {
-    user = withSeededRandom(seed, () => task.module.model({ tf, inputShape: [...rowShape], numClasses }));
+    user = withSeededRandom(seed, () => (task.module as Task).model({ tf, inputShape: [...rowShape], numClasses }));
   } catch (e) {
     throw new TaskError(`${name}: export "model" threw: ${firstLine(e)}`);
   }
@@ -207,7 +209,8 @@ function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], p
       if (!fn) continue;
       let out: unknown;
       try {
-        out = exp === 'loss' ? task.module.loss({ tf }, y, pred) : task.module.weight!({ tf }, y);
+        const m = task.module as Task;
+        out = exp === 'loss' ? m.loss({ tf }, y, pred) : m.weight!({ tf }, y);
       } catch (e) {
         throw new TaskError(`${task.name}: export "${exp}" threw on ${rows} rows: ${firstLine(e)}`);
       }

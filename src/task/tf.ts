@@ -3,7 +3,14 @@
 // also registers every gradient (../shared/DESIGN.md, decision 9).
 import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { Tf } from './contract.js';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { TaskModule } from './contract.js';
+
+/** What `@tensorflow/tfjs` users know as `tf`: tfjs-core's ops plus tfjs-layers (`tf.layers`, `tf.sequential`, ...). */
+export type Tf = typeof tfc & typeof tfl;
+
+/** A task module as the trainer calls it. */
+export type Task = TaskModule<Tf, tfc.Tensor, LayersModel>;
 
 export const tf: Tf = Object.freeze({ ...tfc, ...tfl }) as Tf;
 
