@@ -79,6 +79,27 @@ describe('a task module that misbehaves during training: exit 1 naming the step,
   });
 });
 
+describe('a kernel the wasm backend lacks', () => {
+  it('is named with what needs it, at start-up, before any step (exit 1)', () => {
+    const dir = tmpDir('task-kernel-');
+    const task = taskFile(dir, 'einsum.mjs', (s) => s.replace('return tf.mul(ce, odd);', "return tf.mul(tf.neg(tf.einsum('ij,ij->i', onehot, tf.log(tf.clipByValue(yPred, 1e-7, 1)))), odd);"));
+    const r = cli(['--task', task, '--limit', '256']);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain(`error: ${task}: its loss or weight export (no layer alone does) needs the kernel 'Einsum', which the wasm backend does not have (--backend cpu has every kernel, slowly)`);
+    expect(r.events.some((e) => e.event === 'epoch_end')).toBe(false);
+  });
+});
+
+describe('Dropout is reproducible from --seed', () => {
+  it('the same seed gives the same weights, bit for bit; another seed other weights', async () => {
+    const task = join(PROJECT_ROOT, 'examples', 'batchnorm-dropout.mjs');
+    const run = async (seed: number) => Buffer.from((await train({ task, seed, limit: 320, batchSize: 32, epochs: 1 })).weights.buffer);
+    const [a, b, c] = [await run(3), await run(3), await run(4)];
+    expect(b.equals(a)).toBe(true);
+    expect(c.equals(a)).toBe(false);
+  });
+});
+
 describe("settings only the built-in task understands are refused with a task module", () => {
   const dir = tmpDir('task-flags-');
   const noWeight = taskFile(dir, 'noweight.mjs', (s) => s.replace('export function weight', 'function weight'));

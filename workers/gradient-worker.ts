@@ -61,7 +61,12 @@ async function setup(): Promise<State> {
     // tensors: what TF.js creates once and keeps (cached constants) is in the baseline.
     gatherTaskRows(views.trainImages, views.trainY, Int32Array.of(0), 0, 1, inputSize, g.labelWidth, buf.x, buf.label);
     s.general.setWeights(views.weights);
-    s.general.gradient(1, buf.x, buf.label, new Float32Array(init.layout.numParams));
+    try {
+      s.general.gradient(1, buf.x, buf.label, new Float32Array(init.layout.numParams));
+    } catch (e) {
+      const missing = s.general.explainMissingKernel(e);
+      throw missing ? new Error(missing) : e;
+    }
   }
   s.setupMs = performance.now() - t0;
   return s;

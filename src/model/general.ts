@@ -59,6 +59,34 @@ export class GeneralModel {
     return new GeneralModel(model, task, layout, model.inputs[0].shape.slice(1) as number[], weighted);
   }
 
+  /**
+   * A step failed for a kernel the backend lacks ("Kernel 'X' not registered for
+   * backend 'wasm'"): which layer needs it, found by running each layer alone, forward
+   * and backward, on zeros of its input shape. Null when `e` is another error.
+   */
+  explainMissingKernel(e: unknown): string | null {
+    const m = /Kernel '(\w+)' not registered for backend '(\w+)'/.exec(e instanceof Error ? e.message : String(e));
+    if (!m) return null;
+    const [, kernel, backend] = m;
+    const fix = `${this.task.name}: layer %s needs the kernel '${kernel}', which the ${backend} backend does not have (--backend cpu has every kernel, slowly)`;
+    for (const layer of this.model.layers) {
+      const shape = (layer as unknown as { inputShape: unknown }).inputShape;
+      if (!Array.isArray(shape) || shape.some((d) => Array.isArray(d))) continue; // several inputs: not probed alone
+      try {
+        tf.tidy(() => {
+          const x = tf.zeros((shape as (number | null)[]).map((d) => d ?? 2));
+          const run = (input: tf.Tensor) => tf.sum(layer.apply(input, { training: true }) as tf.Tensor) as tf.Scalar;
+          const vars = (layer.trainableWeights as unknown as LayerVar[]).map((v) => v.val);
+          if (vars.length > 0) tf.variableGrads(() => run(x), vars);
+          tf.grad(run)(x);
+        });
+      } catch (err) {
+        if ((err instanceof Error ? err.message : String(err)).includes(`Kernel '${kernel}'`)) return fix.replace('%s', `${layer.name} (${layer.getClassName()})`);
+      }
+    }
+    return fix.replace('layer %s', 'its loss or weight export (no layer alone does)');
+  }
+
   /** The shared weights into the variables, as new tensors (the old ones are freed by assign). */
   setWeights(flat: Float32Array): void {
     tf.tidy(() => {
