@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { train } from '../src/index.js';
 import { NPY_FILES, parseNpy } from '../src/data/npy.js';
 import { mnistData, runCli, tmpDir } from './helpers.js';
+import { PROJECT_ROOT } from '../src/run/paths.js';
 
 /** A .npy file (format 1.0) as NumPy writes it: the header padded to 64 bytes, then the data. */
 function npy(descr: string, shape: number[], data: Uint8Array | Float32Array | BigInt64Array | Int32Array, fortran = false): Buffer {
@@ -57,6 +58,33 @@ describe('.npy datasets', () => {
     expect(cli.events.find((e) => e.event === 'run_start')).toMatchObject({ numTrain: N, numTest: T, inputSize: 784 });
   });
 
+  it('y as combined labels [N, 11] float32: a task trains exactly as with its label() building them; the built-in fast path refuses them', async () => {
+    const dir = npyDir(false, 'uint8');
+    const rows = (l: Uint8Array, n: number) => {
+      const y = new Float32Array(n * 11);
+      for (let i = 0; i < n; i++) { y[i * 11 + l[i]] = 1; y[i * 11 + 10] = l[i] % 2; }
+      return y;
+    };
+    const task = join(PROJECT_ROOT, 'examples', 'cnn-masked.mjs');
+    const fromLabel = await train({ ...SETTINGS, task, limit: 256, data: dir });
+    writeFileSync(join(dir, NPY_FILES.trainY), npy('<f4', [N, 11], rows(m.train.labels, N)));
+    writeFileSync(join(dir, NPY_FILES.testY), npy('<f4', [T, 11], rows(m.test.labels, T)));
+    const given = await train({ ...SETTINGS, task, limit: 256, data: dir });
+    expect(Buffer.from(given.weights.buffer).equals(Buffer.from(fromLabel.weights.buffer))).toBe(true);
+    expect(given.eval!.test).toEqual(fromLabel.eval!.test);
+    // The API takes the same as typed arrays: labels the Float32Array of rows, with labelWidth.
+    const arrays = await train({ ...SETTINGS, task, limit: 256, data: {
+      train: { images: m.train.images.slice(0, N * 784), labels: rows(m.train.labels, N), shape: [N, 28, 28], labelWidth: 11 },
+      test: { images: m.test.images.slice(0, T * 784), labels: rows(m.test.labels, T), shape: [T, 28, 28], labelWidth: 11 },
+    } });
+    expect(Buffer.from(arrays.weights.buffer).equals(Buffer.from(fromLabel.weights.buffer))).toBe(true);
+    await expect(train({ task, data: { train: { images: m.train.images.slice(0, 784 * 4), labels: new Float32Array(40), shape: [4, 28, 28], labelWidth: 11 } } }))
+      .rejects.toThrow('data.train.labels: with labelWidth 11, expected a Float32Array of 44 values (4 rows), got Float32Array of 40');
+    const r = runCli('src/cli/main.js', ['train', '--data', dir]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`error: --data ${dir}: its labels are combined rows of 11 columns; the built-in task's fast path builds its own from --mask`);
+  });
+
   it('parses what NumPy writes: version 2 headers too', () => {
     const v1 = npy('<f4', [2, 3], Float32Array.from([1, 2, 3, 4, 5, 6]));
     const v2 = Buffer.concat([v1.subarray(0, 6), Buffer.from([2, 0]), Buffer.alloc(4), v1.subarray(10)]);
@@ -78,7 +106,8 @@ describe('bad .npy files: exit 2, one line naming the file', () => {
     ['Fortran order', (d) => writeFileSync(join(d, NPY_FILES.trainX), npy('|u1', [N, 784], new Uint8Array(N * 784), true)), /train-x\.npy: Fortran order is not supported/],
     ['labels of another count', (d) => writeFileSync(join(d, NPY_FILES.trainY), npy('|u1', [N - 1], new Uint8Array(N - 1))), /train-y\.npy: 639 labels for 640 rows in .*train-x\.npy$/],
     ['float labels', (d) => writeFileSync(join(d, NPY_FILES.trainY), npy('<f4', [N], new Float32Array(N))), /train-y\.npy: dtype '<f4': class labels must be integers/],
-    ['a 2-D label (a combined label needs a task)', (d) => writeFileSync(join(d, NPY_FILES.trainY), npy('|u1', [N, 11], new Uint8Array(N * 11))), /train-y\.npy: shape \[640,11\]: expected \[N\] integer classes/],
+    ['a 2-D label that is not float32', (d) => writeFileSync(join(d, NPY_FILES.trainY), npy('|u1', [N, 11], new Uint8Array(N * 11))), /train-y\.npy: dtype '\|u1': a combined label \[N, width\] must be float32/],
+    ['a 3-D label', (d) => writeFileSync(join(d, NPY_FILES.trainY), npy('<f4', [N, 11, 1], new Float32Array(N * 11))), /train-y\.npy: shape \[640,11,1\]: expected \[N\] integer classes or \[N, width\] float32 combined labels/],
     ['a label outside the classes', (d) => writeFileSync(join(d, NPY_FILES.testY), npy('<i4', [T], Int32Array.from({ length: T }, (_, i) => (i === 7 ? 10 : 1)))), /test-y\.npy: label 10 at row 7 is outside the class range 0\.\.9$/],
     ['a version-2 file cut after its magic', (d) => writeFileSync(join(d, NPY_FILES.trainX), Buffer.from('\x93NUMPY\x02\x00\x10\x00', 'latin1')), /train-x\.npy: truncated header \(10 bytes\)$/],
     ['images of shape [N, 0]', (d) => writeFileSync(join(d, NPY_FILES.trainX), npy('|u1', [N, 0], new Uint8Array(0))), /train-x\.npy: shape \[640,0\]: expected \[N, \.\.\.\] of sizes >= 1$/],

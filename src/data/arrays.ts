@@ -1,20 +1,26 @@
 // A dataset given to train() as typed arrays: checked (one-line errors naming the
 // array and what is wrong) and copied into shared memory, like the IDX reader's.
-import { DataError } from './types.js';
+import { classesOfRows, DataError } from './types.js';
 import type { Dataset, Split } from './types.js';
 import { sharedBytes } from '../engine/shared-memory.js';
 
-/** One split as arrays: images of shape [N, ...] (bytes, scaled /255, or float32), integer class labels. */
+/**
+ * One split as arrays: images of shape [N, ...] (bytes, scaled /255, or float32), and
+ * integer class labels, or with `labelWidth` the combined labels themselves (a
+ * Float32Array of N * labelWidth: a task's label() is then not used).
+ */
 export interface ArraySplit {
   images: Uint8Array | Float32Array;
   labels: ArrayLike<number>;
   shape: readonly number[];
+  labelWidth?: number;
 }
 
 export function datasetFromArrays(data: { train: ArraySplit; test?: ArraySplit }, numClasses: number): Dataset {
   const train = splitFromArrays(data.train, 'data.train', numClasses);
   // Without a test split the evaluation reports the training rows and an empty test set.
   const test = data.test ? splitFromArrays(data.test, 'data.test', numClasses) : emptyLike(train);
+  if (data.test && train.labelRows?.width !== test.labelRows?.width) throw new DataError(`data.test.labelWidth: ${test.labelRows?.width ?? 'none'}, data.train has ${train.labelRows?.width ?? 'none'}`);
   if (test.inputSize !== train.inputSize) throw new DataError(`data.test: ${test.inputSize} values per row, data.train has ${train.inputSize}`);
   if ((test.images instanceof Float32Array) !== (train.images instanceof Float32Array)) {
     throw new DataError(`data.test.images: a ${test.images.constructor.name}, data.train.images a ${train.images.constructor.name}; give both the same type`);
@@ -36,6 +42,19 @@ function splitFromArrays(s: ArraySplit, name: string, numClasses: number): Split
   if (s.images.length !== count * inputSize) {
     throw new DataError(`${name}.images: ${s.images.length} values, shape [${shape.join(',')}] needs ${count * inputSize}`);
   }
+  const sab = sharedBytes(s.images);
+  const images = s.images instanceof Float32Array ? new Float32Array(sab) : new Uint8Array(sab);
+  if (images instanceof Float32Array && !images.every(Number.isFinite)) throw new DataError(`${name}.images: holds a NaN or an infinity`);
+  if (s.labelWidth !== undefined) {
+    const w = s.labelWidth;
+    if (!Number.isSafeInteger(w) || w < 1) throw new DataError(`${name}.labelWidth: expected an integer >= 1, got ${JSON.stringify(w)}`);
+    if (!(s.labels instanceof Float32Array) || s.labels.length !== count * w) {
+      throw new DataError(`${name}.labels: with labelWidth ${w}, expected a Float32Array of ${count * w} values (${count} rows), got ${describe(s.labels)}${s.labels?.length === undefined ? '' : ` of ${s.labels.length}`}`);
+    }
+    const values = new Float32Array(sharedBytes(s.labels));
+    if (!values.every(Number.isFinite)) throw new DataError(`${name}.labels: holds a NaN or an infinity`);
+    return { images, labels: classesOfRows(values, w, numClasses), count, inputSize, shape: row, labelRows: { values, width: w } };
+  }
   if (s.labels?.length !== count) throw new DataError(`${name}.labels: ${s.labels?.length ?? 'no'} labels for ${count} rows`);
   const labels = new Uint8Array(new SharedArrayBuffer(count));
   for (let i = 0; i < count; i++) {
@@ -43,9 +62,6 @@ function splitFromArrays(s: ArraySplit, name: string, numClasses: number): Split
     if (!Number.isInteger(c) || c < 0 || c >= numClasses) throw new DataError(`${name}.labels: label ${c} at row ${i} is outside the class range 0..${numClasses - 1}`);
     labels[i] = c;
   }
-  const sab = sharedBytes(s.images);
-  const images = s.images instanceof Float32Array ? new Float32Array(sab) : new Uint8Array(sab);
-  if (images instanceof Float32Array && !images.every(Number.isFinite)) throw new DataError(`${name}.images: holds a NaN or an infinity`);
   return { images, labels, count, inputSize, shape: row };
 }
 

@@ -5,7 +5,7 @@
 // little-endian, and the dtypes a dataset uses (bytes or float32 pixels, integer classes).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DataError } from './types.js';
+import { classesOfRows, DataError } from './types.js';
 import type { Dataset, Split } from './types.js';
 import { sharedBytes } from '../engine/shared-memory.js';
 
@@ -81,6 +81,9 @@ export function loadNpyDataset(dir: string, numClasses: number): Dataset {
   const train = readNpySplit(join(dir, NPY_FILES.trainX), join(dir, NPY_FILES.trainY), numClasses);
   const test = readNpySplit(join(dir, NPY_FILES.testX), join(dir, NPY_FILES.testY), numClasses);
   if (test.inputSize !== train.inputSize) throw new DataError(`${join(dir, NPY_FILES.testX)}: ${test.inputSize} values per row, ${NPY_FILES.trainX} has ${train.inputSize}`);
+  if (train.labelRows?.width !== test.labelRows?.width) {
+    throw new DataError(`${join(dir, NPY_FILES.testY)}: ${test.labelRows ? `combined labels of ${test.labelRows.width} columns` : 'integer classes'}, ${NPY_FILES.trainY} has ${train.labelRows ? `combined labels of ${train.labelRows.width} columns` : 'integer classes'}`);
+  }
   if ((test.images instanceof Float32Array) !== (train.images instanceof Float32Array)) {
     throw new DataError(`${join(dir, NPY_FILES.testX)}: ${test.images instanceof Float32Array ? 'float32' : 'uint8'}, ${NPY_FILES.trainX} is ${train.images instanceof Float32Array ? 'float32' : 'uint8'}; save both with the same dtype`);
   }
@@ -93,11 +96,19 @@ function readNpySplit(xPath: string, yPath: string, numClasses: number): Split {
   if (x.dtype !== '|u1' && x.dtype !== '<f4') throw new DataError(`${xPath}: dtype '${x.dtype}': images must be uint8 ('|u1') or float32 ('<f4')`);
   if (x.shape.length < 2 || x.shape.some((d) => d === 0)) throw new DataError(`${xPath}: shape [${x.shape.join(',')}]: expected [N, ...] of sizes >= 1`);
   const [count, ...row] = x.shape;
-  if (y.shape.length !== 1) {
-    throw new DataError(`${yPath}: shape [${y.shape.join(',')}]: expected [N] integer classes (a combined label [N, width] needs a task module, which this version does not read yet)`);
-  }
-  if (y.dtype === '<f4') throw new DataError(`${yPath}: dtype '<f4': class labels must be integers ('<i8', '<i4', '<i2', '<u2' or '|u1')`);
   if (y.shape[0] !== count) throw new DataError(`${yPath}: ${y.shape[0]} labels for ${count} rows in ${xPath}`);
+  const inputSize = row.reduce((a, b) => a * b, 1);
+  const images = sharedImages(x, xPath);
+  if (y.shape.length === 2) {
+    // Combined labels, as they are: [N, width] float32, each row one sample's label.
+    if (y.dtype !== '<f4') throw new DataError(`${yPath}: dtype '${y.dtype}': a combined label [N, width] must be float32 ('<f4')`);
+    if (y.shape[1] === 0) throw new DataError(`${yPath}: shape [${y.shape.join(',')}]: a combined label needs at least one column`);
+    const values = new Float32Array(sharedBytes(y.data));
+    if (!values.every(Number.isFinite)) throw new DataError(`${yPath}: holds a NaN or an infinity`);
+    return { images, labels: classesOfRows(values, y.shape[1], numClasses), count, inputSize, shape: row, labelRows: { values, width: y.shape[1] } };
+  }
+  if (y.shape.length !== 1) throw new DataError(`${yPath}: shape [${y.shape.join(',')}]: expected [N] integer classes or [N, width] float32 combined labels`);
+  if (y.dtype === '<f4') throw new DataError(`${yPath}: dtype '<f4': class labels must be integers ('<i8', '<i4', '<i2', '<u2' or '|u1'); float32 is read as combined labels of shape [N, width]`);
   const labels = new Uint8Array(new SharedArrayBuffer(count));
   const view = new DataView(y.data.buffer, y.data.byteOffset, y.data.byteLength);
   const { bytes, read } = DTYPES[y.dtype];
@@ -106,10 +117,13 @@ function readNpySplit(xPath: string, yPath: string, numClasses: number): Split {
     if (c < 0 || c >= numClasses) throw new DataError(`${yPath}: label ${c} at row ${i} is outside the class range 0..${numClasses - 1}`);
     labels[i] = Number(c);
   }
-  const inputSize = row.reduce((a, b) => a * b, 1);
-  // Into shared memory once (a copy: the file's bytes are not aligned for float32 after the header).
+  return { images, labels, count, inputSize, shape: row };
+}
+
+/** x into shared memory once (a copy: the file's bytes are not aligned for float32 after the header). */
+function sharedImages(x: NpyArray, xPath: string): Uint8Array | Float32Array {
   const sab = sharedBytes(x.data);
   const images = x.dtype === '<f4' ? new Float32Array(sab) : new Uint8Array(sab);
   if (images instanceof Float32Array && !images.every(Number.isFinite)) throw new DataError(`${xPath}: holds a NaN or an infinity`);
-  return { images, labels, count, inputSize, shape: row };
+  return images;
 }

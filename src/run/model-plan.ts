@@ -68,7 +68,10 @@ function checkTaskSettings(config: Config, task: LoadedTask): void {
 /** The model a run trains: the fast path, or the task's model built, checked and seeded. */
 export async function planRunModel(config: Config, data: Dataset, task: LoadedTask): Promise<RunModel> {
   const builtin = 'builtin' in task.ref;
-  if (builtin && config.engine !== 'general') return fastModel(config, data.train.inputSize);
+  if (builtin && config.engine !== 'general') {
+    if (data.train.labelRows) throw new ConfigError(`--data ${data.dir}: its labels are combined rows of ${data.train.labelRows.width} columns; the built-in task's fast path builds its own from --mask (use --engine general, or a task module)`);
+    return fastModel(config, data.train.inputSize);
+  }
   // Two rows of data and their labels, for planModel's check of loss() and weight().
   const rows = Math.min(2, data.train.count);
   const n = data.train.inputSize;

@@ -16,6 +16,7 @@ import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import { planShards, splitShards } from '../engine/shards.js';
 import * as tfc from '@tensorflow/tfjs-core';
 import { fillLabelRows } from '../task/load.js';
+import { DataError } from '../data/types.js';
 import type { LoadedTask } from '../task/load.js';
 import { tf } from '../task/tf.js';
 import type { PredictResult, WorkerInit } from '../engine/protocol.js';
@@ -61,8 +62,17 @@ function labelRowsOf(run: RunModel, data: Dataset, numTrain: number): { trainY: 
 
 /** Every row's combined label by the task's label(), once, into shared memory (a TaskError names a row that fails). */
 export function buildLabelRows(task: LoadedTask, data: Dataset, numTrain: number): { trainY: SharedArrayBuffer; testY: SharedArrayBuffer } {
-  const trainY = new SharedArrayBuffer(numTrain * task.labelWidth * 4);
-  const testY = new SharedArrayBuffer(data.test.count * task.labelWidth * 4);
+  const w = task.labelWidth;
+  const trainY = new SharedArrayBuffer(numTrain * w * 4);
+  const testY = new SharedArrayBuffer(data.test.count * w * 4);
+  const given = data.train.labelRows;
+  if (given) {
+    // Combined labels that came with the data are used as they are.
+    if (given.width !== w) throw new DataError(`${data.dir ?? 'data'}: the combined labels have ${given.width} columns; ${task.name === 'built-in' ? 'the built-in task' : task.name} has labelWidth ${w}`);
+    new Float32Array(trainY).set(given.values.subarray(0, numTrain * w));
+    if (data.test.labelRows) new Float32Array(testY).set(data.test.labelRows.values);
+    return { trainY, testY };
+  }
   fillLabelRows(task, data.train.labels.subarray(0, numTrain), new Float32Array(trainY));
   fillLabelRows(task, data.test.labels, new Float32Array(testY));
   return { trainY, testY };
