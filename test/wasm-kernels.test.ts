@@ -192,3 +192,37 @@ describe('stock TF.js autodiff of Layers models on wasm equals the cpu backend (
     });
   }
 });
+
+describe('a kernel the wasm backend lacks is named with the layer that needs it', () => {
+  it('MaxPoolGrad unregistered: the CNN task names its MaxPooling2D layer', async () => {
+    const { resolveSettings } = await import('../src/run/config.js');
+    const { planRunModel, taskOf } = await import('../src/run/model-plan.js');
+    const { GeneralModel } = await import('../src/model/general.js');
+    const { mnistData } = await import('./helpers.js');
+    const { join } = await import('node:path');
+    const { PROJECT_ROOT } = await import('../src/run/paths.js');
+    await tf.setBackend('wasm');
+    const config = resolveSettings({ task: join(PROJECT_ROOT, 'examples', 'cnn-masked.mjs'), limit: 256 });
+    const task = await taskOf(config, 784);
+    const run = await planRunModel(config, mnistData(), task);
+    const g = await GeneralModel.create(run.topology!, run.layout, task, false);
+    const weights = new Float32Array(run.layout.numParams);
+    run.init(weights);
+    g.setWeights(weights);
+    const kernel = tf.getKernel('MaxPoolGrad', 'wasm')!;
+    tf.unregisterKernel('MaxPoolGrad', 'wasm');
+    try {
+      let error: unknown;
+      try {
+        g.gradient(2, new Float32Array(2 * 784).fill(0.5), run.labelRows!.train.subarray(0, 22), new Float32Array(run.layout.numParams));
+      } catch (e) {
+        error = e;
+      }
+      expect(String(error)).toContain("Kernel 'MaxPoolGrad' not registered for backend 'wasm'");
+      expect(g.explainMissingKernel(error)).toBe(`${task.name}: layer max_pooling2d (MaxPooling2D) needs the kernel 'MaxPoolGrad', which the wasm backend does not have (--backend cpu has every kernel, slowly)`);
+      expect(g.explainMissingKernel(new Error('something else'))).toBeNull();
+    } finally {
+      tf.registerKernel(kernel);
+    }
+  });
+});

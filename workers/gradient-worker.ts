@@ -7,7 +7,7 @@ import { initBackend, logitsInto, shardLossAndGradient, weightInputs } from '../
 import { heldBuffers, Kernels } from '../src/model/kernels.js';
 import type { Info } from '../src/model/kernels.js';
 import type { LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/engine/protocol.js';
-import { TASK } from '../src/engine/protocol.js';
+import { TASK, TASK_FAULT } from '../src/engine/protocol.js';
 import { batchSlot, viewsOf, writeResult } from '../src/engine/shared-memory.js';
 import { assertSameLayout, paramLayout } from '../src/model/layout.js';
 import type { ShardResult, SharedViews } from '../src/engine/shared-memory.js';
@@ -115,7 +115,8 @@ function taskGradient(s: State, task: StepWork, start: number, end: number, slab
   try {
     return withSeededRandom(seed, () => s.general!.gradient(end - start, s.buf.x, s.buf.label, slab));
   } catch (e) {
-    if (e instanceof TaskRuntimeError) throw new TaskRuntimeError(`step ${task.step}, shard ${task.shard}: ${e.message}`);
+    // Marked so that the coordinator does not retry it: the same rows would fail again.
+    if (e instanceof TaskRuntimeError) throw new TaskRuntimeError(`${TASK_FAULT}${e.message}`);
     throw e;
   }
 }

@@ -19,6 +19,9 @@ export interface WorkerInit {
 
 export const TASK = { ping: 'ping', loop: 'loop', predict: 'predict' } as const;
 
+/** Starts the message of a task module's export that threw in a worker: not retried (the same rows would fail again). */
+export const TASK_FAULT = 'E_TASK: ';
+
 export interface PingTask {
   kind: typeof TASK.ping;
 }

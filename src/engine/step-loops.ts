@@ -7,7 +7,7 @@ import type { Config } from '../run/config.js';
 import { reduceGradients } from '../optim/adam.js';
 import type { WorkerPool } from './pool.js';
 import type { LoopTask } from './protocol.js';
-import { TASK } from './protocol.js';
+import { TASK, TASK_FAULT } from './protocol.js';
 import { readResult } from './shared-memory.js';
 import type { ShardResult, SharedViews } from './shared-memory.js';
 import type { ShardPlan } from './shards.js';
@@ -206,6 +206,10 @@ export class StepLoops {
       for (let attempt = 0; ; attempt++) {
         const cause = await this.waitDone(i, step, stopRequested);
         if (cause === null) break;
+        if (cause.startsWith(TASK_FAULT)) {
+          this.policy.onFault({ workerIndex: i, step, cause, retry: attempt + 1, fatal: true });
+          throw new ShardFailedError(`step ${step}: shard ${i}: ${cause.slice(TASK_FAULT.length)}`);
+        }
         const fatal = attempt + 1 >= this.policy.maxRetries;
         this.policy.onFault({ workerIndex: i, step, cause, retry: attempt + 1, fatal });
         if (fatal) throw new ShardFailedError(`step ${step}: shard ${i} failed ${attempt + 1} times in a row; last cause: ${cause}`);

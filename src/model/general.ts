@@ -70,7 +70,12 @@ export class GeneralModel {
     const [, kernel, backend] = m;
     const fix = `${this.task.name}: layer %s needs the kernel '${kernel}', which the ${backend} backend does not have (--backend cpu has every kernel, slowly)`;
     for (const layer of this.model.layers) {
-      const shape = (layer as unknown as { inputShape: unknown }).inputShape;
+      let shape: unknown;
+      try {
+        shape = (layer.input as { shape?: unknown }).shape; // throws for a layer with several inputs
+      } catch {
+        continue;
+      }
       if (!Array.isArray(shape) || shape.some((d) => Array.isArray(d))) continue; // several inputs: not probed alone
       try {
         tf.tidy(() => {
@@ -109,7 +114,9 @@ export class GeneralModel {
       }, this.trainableVars);
       this.layout.params.forEach((p, i) => {
         const v = this.vars[i];
-        if (v.trainable) slab.set(this.read(grads[v.val.name]), p.offset);
+        // A trainable weight the loss does not reach has no gradient: zero, as Keras.
+        const g = v.trainable ? grads[v.val.name] : undefined;
+        if (g) slab.set(this.read(g), p.offset);
         else paramView(slab, p).fill(0);
       });
       return { lossSum: value.dataSync()[0], weightSum };

@@ -11,14 +11,14 @@ import { topologyDifference } from '../task/topology.js';
 import type { Config } from './config.js';
 
 /** What can only be checked once the data is known. */
-export function checkAgainstData(config: Config, data: Dataset): void {
+export function checkAgainstData(config: Config, data: Dataset, numClasses = config.model.numClasses): void {
   const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
   if (numTrain < config.batchSize) {
     throw new ConfigError(`--batch-size: ${config.batchSize} is larger than the ${numTrain} training rows`);
   }
   const { mask } = config;
-  const outside = mask.kind === 'classes' ? mask.classes.find((c) => c >= config.model.numClasses) : undefined;
-  if (outside !== undefined) throw new ConfigError(`--mask: class ${outside} is outside the model's classes 0..${config.model.numClasses - 1}`);
+  const outside = mask.kind === 'classes' ? mask.classes.find((c) => c >= numClasses) : undefined;
+  if (outside !== undefined) throw new ConfigError(`--mask: class ${outside} is outside the model's classes 0..${numClasses - 1}`);
 }
 
 /** The native backend is the user's own install, never ours (../shared/DESIGN.md, decision 1). */
@@ -40,6 +40,11 @@ export function checkBackend(config: Config): void {
 export function checkResume(config: Config, data: Dataset, ckpt: LoadedCheckpoint, run?: RunModel): void {
   const model = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
   const layout = run?.layout ?? paramLayout(model);
+  // A checkpoint of the built-in task does not continue a task module's run, nor the other way round.
+  const [was, now] = [ckpt.config.task ?? null, config.task];
+  if ((was === null) !== (now === null)) {
+    throw new ConfigError(`--resume ${config.resume}: ${ckpt.checkpoint} was trained by ${was === null ? 'the built-in task' : `the task module ${was}`}, this run is ${now === null ? 'the built-in task' : `the task module ${now}`}`);
+  }
   // A task model: the topology first (it names the layer and the setting that differ).
   const topo = run?.topology && ckpt.topology ? topologyDifference(ckpt.topology, run.topology, ckpt.checkpoint, 'this run') : null;
   const diff = topo ?? describeLayoutDifference(ckpt.layout, layout);

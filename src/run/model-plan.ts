@@ -79,7 +79,9 @@ export async function planRunModel(config: Config, data: Dataset, task: LoadedTa
   const from = data.train.images.subarray(0, rows * n);
   for (let i = 0; i < from.length; i++) x[i] = from instanceof Uint8Array ? from[i] / 255 : from[i];
   const y = new Float32Array(rows * task.labelWidth);
-  fillLabelRows(task, data.train.labels.subarray(0, rows), y);
+  const given = data.train.labelRows;
+  if (given && given.width === task.labelWidth) y.set(given.values.subarray(0, rows * given.width));
+  else if (!given) fillLabelRows(task, data.train.labels.subarray(0, rows), y);
   const rowShape = builtin ? [n] : data.train.shape;
   const plan = await planModel(task, config.seed, rowShape, { x, y, rows });
   const labels = buildLabelRows(task, data, Math.min(config.limit ?? Infinity, data.train.count));

@@ -60,7 +60,7 @@ export async function prepareRun(
   const module = config.task ? await taskOf(config, 0) : null;
   const numClasses = module?.numClasses ?? config.model.numClasses;
   const dataset = data ? data(numClasses) : loadDataset(config.data ?? builtinMnistDir(), numClasses);
-  checkAgainstData(config, dataset);
+  checkAgainstData(config, dataset, numClasses);
   checkBackend(config);
   const model = await planRunModel(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
   if (resumeFrom) checkResume(config, dataset, resumeFrom, model);

@@ -15,7 +15,7 @@ import type { SharedViews } from '../engine/shared-memory.js';
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import { planShards, splitShards } from '../engine/shards.js';
 import * as tfc from '@tensorflow/tfjs-core';
-import { fillLabelRows } from '../task/load.js';
+import { fillLabelRows, firstLine } from '../task/load.js';
 import { DataError } from '../data/types.js';
 import type { LoadedTask } from '../task/load.js';
 import { tf } from '../task/tf.js';
@@ -141,7 +141,8 @@ export async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain:
   const report = (split: 'train' | 'test', labels: Uint8Array, predictions: Uint8Array, y: Float32Array): TaskSplitReport => {
     const { loss, weight } = sums[split];
     const normaliser = normalize === 'batch' ? labels.length : weight;
-    return taskReport(labels, predictions, rowWeights(run, y, labels.length), run.task.numClasses, normaliser === 0 ? 0 : loss / normaliser);
+    // As a batch: a weight sum of 0 divides by 1.
+    return taskReport(labels, predictions, rowWeights(run, y, labels.length), run.task.numClasses, loss / (normaliser === 0 ? 1 : normaliser));
   };
   return {
     train: report('train', views.trainLabels, views.trainPredictions, views.trainY.subarray(0, numTrain * run.task.labelWidth)),
@@ -153,5 +154,9 @@ export async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain:
 function rowWeights(run: RunModel, y: Float32Array, rows: number): Float32Array | null {
   const fn = run.task.module.weight;
   if (!fn || rows === 0) return null;
-  return tfc.tidy(() => fn({ tf }, tfc.tensor2d(y, [rows, run.task.labelWidth])).dataSync() as Float32Array);
+  try {
+    return tfc.tidy(() => fn({ tf }, tfc.tensor2d(y, [rows, run.task.labelWidth])).dataSync() as Float32Array);
+  } catch (e) {
+    throw new Error(`${run.task.name}: export "weight" threw in the evaluation: ${firstLine(e)}`);
+  }
 }

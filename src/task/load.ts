@@ -80,14 +80,17 @@ function checkExports(m: TaskModule, name: string, ref: TaskRef, mask: MaskRule)
   }
   const numClasses = m.numClasses ?? 10;
   if (!Number.isInteger(numClasses) || numClasses < 2 || numClasses > 256) throw bad('numClasses', `must be an integer from 2 to 256, got ${JSON.stringify(m.numClasses)}`);
-  if ((m.label === undefined) !== (m.labelWidth === undefined)) {
-    throw bad(m.label ? 'labelWidth' : 'label', `is missing: a task that exports ${m.label ? 'label' : 'labelWidth'} exports both`);
-  }
+  // labelWidth without label: the data brings its combined labels (checked when they are read).
+  if (m.label !== undefined && m.labelWidth === undefined) throw bad('labelWidth', 'is missing: a task that exports label exports labelWidth');
   const labelWidth = m.labelWidth ?? numClasses + 1;
   if (!Number.isInteger(labelWidth) || labelWidth < 1 || labelWidth > 65536) throw bad('labelWidth', `must be an integer from 1 to 65536, got ${JSON.stringify(m.labelWidth)}`);
   const label = m.label
     ? (cls: number, out: Float32Array) => m.label!(cls, out)
-    : (cls: number, out: Float32Array) => writeCombinedLabel(cls, conditionOf(cls, mask), numClasses, out, 0);
+    : labelWidth === numClasses + 1
+      ? (cls: number, out: Float32Array) => writeCombinedLabel(cls, conditionOf(cls, mask), numClasses, out, 0)
+      : () => {
+        throw new TaskError(`${name}: export "labelWidth" is ${labelWidth} and there is no label export: the data must bring combined labels of ${labelWidth} columns (a .npy y of [N, ${labelWidth}])`);
+      };
   return { name, ref, module: m, numClasses, labelWidth, label, ownLabel: m.label !== undefined && !('builtin' in ref) };
 }
 
@@ -102,6 +105,7 @@ export function fillLabelRows(task: LoadedTask, labels: Uint8Array, out: Float32
     try {
       task.label(labels[i], row);
     } catch (e) {
+      if (e instanceof TaskError) throw e;
       throw new TaskError(`${task.name}: export "label" threw for class ${labels[i]} (data row ${i}): ${firstLine(e)}`);
     }
     for (let k = 0; k < w; k++) {
@@ -183,11 +187,19 @@ export async function planModel(
       trainable.push(w.trainable);
       layout.numParams += p.size;
     }
+    if (trainable.every((t) => !t)) throw new TaskError(`${name}: export "model" has no trainable weights`);
+    const constrained = constraintOf(topology);
+    if (constrained) {
+      throw new TaskError(`${name}: export "model": layer ${constrained} has a weight constraint; constraints are not supported (Adam updates the one shared copy of the weights, a constraint would act only inside each worker)`);
+    }
     const init = new Float32Array(layout.numParams);
     const values = user.getWeights();
     if (values.length !== layout.params.length) throw new TaskError(`${name}: export "model": ${values.length} weights, its JSON rebuilds ${layout.params.length}`);
-    values.forEach((v, i) => init.set(v.dataSync() as Float32Array, layout.params[i].offset));
-    model.setWeights(values);
+    values.forEach((v, i) => {
+      const p = layout.params[i];
+      if (v.shape.join() !== p.shape.join()) throw new TaskError(`${name}: export "model": weight ${i} has shape [${v.shape}], its JSON rebuilds ${p.name} as [${p.shape}]`);
+      init.set(v.dataSync() as Float32Array, p.offset);
+    });
     checkLoss(task, model, inputShape, probe);
     const out = model.outputs[0].shape;
     return { topology, layout, trainable, inputShape, init, classOutput: out.length === 2 && (out[1] ?? 0) >= numClasses };
@@ -197,13 +209,26 @@ export async function planModel(
   }
 }
 
-/** loss() and weight() on the probe rows: each must give one finite-shaped value per row. */
+/** The first layer with a weight constraint (kernel_constraint, ...), or null. */
+function constraintOf(topology: object): string | null {
+  for (const l of layersOf(topology as never)) {
+    const config = l.config as Record<string, unknown>;
+    if (Object.keys(config).some((k) => k.endsWith('_constraint') && config[k] !== null && config[k] !== undefined)) return `${l.config.name} (${l.class_name})`;
+  }
+  return null;
+}
+
+/**
+ * loss() and weight() on the probe rows: each must give one value per row; then the
+ * gradient of the loss sum, in training mode, as the workers will take it (a loss that
+ * does not reach the weights fails here, named, rather than in a worker).
+ */
 function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], probe: { x: Float32Array; y: Float32Array; rows: number }): void {
   const { rows } = probe;
   tfc.tidy(() => {
     const x = tfc.tensor(probe.x.subarray(0, rows * inputShape.reduce((a, b) => a * b, 1)), [rows, ...inputShape]);
     const y = tfc.tensor2d(probe.y.subarray(0, rows * task.labelWidth), [rows, task.labelWidth]);
-    const pred = model.apply(x, { training: false }) as tfc.Tensor;
+    const pred = withSeededRandom(0, () => model.apply(x, { training: true })) as tfc.Tensor;
     for (const exp of ['loss', 'weight'] as const) {
       const fn = task.module[exp];
       if (!fn) continue;
@@ -219,6 +244,12 @@ function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], p
       if (shape!.length !== 1 || shape![0] !== rows) {
         throw new TaskError(`${task.name}: export "${exp}" returned shape [${shape}] for ${rows} rows; expected [${rows}], one value per sample`);
       }
+    }
+    const vars = model.trainableWeights.map((w) => (w as unknown as { val: tfc.Variable }).val);
+    try {
+      withSeededRandom(0, () => tfc.variableGrads(() => tfc.sum((task.module as Task).loss({ tf }, y, model.apply(x, { training: true }) as tfc.Tensor)) as tfc.Scalar, vars));
+    } catch (e) {
+      throw new TaskError(`${task.name}: export "loss": its gradient cannot be taken (${firstLine(e)})`);
     }
   });
 }
