@@ -28,6 +28,13 @@ describe('npm run bench -- --quick', () => {
       expect(t.ok, t.target).toBe(m[1] === '>=' ? t.value >= threshold : t.value <= threshold);
     }
     expect(j.breakdown2Workers128).toHaveProperty('computeMs');
+    // The task-module rows: the general path, baseline C and the CNN example, each measured.
+    expect(j.tasks.contenders.map((c: { name: string }) => c.name)).toEqual([
+      'trainer --engine general, 1 worker', 'trainer --engine general, 2 workers', 'baseline C (CNN, fitDataset, cpu backend)',
+      'trainer, CNN example, 1 worker', 'trainer, CNN example, 2 workers',
+    ]);
+    for (const c of j.tasks.contenders) for (const k of ['epochSeconds', 'stepMsMedian', 'peakRssMB']) expect(c.median[k], `${c.name} ${k}`).toBeGreaterThan(0);
+    expect(j.tasks.targets.every((t: { value: number }) => Number.isFinite(t.value) && t.value > 0)).toBe(true);
   });
 });
 
