@@ -12,7 +12,7 @@ import { batchSlot, viewsOf, writeResult } from '../src/engine/shared-memory.js'
 import { assertSameLayout, paramLayout } from '../src/model/layout.js';
 import type { ShardResult, SharedViews } from '../src/engine/shared-memory.js';
 import { blockFor, Stopped, WorkerChannel } from '../src/engine/step-channel.js';
-import { gatherRows, gatherTaskRows, slabCount } from '../src/engine/shards.js';
+import { gatherRows, gatherTaskRows, scaledRows, slabCount } from '../src/engine/shards.js';
 import { GeneralModel, TaskRuntimeError } from '../src/model/general.js';
 import { importTask, withSeededRandom } from '../src/task/load.js';
 import type { ShardBuffers } from '../src/engine/shards.js';
@@ -271,9 +271,7 @@ function predict(s: State, task: PredictTask): PredictResult {
     const w = weightInputs(k, views.weights, init.layout);
     for (let start = task.start; start < task.end; start += PREDICT_CHUNK) {
       const rows = Math.min(PREDICT_CHUNK, task.end - start);
-      const from = images.subarray(start * inputSize, (start + rows) * inputSize);
-      if (from instanceof Uint8Array) for (let i = 0; i < from.length; i++) x[i] = from[i] / 255;
-      else x.set(from);
+      scaledRows(images, start, rows, inputSize, x);
       logitsInto(k, w, init.model, rows, x, logits);
       // The predicted class: the first largest logit of the row (as tf.argMax).
       for (let r = 0; r < rows; r++) {
@@ -302,9 +300,7 @@ function generalPredict(s: State, task: PredictTask): PredictResult {
   s.general!.setWeights(views.weights);
   for (let start = task.start; start < task.end; start += PREDICT_CHUNK) {
     const rows = Math.min(PREDICT_CHUNK, task.end - start);
-    const from = images.subarray(start * inputSize, (start + rows) * inputSize);
-    if (from instanceof Uint8Array) for (let i = 0; i < from.length; i++) x[i] = from[i] / 255;
-    else x.set(from);
+    scaledRows(images, start, rows, inputSize, x);
     const r = s.general!.predict(rows, x, y.subarray(start * init.general!.labelWidth), numClasses, out.subarray(start, start + rows));
     lossSum += r.lossSum;
     weightSum += r.weightSum;

@@ -113,6 +113,17 @@ export function gatherRows(
 }
 
 /**
+ * Rows [start, start + rows) of a split's images into `out` as the model takes them:
+ * bytes divided by 255 (as the seed does), floats as they are. Returns `out`.
+ */
+export function scaledRows(images: Uint8Array | Float32Array, start: number, rows: number, inputSize: number, out: Float32Array): Float32Array {
+  const from = images.subarray(start * inputSize, (start + rows) * inputSize);
+  if (from instanceof Uint8Array) for (let i = 0; i < from.length; i++) out[i] = from[i] / 255;
+  else out.set(from);
+  return out;
+}
+
+/**
  * The general path's gather: rows `indices[start..end)` of the dataset into `x`
  * ([rows, inputSize], bytes scaled /255 as on the fast path) and of the combined-label
  * rows (built once at load) into `y` ([rows, labelWidth]).

@@ -96,10 +96,14 @@ export function reduceStep(
     weightSum += r.weightSum;
     computeMs = Math.max(computeMs, r.computeMs);
   }
-  // The weight sum of the whole batch (the built-in task's: its condition-1 rows); 1 if it is 0.
-  const normaliser = normalize === 'batch' ? batchSize : weightSum === 0 ? 1 : weightSum;
+  const normaliser = normaliserOf(normalize, batchSize, weightSum);
   reduceGradients(views.slabs, normaliser, grad);
   return { loss: lossSum / normaliser, normaliser, computeMs };
+}
+
+/** The global normaliser of `rows` rows: their count, or their weight sum (the built-in task's: its condition-1 rows); 1 if that is 0. */
+export function normaliserOf(normalize: Config['normalize'], rows: number, weightSum: number): number {
+  return normalize === 'batch' ? rows : weightSum === 0 ? 1 : weightSum;
 }
 
 /**

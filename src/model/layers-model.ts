@@ -9,6 +9,7 @@ import { CheckpointError, readCheckpoint, readLatestCheckpoint } from '../run/ch
 import { readBytes, readJson } from '../run/files.js';
 import type { LoadedCheckpoint } from '../run/checkpoint.js';
 import { initBackend } from './mlp.js';
+import { scaledRows } from '../engine/shards.js';
 
 /** Rows per predictOnBatch call: large enough to amortise the per-call cost, 3 MB of input. */
 export const DEFAULT_PREDICT_BATCH = 1000;
@@ -110,10 +111,7 @@ export function predictProbabilities(model: LayersModel, images: Uint8Array | Fl
   const x = new Float32Array(Math.min(batchSize, count) * inputSize); // reused by every batch
   for (let start = 0; start < count; start += batchSize) {
     const rows = Math.min(batchSize, count - start);
-    const offset = start * inputSize;
-    const from = images.subarray(offset, offset + rows * inputSize);
-    if (from instanceof Uint8Array) for (let k = 0; k < from.length; k++) x[k] = from[k] / 255;
-    else x.set(from);
+    scaledRows(images, start, rows, inputSize, x);
     tidy(() => {
       const p = model.predictOnBatch(tensor(x.subarray(0, rows * inputSize), [rows, ...rowShape])) as Tensor;
       out.set(slice(p, [0, 0], [-1, numClasses]).dataSync(), start * numClasses);

@@ -12,7 +12,8 @@
 //   BatchMatMul           slow: XNNPACK serves only untransposed operands; a transposed
 //                         one (every Dense weight and input gradient under autodiff)
 //                         ran a scalar loop, 3.61 ms against 0.57 ms with an explicit
-//                         Transpose first (x^T.dy, B=128). The wrapper transposes first.
+//                         Transpose first (x^T.dy, B=128; ../shared/DESIGN.md, decision
+//                         10). The wrapper transposes first.
 // Each is tested against the cpu backend's kernel (test/wasm-kernels.test.ts).
 import * as tf from '@tensorflow/tfjs-core';
 

@@ -77,21 +77,25 @@ function confusionTable(title: string, g: GroupReport): string {
   return `${title}: accuracy ${g.accuracy.toFixed(4)} on ${g.rows} rows\n${table([head, ...body])}`;
 }
 
+/** Per class: true and predicted counts and accuracy. */
+function classTable(r: SplitReport): string {
+  const classes = Array.from({ length: r.trueCounts.length }, (_, k) => k);
+  return table([
+    ['class', ...classes],
+    ['true count', ...r.trueCounts],
+    ['pred count', ...r.predCounts],
+    ['accuracy', ...r.perClassAccuracy.map((a) => a.toFixed(3))],
+  ]);
+}
+
 /** The report as readable text (printed on stderr at the end of a run). */
 export function formatReport(name: string, r: SplitReport): string {
-  const n = r.trueCounts.length;
-  const classes = Array.from({ length: n }, (_, k) => k);
   return [
     `== ${name} set: ${r.rows} rows, accuracy ${r.accuracy.toFixed(4)} ` +
       `(condition=1: ${r.condition1.accuracy.toFixed(4)} on ${r.condition1.rows}; condition=0: ${r.condition0.accuracy.toFixed(4)} on ${r.condition0.rows})`,
     confusionTable('odd-labelled rows', r.odd),
     confusionTable('even-labelled rows', r.even),
-    table([
-      ['class', ...classes],
-      ['true count', ...r.trueCounts],
-      ['pred count', ...r.predCounts],
-      ['accuracy', ...r.perClassAccuracy.map((a) => a.toFixed(3))],
-    ]),
+    classTable(r),
   ].join('\n\n');
 }
 
@@ -121,18 +125,12 @@ export function taskReport(labels: Uint8Array, predictions: Uint8Array, weights:
 
 /** A task's report as readable text. */
 export function formatTaskReport(name: string, r: TaskSplitReport): string {
-  const classes = Array.from({ length: r.trueCounts.length }, (_, k) => k);
   const split = r.weighted && r.unweighted
     ? ` (weight > 0: ${r.weighted.accuracy.toFixed(4)} on ${r.weighted.rows}; weight 0: ${r.unweighted.accuracy.toFixed(4)} on ${r.unweighted.rows})`
     : '';
   return [
     `== ${name} set: ${r.rows} rows, accuracy ${r.accuracy.toFixed(4)}${split}, mean loss ${r.loss.toFixed(4)}`,
     confusionTable('all rows', { rows: r.rows, accuracy: r.accuracy, confusion: r.confusion }),
-    table([
-      ['class', ...classes],
-      ['true count', ...r.trueCounts],
-      ['pred count', ...r.predCounts],
-      ['accuracy', ...r.perClassAccuracy.map((a) => a.toFixed(3))],
-    ]),
+    classTable(r),
   ].join('\n\n');
 }

@@ -5,7 +5,8 @@
 import type { Dataset } from '../data/types.js';
 import { paramLayout } from '../model/layout.js';
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
-import { builtinLoaded, fillLabelRows, loadTask, planModel } from '../task/load.js';
+import { builtinLoaded, loadTask, planModel } from '../task/load.js';
+import { scaledRows } from '../engine/shards.js';
 import type { LoadedTask } from '../task/load.js';
 import { ConfigError, defaultConfig } from './config.js';
 import type { Config } from './config.js';
@@ -72,19 +73,14 @@ export async function planRunModel(config: Config, data: Dataset, task: LoadedTa
     if (data.train.labelRows) throw new ConfigError(`--data ${data.dir}: its labels are combined rows of ${data.train.labelRows.width} columns; the built-in task's fast path builds its own from --mask (use --engine general, or a task module)`);
     return fastModel(config, data.train.inputSize);
   }
-  // Two rows of data and their labels, for planModel's check of loss() and weight().
+  // Every row's label (checked), then the first two rows and labels for planModel's check of loss() and weight().
+  const labels = buildLabelRows(task, data, Math.min(config.limit ?? Infinity, data.train.count));
   const rows = Math.min(2, data.train.count);
   const n = data.train.inputSize;
-  const x = new Float32Array(rows * n);
-  const from = data.train.images.subarray(0, rows * n);
-  for (let i = 0; i < from.length; i++) x[i] = from instanceof Uint8Array ? from[i] / 255 : from[i];
-  const y = new Float32Array(rows * task.labelWidth);
-  const given = data.train.labelRows;
-  if (given && given.width === task.labelWidth) y.set(given.values.subarray(0, rows * given.width));
-  else if (!given) fillLabelRows(task, data.train.labels.subarray(0, rows), y);
+  const x = scaledRows(data.train.images, 0, rows, n, new Float32Array(rows * n));
+  const y = new Float32Array(labels.trainY, 0, rows * task.labelWidth);
   const rowShape = builtin ? [n] : data.train.shape;
   const plan = await planModel(task, config.seed, rowShape, { x, y, rows });
-  const labels = buildLabelRows(task, data, Math.min(config.limit ?? Infinity, data.train.count));
   const spec: ModelSpec = { inputSize: n, hidden: builtin ? config.model.hidden : [], numClasses: task.numClasses };
   return {
     task, engine: 'general', spec, layout: plan.layout, topology: plan.topology, trainable: plan.trainable, classOutput: plan.classOutput,

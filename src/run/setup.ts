@@ -16,6 +16,7 @@ import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import { planShards, splitShards } from '../engine/shards.js';
 import * as tfc from '@tensorflow/tfjs-core';
 import { fillLabelRows, firstLine } from '../task/load.js';
+import { normaliserOf } from '../engine/step-loops.js';
 import { DataError } from '../data/types.js';
 import type { LoadedTask } from '../task/load.js';
 import { tf } from '../task/tf.js';
@@ -52,10 +53,15 @@ export function loadShared(
   return { model, layout, buffers, views };
 }
 
-/** The general path's combined-label rows: prepareRun's (built while checking the task), else built now. */
+/**
+ * The general path's combined-label rows: planRunModel's (built and checked before
+ * anything was written), or built now for a caller that loads another number of rows
+ * (the tests and benchmarks call loadShared with their own).
+ */
 function labelRowsOf(run: RunModel, data: Dataset, numTrain: number): { trainY: SharedArrayBuffer; testY: SharedArrayBuffer } {
-  if (run.labelRows && run.labelRows.train.length === numTrain * run.task.labelWidth) {
-    return { trainY: run.labelRows.train.buffer as SharedArrayBuffer, testY: run.labelRows.test.buffer as SharedArrayBuffer };
+  const { labelRows } = run;
+  if (labelRows && labelRows.train.length === numTrain * run.task.labelWidth) {
+    return { trainY: labelRows.train.buffer as SharedArrayBuffer, testY: labelRows.test.buffer as SharedArrayBuffer };
   }
   return buildLabelRows(run.task, data, numTrain);
 }
@@ -140,9 +146,7 @@ export async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain:
   await Promise.all(jobs);
   const report = (split: 'train' | 'test', labels: Uint8Array, predictions: Uint8Array, y: Float32Array): TaskSplitReport => {
     const { loss, weight } = sums[split];
-    const normaliser = normalize === 'batch' ? labels.length : weight;
-    // As a batch: a weight sum of 0 divides by 1.
-    return taskReport(labels, predictions, rowWeights(run, y, labels.length), run.task.numClasses, loss / (normaliser === 0 ? 1 : normaliser));
+    return taskReport(labels, predictions, rowWeights(run, y, labels.length), run.task.numClasses, loss / normaliserOf(normalize, labels.length, weight));
   };
   return {
     train: report('train', views.trainLabels, views.trainPredictions, views.trainY.subarray(0, numTrain * run.task.labelWidth)),

@@ -225,30 +225,33 @@ function constraintOf(topology: object): string | null {
  */
 function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], probe: { x: Float32Array; y: Float32Array; rows: number }): void {
   const { rows } = probe;
+  const m = task.module as Task;
+  /** The export's result on the probe rows, checked to be one value per sample. */
+  const perSample = (exp: 'loss' | 'weight', call: () => unknown): tfc.Tensor => {
+    let out: unknown;
+    try {
+      out = call();
+    } catch (e) {
+      throw new TaskError(`${task.name}: export "${exp}" threw on ${rows} rows: ${firstLine(e)}`);
+    }
+    if (!(out instanceof tfc.Tensor)) throw new TaskError(`${task.name}: export "${exp}" must return a tensor, got ${typeof out}`);
+    if (out.shape.length !== 1 || out.shape[0] !== rows) {
+      throw new TaskError(`${task.name}: export "${exp}" returned shape [${out.shape}] for ${rows} rows; expected [${rows}], one value per sample`);
+    }
+    return out;
+  };
   tfc.tidy(() => {
     const x = tfc.tensor(probe.x.subarray(0, rows * inputShape.reduce((a, b) => a * b, 1)), [rows, ...inputShape]);
     const y = tfc.tensor2d(probe.y.subarray(0, rows * task.labelWidth), [rows, task.labelWidth]);
-    const pred = withSeededRandom(0, () => model.apply(x, { training: true })) as tfc.Tensor;
-    for (const exp of ['loss', 'weight'] as const) {
-      const fn = task.module[exp];
-      if (!fn) continue;
-      let out: unknown;
-      try {
-        const m = task.module as Task;
-        out = exp === 'loss' ? m.loss({ tf }, y, pred) : m.weight!({ tf }, y);
-      } catch (e) {
-        throw new TaskError(`${task.name}: export "${exp}" threw on ${rows} rows: ${firstLine(e)}`);
-      }
-      const shape = (out as tfc.Tensor | undefined)?.shape;
-      if (!(out instanceof tfc.Tensor) && !Array.isArray(shape)) throw new TaskError(`${task.name}: export "${exp}" must return a tensor, got ${typeof out}`);
-      if (shape!.length !== 1 || shape![0] !== rows) {
-        throw new TaskError(`${task.name}: export "${exp}" returned shape [${shape}] for ${rows} rows; expected [${rows}], one value per sample`);
-      }
-    }
+    if (m.weight) perSample('weight', () => m.weight!({ tf }, y));
     const vars = model.trainableWeights.map((w) => (w as unknown as { val: tfc.Variable }).val);
     try {
-      withSeededRandom(0, () => tfc.variableGrads(() => tfc.sum((task.module as Task).loss({ tf }, y, model.apply(x, { training: true }) as tfc.Tensor)) as tfc.Scalar, vars));
+      withSeededRandom(0, () => tfc.variableGrads(() => {
+        const pred = model.apply(x, { training: true }) as tfc.Tensor;
+        return tfc.sum(perSample('loss', () => m.loss({ tf }, y, pred))) as tfc.Scalar;
+      }, vars));
     } catch (e) {
+      if (e instanceof TaskError) throw e;
       throw new TaskError(`${task.name}: export "loss": its gradient cannot be taken (${firstLine(e)})`);
     }
   });
