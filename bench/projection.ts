@@ -1,9 +1,9 @@
 // A simple performance model fitted to measured scaling cells, to project throughput on
 // machines with more cores. It is a projection, not a measurement, and says so.
 //   step(N) = a + b * rowsPerWorker          (a worker's compute: fixed + per-row cost)
-//           + w0 + w1 * N                    (wake-up and messages, per task)
-//           + r0 + r1 * N                    (reduce and dispatch on the coordinator: per slab / task)
-//           + adam                           (serial, fixed by the parameter count)
+//           + u / N                          (the update phase: each worker reduces and
+//                                             updates 1/N of the parameters)
+//           + w0 + w1 * N                    (gather, barriers and wake-ups)
 // Only cells with no more workers than cores are used, so oversubscription does not
 // leak into the per-task costs.
 
@@ -18,7 +18,7 @@ export interface Cell {
   samplesPerSec: number;
   speedup: number;
   efficiency: number;
-  phases: { computeMs: number; waitMs: number; reduceMs: number; dispatchMs: number; adamMs: number };
+  phases: { computeMs: number; updateMs: number; waitMs: number };
   exactness: number;
   deterministic: { samplesPerSec: number; stepMsMedian: number; cost: number } | null;
 }
@@ -28,9 +28,8 @@ export interface Projection {
   b: number;
   w0: number;
   w1: number;
-  r0: number;
-  r1: number;
-  adam: number;
+  /** The whole update phase's ms (one worker's slice is u / N). */
+  u: number;
   /** samples/s of one worker for each batch size, measured, to express speedups. */
   oneWorker: Record<number, number>;
   description: string;
@@ -56,15 +55,14 @@ export function fitProjection(cells: Cell[], cores: number, mode: 'strong' | 'we
   const use = fit.length > 0 ? fit : cells;
   const [a, b] = line(use.map((c) => c.rowsPerWorker), use.map((c) => c.phases.computeMs));
   const [w0, w1] = line(use.map((c) => c.workers), use.map((c) => Math.max(0, c.phases.waitMs)));
-  const [r0, r1] = line(use.map((c) => c.workers), use.map((c) => c.phases.reduceMs + c.phases.dispatchMs));
-  const adam = use.reduce((s, c) => s + c.phases.adamMs, 0) / use.length;
+  const u = use.reduce((s, c) => s + c.phases.updateMs * c.workers, 0) / use.length;
   const oneWorker: Record<number, number> = {};
   for (const c of cells) if (c.workers === 1) oneWorker[c.batch] = c.samplesPerSec;
   const f = (x: number) => x.toFixed(4);
   return {
-    a: Math.max(0, a), b: Math.max(0, b), w0: Math.max(0, w0), w1: Math.max(0, w1), r0: Math.max(0, r0), r1: Math.max(0, r1), adam, oneWorker,
+    a: Math.max(0, a), b: Math.max(0, b), w0: Math.max(0, w0), w1: Math.max(0, w1), u, oneWorker,
     description: `step(N) = compute ${f(Math.max(0, a))} + ${f(Math.max(0, b))} ms/row x rows per worker` +
-      ` + wait ${f(Math.max(0, w0))} + ${f(Math.max(0, w1))} N + reduce/dispatch ${f(Math.max(0, r0))} + ${f(Math.max(0, r1))} N + Adam ${f(adam)} ms,` +
+      ` + update ${f(u)} / N + wait ${f(Math.max(0, w0))} + ${f(Math.max(0, w1))} N ms,` +
       ` fitted on ${use.length} cell(s) with N <= ${cores} cores (${mode} mode), one worker per core assumed.`,
   };
 }
@@ -72,7 +70,7 @@ export function fitProjection(cells: Cell[], cores: number, mode: 'strong' | 'we
 export function project(p: Projection, batch: number, workers: number, mode: 'strong' | 'weak') {
   const globalBatch = mode === 'strong' ? batch : batch * workers;
   const rowsPerWorker = globalBatch / workers;
-  const stepMs = p.a + p.b * rowsPerWorker + p.w0 + p.w1 * workers + p.r0 + p.r1 * workers + p.adam;
+  const stepMs = p.a + p.b * rowsPerWorker + p.u / workers + p.w0 + p.w1 * workers;
   const samplesPerSec = (globalBatch / stepMs) * 1000;
   return { workers, globalBatch, stepMs, samplesPerSec, speedup: samplesPerSec / (p.oneWorker[batch] ?? NaN) };
 }

@@ -2,7 +2,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/model/mlp.js';
-import { ADAM_DEFAULTS, adamStep, newAdamState, reduceGradients } from '../src/optim/adam.js';
+import { ADAM_DEFAULTS, adamStep, newAdamState, reduceGradients, updateSlice } from '../src/optim/adam.js';
 import { Rng } from '../src/data/rng.js';
 import { maxRelDiff } from './helpers.js';
 
@@ -50,4 +50,30 @@ describe('reduceGradients', () => {
       expected.forEach((e, i) => expect(out[i]).toBeCloseTo(e, 6));
     });
   }
+});
+
+describe('the sharded update (updateSlice) against the serial reduce and Adam', () => {
+  it.each([[1, 1], [2, 2], [3, 3], [2, 4], [8, 3]])('%i slabs, %i slices, 300 steps: the weights, m and v byte for byte', (numSlabs, numSlices) => {
+    const n = 1031; // not a multiple of the slice count
+    const rng = new Rng(numSlabs * 10 + numSlices);
+    const cfg = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-7 };
+    const serial = { w: Float32Array.from({ length: n }, () => rng.next() - 0.5), state: newAdamState(n) };
+    const slots = [0, 1].map(() => ({ w: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) }));
+    slots[0].w.set(serial.w);
+    const grad = new Float32Array(n);
+    const bounds = Array.from({ length: numSlices + 1 }, (_, i) => Math.round((i * n) / numSlices));
+    for (let step = 0; step < 300; step++) {
+      const slabs = Array.from({ length: numSlabs }, () => Float32Array.from({ length: n }, () => (rng.next() - 0.5) * 3));
+      const normaliser = 1 + Math.floor(rng.next() * 128);
+      reduceGradients(slabs, normaliser, grad);
+      adamStep(cfg, serial.state, grad, serial.w);
+      for (let k = 0; k < numSlices; k++) updateSlice(cfg, step + 1, slabs, normaliser, bounds[k], bounds[k + 1], slots[step % 2], slots[(step + 1) % 2], grad);
+    }
+    const last = slots[300 % 2];
+    const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    expect(bytes(last.w).equals(bytes(serial.w))).toBe(true);
+    expect(bytes(last.m).equals(bytes(serial.state.m))).toBe(true);
+    expect(bytes(last.v).equals(bytes(serial.state.v))).toBe(true);
+    expect(bytes(last.w).equals(bytes(slots[0].w === last.w ? slots[1].w : slots[0].w))).toBe(false); // the other slot is a step behind
+  });
 });

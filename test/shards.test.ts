@@ -34,3 +34,33 @@ describe('gatherRows', () => {
     expect([...out.label]).toEqual([0, 1, 0, 1, 1, 0, 0, 0]);
   });
 });
+
+describe('gatherRows, four rows at a time', () => {
+  it.each([1, 4, 11, 64])('%i rows of real-sized images: x, xT and labels equal a plain /255 gather bit for bit', (rows) => {
+    const inputSize = 784;
+    const numRows = 50;
+    let seed = rows;
+    const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+    const images = Uint8Array.from({ length: numRows * inputSize }, next);
+    const labels = Uint8Array.from({ length: numRows }, (_, i) => i % 10);
+    const cond = Uint8Array.from({ length: numRows }, (_, i) => (i * 7) % 3 === 0 ? 1 : 0);
+    const indices = Int32Array.from({ length: rows + 3 }, () => next() % numRows);
+    const out = { x: new Float32Array(rows * inputSize), xT: new Float32Array(rows * inputSize), label: new Float32Array(rows * 11) };
+    const n = gatherRows(images, labels, cond, indices, 3, rows + 3, inputSize, 10, out);
+    const x = new Float32Array(rows * inputSize);
+    const xT = new Float32Array(rows * inputSize);
+    let conditions = 0;
+    for (let r = 0; r < rows; r++) {
+      const i = indices[3 + r];
+      conditions += cond[i];
+      for (let k = 0; k < inputSize; k++) {
+        x[r * inputSize + k] = images[i * inputSize + k] / 255;
+        xT[k * rows + r] = images[i * inputSize + k] / 255;
+      }
+      expect(Array.from(out.label.subarray(r * 11, r * 11 + 11))).toEqual(Array.from({ length: 11 }, (_, c) => (c === 10 ? cond[i] : c === labels[i] ? 1 : 0)));
+    }
+    expect(n).toBe(conditions);
+    expect(Buffer.from(out.x.buffer).equals(Buffer.from(x.buffer))).toBe(true);
+    expect(Buffer.from(out.xT.buffer).equals(Buffer.from(xT.buffer))).toBe(true);
+  });
+});

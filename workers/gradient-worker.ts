@@ -8,7 +8,8 @@ import { heldBuffers, Kernels } from '../src/model/kernels.js';
 import type { Info } from '../src/model/kernels.js';
 import type { LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/engine/protocol.js';
 import { TASK, TASK_FAULT } from '../src/engine/protocol.js';
-import { batchSlot, viewsOf, writeResult } from '../src/engine/shared-memory.js';
+import { batchSlot, recordSummary, viewsOf, weightsAt, writeResult, writeTiming } from '../src/engine/shared-memory.js';
+import { ADAM_DEFAULTS, updateSlice } from '../src/optim/adam.js';
 import { assertSameLayout, paramLayout } from '../src/model/layout.js';
 import type { ShardResult, SharedViews } from '../src/engine/shared-memory.js';
 import { blockFor, Stopped, WorkerChannel } from '../src/engine/step-channel.js';
@@ -28,6 +29,8 @@ interface State {
   k: Kernels;
   /** The general path's model (engine 'general'), else null. */
   general: GeneralModel | null;
+  /** The step whose rows are already in `buf` (gathered while the loop waited at a barrier), and their condition count; -1: none. */
+  gathered: { step: number; weightSum: number };
 }
 
 let state: Promise<State> | undefined;
@@ -53,7 +56,7 @@ async function setup(): Promise<State> {
     xT: new Float32Array(general ? 0 : maxRows * inputSize),
     label: new Float32Array(maxRows * (g ? g.labelWidth : numClasses + 1)),
   };
-  const s: State = { init, views, buf, k: new Kernels(), general: null, setupMs: 0 };
+  const s: State = { init, views, buf, k: new Kernels(), general: null, setupMs: 0, gathered: { step: -1, weightSum: 0 } };
   if (g) {
     const task = await importTask(g.task, g.mask);
     s.general = await GeneralModel.create(g.topology, init.layout, task, g.weighted);
@@ -68,6 +71,7 @@ async function setup(): Promise<State> {
       throw missing ? new Error(missing) : e;
     }
   }
+  warmUpdate(init.layout.numParams, init.adam ?? ADAM_DEFAULTS);
   s.setupMs = performance.now() - t0;
   return s;
 }
@@ -125,10 +129,10 @@ function taskGradient(s: State, task: StepWork, start: number, end: number, slab
 function generalGradient(s: State, channel: WorkerChannel, task: StepWork, injected: 'nan' | null): ShardResult {
   const { views } = s;
   const micro = task.microRows > 0;
-  if (!micro) gather(s, task.step, task.start, task.end);
-  channel.waitWeights(task.weightsVersion);
+  if (!micro) gatherOnce(s, task.step, task.start, task.end);
+  channel.waitWeights(task.step);
   const tReady = performance.now();
-  s.general!.setWeights(views.weights);
+  s.general!.setWeights(weightsAt(views, task.step));
   let lossSum = 0;
   let weightSum = 0;
   let microLossSums: number[] | undefined;
@@ -169,6 +173,28 @@ function gather(s: State, step: number, start: number, end: number): number {
   return gatherRows(views.trainImages, views.trainLabels, views.trainCond, batchSlot(views, step), start, end, init.model.inputSize, init.model.numClasses, buf);
 }
 
+/** A whole shard's gather of `step`, unless the loop did it already while it waited (gatherAhead). */
+function gatherOnce(s: State, step: number, start: number, end: number): number {
+  if (s.gathered.step === step) {
+    s.gathered.step = -1;
+    return s.gathered.weightSum;
+  }
+  return gather(s, step, start, end);
+}
+
+/**
+ * At the barrier after its gradient, with some shard's gradient still to come, a loop
+ * would only wait: it gathers the rows of its next step instead, if that batch is
+ * published (the buffers are free: this step's gradient is written). A loop that
+ * arrives last goes straight to its update and gathers at the next step as before.
+ */
+function gatherAhead(s: State, channel: WorkerChannel, task: LoopTask, step: number): void {
+  const next = step + 1;
+  if (task.microRows > 0 || next >= task.lastStep || !channel.published(next) || channel.allArrived(step)) return;
+  s.gathered.weightSum = gather(s, next, task.start, task.end);
+  s.gathered.step = next;
+}
+
 const faults = parseFaults(process.env.TRAINER_FAULTS);
 
 /** Test-only: misbehave as TRAINER_FAULTS asks (see src/engine/faults.ts). */
@@ -188,13 +214,13 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
   // 1. Gather the shard's rows (in normal mode): needs only the dataset and the batch
   //    indices, not the weights, so it runs while the coordinator may still be
   //    updating them. Micro-shards are gathered one at a time below.
-  let weightSum = micro ? 0 : gather(s, task.step, task.start, task.end);
+  let weightSum = micro ? 0 : gatherOnce(s, task.step, task.start, task.end);
   // 2. Wait for this step's weights (the gather above overlaps the coordinator's Adam
   //    for the previous step). The version is read before the weights and the
   //    coordinator writes weights only before publishing a version, so a matching
   //    version proves these weights are the step's.
   const { weightsVersion } = task;
-  channel.waitWeights(weightsVersion);
+  channel.waitWeights(task.step);
   const tReady = performance.now();
   // 3. Forward, masked loss sum, backward, gradient into the slab: once per shard, or
   //    once per micro-shard, each into its own slab.
@@ -203,7 +229,7 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
   let lossSum = 0;
   let microLossSums: number[] | undefined;
   const mark = s.k.mark();
-  const w = weightInputs(s.k, views.weights, s.init.layout);
+  const w = weightInputs(s.k, weightsAt(views, task.step), s.init.layout);
   try {
     if (!micro) {
       lossSum = shardGradient(s, task.end - task.start, w, views.slabs[task.slab]);
@@ -232,20 +258,36 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
 
 /**
  * Steps [firstStep, lastStep) of one shard, with no message per step: the coordinator
- * publishes each step's batch and weights in shared memory, and this loop publishes
- * each step's result there (writeResult) and marks it done (src/engine/step-channel.ts).
+ * publishes batches ahead in shared memory. Each step: the shard's gradient into its
+ * slab and its result record (writeResult), then, once every shard's gradient is
+ * written, the update of this shard's slice of the parameters (update), then done.
+ * The loops of a step wait for each other (src/engine/step-channel.ts), not for the
+ * coordinator.
  */
 function loop(s: State, task: LoopTask): LoopResult {
-  const channel = new WorkerChannel(s.views.control, WAIT_TIMEOUT_MS);
+  const channel = new WorkerChannel(s.views.control, task.update.numShards, WAIT_TIMEOUT_MS);
   const { shard, slab, start, end, microRows } = task;
   let step = task.firstStep;
+  let stepStart = performance.now();
+  s.gathered.step = -1;
   try {
     for (; step < task.lastStep; step++) {
       channel.waitBatch(step);
       const weightsVersion = task.firstVersion + (step - task.firstStep);
       const attempt = step === task.firstStep ? task.attempt : 0;
-      const r = gradient(s, channel, { step, weightsVersion, slab, start, end, microRows, shard, attempt });
-      writeResult(s.views, shard, slab, r);
+      // Restarted after it had arrived (it failed in its update): its gradient is written.
+      if (!(attempt > 0 && channel.allArrived(step))) {
+        const r = gradient(s, channel, { step, weightsVersion, slab, start, end, microRows, shard, attempt });
+        writeResult(s.views, shard, slab, step, r);
+        channel.arrive(shard, step);
+        gatherAhead(s, channel, task, step);
+      }
+      channel.waitArrived(step);
+      const tUpdate = performance.now();
+      if (!update(s, task, step)) return { steps: step - task.firstStep, halted: step };
+      const now = performance.now();
+      writeTiming(s.views, shard, step, { updateMs: now - tUpdate, stepMs: now - stepStart });
+      stepStart = now;
       channel.markDone(shard, step);
     }
   } catch (e) {
@@ -254,6 +296,53 @@ function loop(s: State, task: LoopTask): LoopResult {
     throw e;
   }
   return { steps: step - task.firstStep };
+}
+
+const ADAM = (s: State) => s.init.adam ?? ADAM_DEFAULTS;
+
+/**
+ * Runs the update on scratch arrays before the start-up ping, so that V8 has compiled
+ * its loops before the first step: in the first epoch they ran interpreted on the
+ * step's critical path (the coordinator's Adam used to warm up beside the workers).
+ */
+function warmUpdate(numParams: number, cfg: typeof ADAM_DEFAULTS): void {
+  const n = Math.min(numParams, 65536);
+  const slot = () => ({ w: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) });
+  const [a, b] = [slot(), slot()];
+  const slabs = [new Float32Array(n).fill(0.5), new Float32Array(n).fill(0.25)];
+  const grad = new Float32Array(n);
+  for (let i = 0; i < 40; i++) updateSlice(cfg, i + 1, i % 2 ? slabs : slabs.slice(0, 1), 128, 0, n, i % 2 ? a : b, i % 2 ? b : a, grad);
+}
+
+/**
+ * The update phase of `step` for this shard's slice: every shard's gradient is written.
+ * A non-finite loss or gradient anywhere stops every loop here, before any weight
+ * changes (each reads the same records); returns false then.
+ */
+function update(s: State, task: LoopTask, step: number): boolean {
+  const { views } = s;
+  const u = task.update;
+  let weightSum = 0;
+  for (let j = 0; j < u.numShards; j++) {
+    const r = recordSummary(views, j, step);
+    if (!r.finite) return false;
+    weightSum += r.weightSum; // in shard order, as the coordinator sums them
+  }
+  const normaliser = u.normalize === 'batch' ? u.batchSize : weightSum === 0 ? 1 : weightSum;
+  const from = { w: weightsAt(views, step), m: views.adamM[step % 2], v: views.adamV[step % 2] };
+  const to = u.apply ? { w: weightsAt(views, step + 1), m: views.adamM[(step + 1) % 2], v: views.adamV[(step + 1) % 2] } : null;
+  const t = u.adamT + (step - task.firstStep) + 1;
+  updateSlice(ADAM(s), t, views.slabs, normaliser, u.sliceStart, u.sliceEnd, from, to, views.grad);
+  // BatchNorm's moving statistics: Adam left them alone (their gradient is zero); they
+  // take the values shard 0's step computed.
+  if (to && views.state.length > 0) {
+    for (const [a, b] of u.stateRanges) {
+      const lo = Math.max(a, u.sliceStart);
+      const hi = Math.min(b, u.sliceEnd);
+      if (lo < hi) to.w.set(views.state.subarray(lo, hi), lo);
+    }
+  }
+  return true;
 }
 
 const PREDICT_CHUNK = 1000;
@@ -268,7 +357,7 @@ function predict(s: State, task: PredictTask): PredictResult {
   const logits = new Float32Array(PREDICT_CHUNK * numClasses);
   const mark = k.mark();
   try {
-    const w = weightInputs(k, views.weights, init.layout);
+    const w = weightInputs(k, weightsAt(views, task.steps), init.layout);
     for (let start = task.start; start < task.end; start += PREDICT_CHUNK) {
       const rows = Math.min(PREDICT_CHUNK, task.end - start);
       scaledRows(images, start, rows, inputSize, x);
@@ -297,7 +386,7 @@ function generalPredict(s: State, task: PredictTask): PredictResult {
   const x = new Float32Array(PREDICT_CHUNK * inputSize);
   let lossSum = 0;
   let weightSum = 0;
-  s.general!.setWeights(views.weights);
+  s.general!.setWeights(weightsAt(views, task.steps));
   for (let start = task.start; start < task.end; start += PREDICT_CHUNK) {
     const rows = Math.min(PREDICT_CHUNK, task.end - start);
     scaledRows(images, start, rows, inputSize, x);

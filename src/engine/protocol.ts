@@ -4,6 +4,7 @@ import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import type { MaskRule } from '../model/labels.js';
 import type { TaskRef } from '../task/load.js';
 import type { SharedBuffers } from './shared-memory.js';
+import type { AdamConfig } from '../optim/adam.js';
 
 /** Handed to every worker once, through Piscina's `workerData`. */
 export interface WorkerInit {
@@ -15,6 +16,8 @@ export interface WorkerInit {
   engine?: 'fast' | 'general';
   /** The general path's: the task to import, its topology to rebuild, its label width, --mask for its default label, and --seed for its random layers (Dropout). */
   general?: { task: TaskRef; topology: object; labelWidth: number; mask: MaskRule; seed: number; weighted: boolean };
+  /** Adam's settings for the update phase (default: tf.train.adam's). */
+  adam?: AdamConfig;
 }
 
 export const TASK = { ping: 'ping', loop: 'loop', predict: 'predict' } as const;
@@ -55,15 +58,38 @@ export interface LoopTask {
   firstVersion: number;
   /** The attempt of firstStep (a loop restarted after a fault); later steps are attempt 0. */
   attempt: number;
+  /** The update phase: every shard's loops wait for each other (step-channel.ts); this one updates its slice. */
+  update: UpdateTask;
+}
+
+/** What a loop needs for its update phase (src/optim/adam.ts updateSlice). */
+export interface UpdateTask {
+  numShards: number;
+  /** The global normaliser: the batch size, or every shard's weight sum (1 if 0). */
+  batchSize: number;
+  normalize: 'batch' | 'condition' | 'weight';
+  /** This shard's slice [start, end) of the parameters. */
+  sliceStart: number;
+  sliceEnd: number;
+  /** Adam's step count before firstStep. */
+  adamT: number;
+  /** false: reduce into `grad`, update nothing (oneStepGradient). */
+  apply: boolean;
+  /** Ranges [start, end) of non-trainable parameters: after the step they take shard 0's values in `state`. */
+  stateRanges: [number, number][];
 }
 
 export interface LoopResult {
   steps: number;
+  /** Set when the loop stopped at this step without updating: a shard's loss or gradient was not finite. */
+  halted?: number;
 }
 
 /** Write the predicted class of rows [start, end) of a split into the shared predictions. */
 export interface PredictTask {
   kind: typeof TASK.predict;
+  /** The weights after this many steps (slot steps % 2). */
+  steps: number;
   split: 'train' | 'test';
   start: number;
   end: number;

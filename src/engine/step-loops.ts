@@ -1,16 +1,17 @@
-// The gradient half of a step, as the coordinator sees it: one long-running step loop
-// per shard (StepLoops), every shard's result for a step, the checks on it, and the
-// reduce of the slabs. The training loop (src/run/train.ts) applies Adam after it; the
-// equivalence tests and the scale script's exactness check call `oneStepGradient`,
-// which runs the same loops for a single step. There is no other way to a gradient.
+// A step as the coordinator sees it: one long-running step loop per shard (StepLoops)
+// runs every step, gradient and update (each loop reduces and updates its own slice of
+// the parameters, src/optim/adam.ts updateSlice); the coordinator reads every shard's
+// result behind them, checks it and restarts a shard that fails. The equivalence tests
+// and the scale script's exactness check call `oneStepGradient`, which runs the same
+// loops for a single step without updating. There is no other way to a gradient.
 import type { Config } from '../run/config.js';
-import { reduceGradients } from '../optim/adam.js';
 import type { WorkerPool } from './pool.js';
-import type { LoopTask } from './protocol.js';
+import type { LoopResult, LoopTask, UpdateTask } from './protocol.js';
 import { TASK, TASK_FAULT } from './protocol.js';
-import { readResult } from './shared-memory.js';
+import { readResult, readTiming } from './shared-memory.js';
 import type { ShardResult, SharedViews } from './shared-memory.js';
 import type { ShardPlan } from './shards.js';
+import { splitShards } from './shards.js';
 import { CoordinatorChannel } from './step-channel.js';
 
 /** How a step survives a worker that throws, exits or hangs. */
@@ -70,14 +71,14 @@ export interface StepGradient {
 }
 
 /**
- * Checks every result (weights version, tensor count), then
- * grad = (slab 0 + slab 1 + ...) / normaliser. The normaliser is GLOBAL: the batch
- * size, or the sum of the whole batch's sample weights (1 if it is 0): for the built-in
- * task its count of condition-1 rows.
+ * Checks every result of `step` (weights version, tensor count) and gives the step's
+ * loss: the sum over the batch divided by the GLOBAL normaliser, the batch size or the
+ * sum of the whole batch's sample weights (1 if it is 0): for the built-in task its
+ * count of condition-1 rows. The loops computed the same normaliser for their update.
  */
-export function reduceStep(
-  results: readonly ShardResult[], views: SharedViews, wp: WorkerPool, step: number, weightsVersion: number,
-  batchSize: number, normalize: Config['normalize'], grad: Float32Array,
+export function checkStep(
+  results: readonly ShardResult[], wp: WorkerPool, step: number, weightsVersion: number,
+  batchSize: number, normalize: Config['normalize'],
 ): StepGradient {
   let lossSum = 0;
   let weightSum = 0;
@@ -97,7 +98,6 @@ export function reduceStep(
     computeMs = Math.max(computeMs, r.computeMs);
   }
   const normaliser = normaliserOf(normalize, batchSize, weightSum);
-  reduceGradients(views.slabs, normaliser, grad);
   return { loss: lossSum / normaliser, normaliser, computeMs };
 }
 
@@ -114,14 +114,14 @@ export function normaliserOf(normalize: Config['normalize'], rows: number, weigh
 export async function oneStepGradient(
   wp: WorkerPool, views: SharedViews, plan: ShardPlan, normalize: Config['normalize'], grad: Float32Array,
 ): Promise<StepGradient & { results: ShardResult[] }> {
-  const loops = new StepLoops(wp, views, plan, 1, NO_FAULT_TOLERANCE);
-  const version = loops.channel.weightsVersion();
+  const batchSize = plan.tasks[plan.tasks.length - 1].end;
+  const loops = new StepLoops(wp, views, plan, 1, NO_FAULT_TOLERANCE, null, { batchSize, normalize, apply: false, stateRanges: [] });
+  loops.start(0, 0, 0);
   loops.publishBatch(0);
-  loops.start(0, version);
   try {
-    const results = await loops.results(0, version);
-    const batchSize = plan.tasks[plan.tasks.length - 1].end;
-    return { ...reduceStep(results, views, wp, 0, version, batchSize, normalize, grad), results };
+    const results = await loops.results(0, 0);
+    grad.set(views.grad);
+    return { ...checkStep(results, wp, 0, 0, batchSize, normalize), results };
   } finally {
     await loops.stop(2000);
   }
@@ -159,7 +159,10 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
  */
 export class StepLoops {
   readonly channel: CoordinatorChannel;
-  private readonly loops: { promise: Promise<unknown>; abort: AbortController; error: Error | null; settled: boolean }[] = [];
+  private readonly loops: { promise: Promise<unknown>; abort: AbortController; error: Error | null; settled: boolean; result: LoopResult | null }[] = [];
+  /** The first step and Adam's step count before it, of this set of loops (a restart at step s continues from them). */
+  private firstStep = 0;
+  private adamT = 0;
   private lastYield = performance.now();
   /** When a stop request was first seen: the grace of the step in flight counts from it. */
   private stopSeenAt = -1;
@@ -171,10 +174,11 @@ export class StepLoops {
     private readonly lastStep: number,
     private readonly policy: FaultPolicy,
     /** A task module's path, named in a non-finite result's error (null: the built-in task). */
-    private readonly taskName: string | null = null,
+    private readonly taskName: string | null,
+    /** The update phase's settings: the normaliser's inputs, whether to update, BatchNorm's ranges. */
+    private readonly update: Pick<UpdateTask, 'batchSize' | 'normalize' | 'apply' | 'stateRanges'>,
   ) {
     this.channel = new CoordinatorChannel(views.control, plan.tasks.length);
-    this.channel.reset();
   }
 
   /** Puts step `step`'s batch (already in its slot, batchSlot) in the workers' hands. */
@@ -182,8 +186,14 @@ export class StepLoops {
     this.channel.publishBatch(step);
   }
 
-  /** Starts every shard's loop at `firstStep`, whose weights are version `firstVersion`. */
-  start(firstStep: number, firstVersion: number): void {
+  /**
+   * Starts every shard's loop at `firstStep`, whose weights are version `firstVersion`
+   * and come after `adamT` Adam steps (the steps before it count as done).
+   */
+  start(firstStep: number, firstVersion: number, adamT: number): void {
+    this.firstStep = firstStep;
+    this.adamT = adamT;
+    this.channel.reset(firstStep);
     for (let i = 0; i < this.plan.tasks.length; i++) this.startShard(i, firstStep, firstVersion, 0);
   }
 
@@ -191,10 +201,13 @@ export class StepLoops {
     const { start, end, slab, microRows } = this.plan.tasks[shard];
     this.channel.clearFailed(shard);
     const abort = new AbortController();
-    const task: LoopTask = { kind: TASK.loop, shard, slab, start, end, microRows, firstStep, lastStep: this.lastStep, firstVersion, attempt };
-    const loop = { promise: this.wp.pool.run(task, { signal: abort.signal }), abort, error: null as Error | null, settled: false };
+    const numShards = this.plan.tasks.length;
+    const [sliceStart, sliceEnd] = splitShards(this.views.weights.length, numShards)[shard];
+    const update: UpdateTask = { ...this.update, numShards, sliceStart, sliceEnd, adamT: this.adamT + (firstStep - this.firstStep) };
+    const task: LoopTask = { kind: TASK.loop, shard, slab, start, end, microRows, firstStep, lastStep: this.lastStep, firstVersion, attempt, update };
+    const loop = { promise: this.wp.pool.run(task, { signal: abort.signal }), abort, error: null as Error | null, settled: false, result: null as LoopResult | null };
     // Marked handled here: a failure is read from `loop.error` when the coordinator next waits.
-    loop.promise.then(() => { loop.settled = true; }, (e: Error) => { loop.settled = true; loop.error = e; });
+    loop.promise.then((r) => { loop.settled = true; loop.result = r as LoopResult; }, (e: Error) => { loop.settled = true; loop.error = e; });
     this.loops[shard] = loop;
   }
 
@@ -204,34 +217,63 @@ export class StepLoops {
    * stop request (a signal) that the step in flight outlasts by STEP_GRACE_MS throws
    * StepAbandoned.
    */
-  async results(step: number, version: number, stopRequested: () => StopReason | null = () => null): Promise<ShardResult[]> {
-    const out: ShardResult[] = [];
-    for (let i = 0; i < this.plan.tasks.length; i++) {
-      for (let attempt = 0; ; attempt++) {
-        const cause = await this.waitDone(i, step, stopRequested);
-        if (cause === null) break;
-        if (cause.startsWith(TASK_FAULT)) {
-          this.policy.onFault({ workerIndex: i, step, cause, retry: attempt + 1, fatal: true });
-          throw new ShardFailedError(`step ${step}: shard ${i}: ${cause.slice(TASK_FAULT.length)}`);
-        }
-        const fatal = attempt + 1 >= this.policy.maxRetries;
-        this.policy.onFault({ workerIndex: i, step, cause, retry: attempt + 1, fatal });
-        if (fatal) throw new ShardFailedError(`step ${step}: shard ${i} failed ${attempt + 1} times in a row; last cause: ${cause}`);
-        this.startShard(i, step, version, attempt + 1);
+  async results(step: number, version: number, stopRequested: () => StopReason | null = () => null, wakeAt = step + 1): Promise<ShardResult[]> {
+    const n = this.plan.tasks.length;
+    const attempts = new Array<number>(n).fill(0);
+    for (;;) {
+      const failure = await this.waitStep(step, stopRequested, wakeAt);
+      if (failure === null) break;
+      const { shard: i, cause } = failure;
+      if (cause === HALTED) {
+        // Every loop stopped before its update: a shard's loss or gradient is not finite.
+        for (let j = 0; j < n; j++) checkFinite(readResult(this.views, j, this.plan.tasks[j], step), step, j, this.taskName);
+        throw new NonFiniteError(`step ${step}: the step loops stopped on a non-finite result that no shard's record shows`);
       }
-      out.push(checkFinite(readResult(this.views, i, this.plan.tasks[i]), step, i, this.taskName));
+      const attempt = attempts[i]++;
+      if (cause.startsWith(TASK_FAULT)) {
+        this.policy.onFault({ workerIndex: i, step, cause, retry: attempt + 1, fatal: true });
+        throw new ShardFailedError(`step ${step}: shard ${i}: ${cause.slice(TASK_FAULT.length)}`);
+      }
+      const fatal = attempt + 1 >= this.policy.maxRetries;
+      this.policy.onFault({ workerIndex: i, step, cause, retry: attempt + 1, fatal });
+      if (fatal) throw new ShardFailedError(`step ${step}: shard ${i} failed ${attempt + 1} times in a row; last cause: ${cause}`);
+      this.startShard(i, step, version, attempt + 1);
     }
+    const out: ShardResult[] = [];
+    for (let i = 0; i < n; i++) out.push(checkFinite(readResult(this.views, i, this.plan.tasks[i], step), step, i, this.taskName));
     return out;
   }
 
   /**
-   * Blocks until shard `shard` has finished `step` (returns null) or its loop failed
-   * (returns the cause). The block is a plain Atomics.wait, in slices of at most
+   * Where step `step` went, once every shard has finished it: the slowest loop's step
+   * time (each loop times its own steps in its own thread), the slowest shard's
+   * gradient and the slowest slice's update.
+   */
+  timing(step: number, results: readonly ShardResult[]): { stepMs: number; computeMs: number; updateMs: number } {
+    let stepMs = 0;
+    let computeMs = 0;
+    let updateMs = 0;
+    for (let i = 0; i < results.length; i++) {
+      const t = readTiming(this.views, i, step);
+      stepMs = Math.max(stepMs, t.stepMs);
+      updateMs = Math.max(updateMs, t.updateMs);
+      computeMs = Math.max(computeMs, results[i].computeMs);
+    }
+    return { stepMs, computeMs, updateMs };
+  }
+
+  /**
+   * Blocks until every shard has finished `step` (returns null) or one loop failed
+   * (returns it and the cause). The loops of a step wait for each other, so a shard
+   * that fails holds the others: every loop is watched at once, and on --step-timeout
+   * the loop blamed is one that has not written its gradient (else one that has not
+   * finished its update). The block is a plain Atomics.wait, in slices of at most
    * YIELD_MS, and the event loop runs at least every YIELD_MS, so signals, Piscina's
    * messages (a loop's rejection) and timers are not held up by a long step.
    */
-  private async waitDone(shard: number, step: number, stopRequested: () => StopReason | null): Promise<string | null> {
+  private async waitStep(step: number, stopRequested: () => StopReason | null, wakeAt: number): Promise<{ shard: number; cause: string } | null> {
     const deadline = performance.now() + this.policy.stepTimeoutMs;
+    const n = this.plan.tasks.length;
     for (;;) {
       if (performance.now() - this.lastYield >= YIELD_MS) {
         await this.yieldToEventLoop();
@@ -240,22 +282,31 @@ export class StepLoops {
         if (signal && this.stopSeenAt < 0) this.stopSeenAt = performance.now();
         if (signal && performance.now() - this.stopSeenAt >= STEP_GRACE_MS) throw new StepAbandoned(signal, step);
       }
-      const v = this.channel.done(shard);
-      if (v >= step + 1) return null;
-      const loop = this.loops[shard];
-      if (this.channel.failed(shard) || loop.settled) {
-        // The loop ended without finishing the step: its rejection says why (it may
-        // still be in flight when the worker's failed flag woke us).
-        await loop.promise.catch(() => undefined);
-        return loop.error?.message ?? `the step loop ended before step ${step}`;
+      let waiting = -1;
+      for (let i = 0; i < n; i++) {
+        if (this.channel.done(i) >= step + 1) continue;
+        const loop = this.loops[i];
+        if (this.channel.failed(i) || loop.settled) {
+          // The loop ended without finishing the step: its rejection says why (it may
+          // still be in flight when the worker's failed flag woke us).
+          await loop.promise.catch(() => undefined);
+          if (loop.result?.halted === step) return { shard: i, cause: HALTED };
+          return { shard: i, cause: loop.error?.message ?? `the step loop ended before step ${step}` };
+        }
+        if (waiting < 0) waiting = i;
       }
+      if (waiting < 0) return null;
       const left = deadline - performance.now();
       if (left <= 0) {
+        const blamed = [...Array(n).keys()].find((i) => this.channel.arrived(i) < step + 1) ?? waiting;
+        const loop = this.loops[blamed];
         loop.abort.abort(); // Piscina terminates the thread and starts a fresh one
         await loop.promise.catch(() => undefined);
-        return `no result within --step-timeout ${this.policy.stepTimeoutMs} ms (thread terminated)`;
+        return { shard: blamed, cause: `no result within --step-timeout ${this.policy.stepTimeoutMs} ms (thread terminated)` };
       }
-      this.channel.waitDone(shard, v, Math.min(left, YIELD_MS));
+      // Asleep until the loops reach `wakeAt` (where they would run out of batches), a
+      // failure, or the next yield: not woken at every step, so it takes no core from them.
+      this.channel.sleepUntil(Math.max(wakeAt, step + 1), Math.min(left, YIELD_MS - (performance.now() - this.lastYield)));
     }
   }
 
@@ -278,6 +329,9 @@ export class StepLoops {
     for (const l of this.loops) if (!l.settled) l.abort.abort();
   }
 }
+
+/** waitStep's answer when the loop stopped at the step without updating (a non-finite result). */
+const HALTED = '\u0000halted';
 
 /** The event loop runs at least this often during training (signals, messages, timers). */
 const YIELD_MS = 20;

@@ -2,7 +2,7 @@
 // one chart spec each. No I/O and no rendering (src/report/charts.ts does both), so a
 // spec can be inspected or compiled on its own.
 import type { TopLevelSpec } from 'vega-lite';
-import type { Phase } from '../run/step-stats.js';
+import type { LogPhase } from '../run/step-stats.js';
 
 /** One `progress` window or one `epoch_end`: only the fields the report reads. */
 export interface WindowRow {
@@ -12,7 +12,7 @@ export interface WindowRow {
   loss: number | undefined;
   samplesPerSec: number | undefined;
   /** Mean ms per step of each phase the event carries; older logs lack some. */
-  phases: Partial<Record<Phase, number>>;
+  phases: Partial<Record<LogPhase, number>>;
 }
 
 /** One confusion matrix of the `eval` event, `confusion[true][predicted]`. */
@@ -29,8 +29,8 @@ const WIDTH = 640;
 const HEIGHT = 300;
 // Fixed colours per series and phase, so two reports of different runs read the same.
 const SERIES_COLORS = ['#4c78a8', '#e45756'];
-const PHASE_COLORS: Record<Phase, string> = {
-  computeMs: '#4c78a8', waitMs: '#f58518', reduceMs: '#54a24b', dispatchMs: '#b279a2', adamMs: '#e45756',
+const PHASE_COLORS: Record<LogPhase, string> = {
+  computeMs: '#4c78a8', updateMs: '#72b7b2', waitMs: '#f58518', reduceMs: '#54a24b', dispatchMs: '#b279a2', adamMs: '#e45756',
 };
 
 /** The step windows and the epoch means of one field as two series with a legend. */
@@ -71,7 +71,7 @@ export function throughputSpec(windows: WindowRow[], epochs: WindowRow[]): TopLe
  * step), or per epoch when the log has no progress events. A phase an event does not
  * carry is left out of its bar, not drawn as zero.
  */
-export function phasesSpec(rows: WindowRow[], by: 'step' | 'epoch', phases: readonly Phase[]): TopLevelSpec {
+export function phasesSpec(rows: WindowRow[], by: 'step' | 'epoch', phases: readonly LogPhase[]): TopLevelSpec {
   const present = phases.filter((p) => rows.some((r) => r.phases[p] !== undefined));
   const values = rows.flatMap((r) => {
     const x = by === 'step' ? r.step : r.epoch;

@@ -8,7 +8,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { confusionSpec, lossSpec, phasesSpec, throughputSpec } from './chart-specs.js';
 import type { ConfusionChart, WindowRow } from './chart-specs.js';
 import { num, obj } from './log-input.js';
-import { PHASES } from '../run/step-stats.js';
+import { LEGACY_PHASES, PHASES } from '../run/step-stats.js';
 import type { Obj, RunLog } from './log-input.js';
 
 function confusionOf(evalEvent: Obj | undefined, split: 'train' | 'test', group: 'odd' | 'even'): ConfusionChart | undefined {
@@ -32,8 +32,8 @@ export function chartsFor(run: RunLog): Chart[] {
   if (has('loss')) charts.push({ file: 'loss.svg', caption: 'Loss', spec: lossSpec(run.windows, run.epochs) });
   if (has('samplesPerSec')) charts.push({ file: 'throughput.svg', caption: 'Throughput', spec: throughputSpec(run.windows, run.epochs) });
   const hasPhases = (rows: WindowRow[]) => rows.some((r) => Object.keys(r.phases).length > 0);
-  if (hasPhases(run.windows)) charts.push({ file: 'phases.svg', caption: 'Phases per step', spec: phasesSpec(run.windows, 'step', PHASES) });
-  else if (hasPhases(run.epochs)) charts.push({ file: 'phases.svg', caption: 'Phases per step (per epoch)', spec: phasesSpec(run.epochs, 'epoch', PHASES) });
+  if (hasPhases(run.windows)) charts.push({ file: 'phases.svg', caption: 'Phases per step', spec: phasesSpec(run.windows, 'step', [...PHASES, ...LEGACY_PHASES]) });
+  else if (hasPhases(run.epochs)) charts.push({ file: 'phases.svg', caption: 'Phases per step (per epoch)', spec: phasesSpec(run.epochs, 'epoch', [...PHASES, ...LEGACY_PHASES]) });
   for (const split of ['train', 'test'] as const) {
     for (const group of ['odd', 'even'] as const) {
       const c = confusionOf(run.evalEvent, split, group);

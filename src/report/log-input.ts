@@ -2,7 +2,7 @@
 // run, and the warnings to print. No chart library is loaded here.
 import { readFileSync } from 'node:fs';
 import type { WindowRow } from './chart-specs.js';
-import { PHASES } from '../run/step-stats.js';
+import { LEGACY_PHASES, PHASES } from '../run/step-stats.js';
 
 export class ReportInputError extends Error {
   readonly code = 'E_REPORT_INPUT';
@@ -66,7 +66,7 @@ export function readLog(file: string): { run: RunLog; warnings: string[] } {
   const last = (name: string) => events.filter((e) => e.event === name).pop();
   const row = (e: Obj, step: number | undefined): WindowRow => {
     const phases: WindowRow['phases'] = {};
-    for (const p of PHASES) if (num(e, p) !== undefined) phases[p] = num(e, p);
+    for (const p of [...PHASES, ...LEGACY_PHASES]) if (num(e, p) !== undefined) phases[p] = num(e, p);
     return { step, epoch: num(e, 'epoch'), loss: num(e, 'loss'), samplesPerSec: num(e, 'samplesPerSec'), phases };
   };
   const windows = events.filter((e) => e.event === 'progress').map((e) => row(e, num(e, 'step')));

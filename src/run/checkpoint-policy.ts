@@ -12,10 +12,10 @@ import type { Schedule } from './schedule.js';
 import { epochShuffleState } from './schedule.js';
 import { round } from './step-stats.js';
 
-/** What a checkpoint copies: the live buffers, read synchronously while no step changes them. */
+/** What a checkpoint copies: the shared buffers of a step count, read synchronously while no step writes them. */
 export interface RunState {
-  adam: AdamState;
-  weights: Float32Array;
+  /** The weights and Adam's state after `steps` steps (their slot, steps % 2). */
+  stateAt: (steps: number) => { weights: Float32Array; adam: AdamState };
   layout: ParamLayout;
   model: ModelSpec;
   topology: object | null;
@@ -24,12 +24,30 @@ export interface RunState {
 export class CheckpointPolicy {
   private readonly dir: string | null;
 
-  constructor(private readonly config: Config, private readonly schedule: Schedule, private readonly state: RunState, private readonly log: Logger) {
+  constructor(
+    private readonly config: Config, private readonly schedule: Schedule, private readonly state: RunState, private readonly log: Logger,
+    /** The weights version of the schedule's first step (a resumed checkpoint's). */
+    private readonly firstVersion = 0,
+  ) {
     this.dir = config.checkpointDir ?? config.resume;
     // A crash (or a full disk) can leave `.tmp-*` in the checkpoint directory: never
     // valid, and on a full disk the space the next checkpoint needs.
     const removed = this.dir ? removeTemps(this.dir) : [];
     if (removed.length > 0) log.warn({ event: 'checkpoint_temps_removed', dir: this.dir, removed }, 'checkpoint_temps_removed');
+  }
+
+  /**
+   * The step count after `completed` at which the next checkpoint is due (every
+   * --checkpoint-every steps, each epoch's end, the end); Infinity without a directory.
+   * The step loops are never let past it before it is written (src/run/train.ts).
+   */
+  next(completed: number): number {
+    if (!this.dir) return Infinity;
+    const { stepsPerEpoch, totalSteps } = this.schedule;
+    const every = this.config.checkpointEvery;
+    const epochEnd = (Math.floor(completed / stepsPerEpoch) + 1) * stepsPerEpoch;
+    const byEvery = every ? (Math.floor(completed / every) + 1) * every : Infinity;
+    return Math.min(epochEnd, byEvery, totalSteps);
   }
 
   /** Why a checkpoint is due after `completed` steps (null: none is). */
@@ -44,23 +62,25 @@ export class CheckpointPolicy {
    * written): keep what was learned if the directory still takes it. A failure of this
    * checkpoint is logged, not thrown, so the run fails with its real cause.
    */
-  trySave(completed: number, version: number, reason: string): void {
+  trySave(completed: number, reason: string): void {
     try {
-      this.save(completed, version, reason);
+      this.save(completed, reason);
     } catch (err) {
       this.log.error({ event: 'checkpoint_failed', reason, step: completed, err }, 'checkpoint_failed');
     }
   }
 
-  /** Everything needed to continue exactly after `completed` steps, whose weights are `version`. */
-  save(completed: number, version: number, reason: string): void {
+  /** Everything needed to continue exactly after `completed` steps. */
+  save(completed: number, reason: string): void {
     if (!this.dir) return;
     hold('checkpointing');
     const t = performance.now();
     const epoch = this.schedule.epochOf(completed);
+    const { stateAt, ...model } = this.state;
+    // The weights version counts steps, as it did when the coordinator published them.
     const name = writeCheckpoint(this.dir, {
-      step: completed, epoch, stepInEpoch: completed % this.schedule.stepsPerEpoch, weightsVersion: version,
-      rngState: epochShuffleState(this.config.seed, epoch), config: configJson(this.config), ...this.state,
+      step: completed, epoch, stepInEpoch: completed % this.schedule.stepsPerEpoch, weightsVersion: this.firstVersion + (completed - this.schedule.firstStep),
+      rngState: epochShuffleState(this.config.seed, epoch), config: configJson(this.config), ...model, ...stateAt(completed),
     }, this.config.keep);
     this.log.info({ event: 'checkpoint', reason, step: completed, dir: this.dir, checkpoint: name, ms: round(performance.now() - t) }, 'checkpoint');
   }

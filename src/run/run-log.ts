@@ -5,7 +5,7 @@ import type { ProgressLine } from './progress-line.js';
 import type { ShardResult } from '../engine/shared-memory.js';
 import type { Logger } from './log.js';
 import type { Schedule } from './schedule.js';
-import { round, StepClock, StepStats } from './step-stats.js';
+import { round, StepStats } from './step-stats.js';
 
 /** Mean loss, throughput, step-time percentiles and phase means of some steps. */
 export type StepSummary = ReturnType<StepStats['summary']>;
@@ -19,8 +19,16 @@ export interface StepCallbacks {
   onEpochEnd?: (epoch: number, logs: StepSummary) => void;
 }
 
+/** Where one step's time went (StepLoops.timing). */
+export interface StepTimes {
+  stepMs: number;
+  computeMs: number;
+  updateMs: number;
+}
+
 export class RunLog {
-  readonly clock = new StepClock();
+  /** performance.now() when the coordinator saw the first step done: from process start, what a user waits. */
+  private firstStepAt = 0;
   /** Every step after the warm-up (for the scaling scripts). */
   readonly overall: StepStats;
   readonly epochs: EpochSummary[] = [];
@@ -41,11 +49,14 @@ export class RunLog {
   }
 
   /**
-   * Step `step` (0-based) is done: its loss and compute time go into the statistics,
+   * Step `step` (0-based) is done: its loss and times go into the statistics,
    * and the events that are due are written. Returns true at the end of an epoch.
    */
-  stepDone(step: number, loss: number, computeMs: number, results: readonly ShardResult[]): boolean {
-    this.clock.published(loss, computeMs, this.epoch, this.window, step >= this.schedule.warmupUntil ? this.overall : null);
+  stepDone(step: number, loss: number, t: StepTimes, results: readonly ShardResult[]): boolean {
+    if (this.firstStepAt === 0) this.firstStepAt = performance.now();
+    this.epoch.add(t.stepMs, loss, t.computeMs, t.updateMs);
+    this.window.add(t.stepMs, loss, t.computeMs, t.updateMs);
+    if (step >= this.schedule.warmupUntil) this.overall.add(t.stepMs, loss, t.computeMs, t.updateMs);
     const completed = step + 1;
     const epoch = this.schedule.epochOf(step);
     this.line?.update(completed, loss);
@@ -58,7 +69,7 @@ export class RunLog {
     if (!epochDone) return false;
     const e = this.epoch.summary(this.batchSize);
     this.epochs.push({ epoch, ...e });
-    const first = epoch === this.schedule.epochOf(this.schedule.firstStep) ? { timeToFirstStepMs: round(this.clock.firstStepAt) } : {};
+    const first = epoch === this.schedule.epochOf(this.schedule.firstStep) ? { timeToFirstStepMs: round(this.firstStepAt) } : {};
     // Memory and tensor counts, for soak runs: both must stay flat epoch after epoch.
     const memory = { rssMB: round(process.memoryUsage().rss / 2 ** 20), workerTensors: results.map((r) => r.numTensors) };
     this.log.info({ event: 'epoch_end', epoch, steps: this.epoch.steps, ...e, ...memory, ...first }, 'epoch_end');

@@ -94,12 +94,12 @@ export function initWeights(layout: ParamLayout, seed: number, out: Float32Array
 }
 
 /** Predictions by the workers (forward only, in parallel), then the seed's report. */
-export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: number, numWorkers: number, mask: MaskRule, numClasses: number) {
+export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: number, numWorkers: number, mask: MaskRule, numClasses: number, steps: number) {
   const numTest = views.testLabels.length;
   const jobs: Promise<unknown>[] = [];
   for (const [split, rows] of [['train', numTrain], ['test', numTest]] as const) {
     for (const [start, end] of splitShards(rows, numWorkers * 2)) {
-      if (end > start) jobs.push(wp.pool.run({ kind: TASK.predict, split, start, end }));
+      if (end > start) jobs.push(wp.pool.run({ kind: TASK.predict, steps, split, start, end }));
     }
   }
   await Promise.all(jobs);
@@ -112,32 +112,26 @@ export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: num
 }
 
 /** What every worker gets once: the shared memory, the layout, and how to compute a shard's gradient. */
-export function workerInit(buffers: SharedBuffers, run: RunModel, config: Pick<Config, 'backend' | 'mask' | 'seed' | 'normalize'>): WorkerInit {
+export function workerInit(buffers: SharedBuffers, run: RunModel, config: Pick<Config, 'backend' | 'mask' | 'seed' | 'normalize' | 'lr' | 'beta1' | 'beta2' | 'eps'>): WorkerInit {
   const general = run.engine === 'general'
     ? { task: run.task.ref, topology: run.topology!, labelWidth: run.task.labelWidth, mask: config.mask, seed: config.seed, weighted: config.normalize !== 'batch' }
     : undefined;
-  return { buffers, model: run.spec, layout: run.layout, backend: config.backend, engine: run.engine, general };
+  return { buffers, model: run.spec, layout: run.layout, backend: config.backend, engine: run.engine, general, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps } };
 }
 
-/**
- * After Adam: the non-trainable weights (BatchNorm's moving statistics, which Adam left
- * alone: their gradient is zero) take the values shard 0's step computed.
- */
-export function applyState(run: RunModel, views: SharedViews): void {
-  if (views.state.length === 0) return;
-  run.layout.params.forEach((p, i) => {
-    if (!run.trainable[i]) paramView(views.weights, p).set(paramView(views.state, p));
-  });
+/** The ranges [start, end) of the non-trainable parameters (BatchNorm's moving statistics): after a step they take shard 0's values. */
+export function stateRanges(run: RunModel): [number, number][] {
+  return run.layout.params.filter((_, i) => !run.trainable[i]).map((p) => [p.offset, p.offset + p.size]);
 }
 
 /** The general path's evaluation: the workers predict, the coordinator computes the row weights and the report. */
-export async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain: number, numWorkers: number, run: RunModel, normalize: Config['normalize']) {
+export async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain: number, numWorkers: number, run: RunModel, normalize: Config['normalize'], steps: number) {
   const sums = { train: { loss: 0, weight: 0 }, test: { loss: 0, weight: 0 } };
   const jobs: Promise<unknown>[] = [];
   for (const [split, rows] of [['train', numTrain], ['test', views.testLabels.length]] as const) {
     for (const [start, end] of splitShards(rows, numWorkers * 2)) {
       if (end <= start) continue;
-      jobs.push((wp.pool.run({ kind: TASK.predict, split, start, end }) as Promise<PredictResult>).then((r) => {
+      jobs.push((wp.pool.run({ kind: TASK.predict, steps, split, start, end }) as Promise<PredictResult>).then((r) => {
         sums[split].loss += r.lossSum;
         sums[split].weight += r.weightSum;
       }));

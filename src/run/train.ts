@@ -7,16 +7,14 @@ import type { Dataset } from '../data/idx.js';
 import { hold } from '../engine/faults.js';
 import { closePool, createPool } from '../engine/pool.js';
 import type { WorkerPool } from '../engine/pool.js';
-import { batchSlot } from '../engine/shared-memory.js';
+import { batchSlot, RING, weightsAt } from '../engine/shared-memory.js';
 import type { SharedViews } from '../engine/shared-memory.js';
 import { planShards } from '../engine/shards.js';
-import { reduceStep, ShardFailedError, StepAbandoned, StepLoops } from '../engine/step-loops.js';
+import { checkStep, ShardFailedError, StepAbandoned, StepLoops } from '../engine/step-loops.js';
 import type { FaultPolicy, StopReason } from '../engine/step-loops.js';
 export type { StopReason };
 import type { ParamLayout } from '../model/layout.js';
 import { maskToString } from '../model/labels.js';
-import { adamStep, newAdamState } from '../optim/adam.js';
-import type { AdamState } from '../optim/adam.js';
 import type { SplitReport } from '../report/eval-report.js';
 import { ProgressLine } from './progress-line.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
@@ -29,7 +27,7 @@ import { RunLog } from './run-log.js';
 import type { EpochSummary, StepSummary, StepCallbacks } from './run-log.js';
 import { BatchOrder, scheduleOf } from './schedule.js';
 import type { Schedule } from './schedule.js';
-import { applyState, evaluate, evaluateTask, loadShared, workerInit } from './setup.js';
+import { evaluate, evaluateTask, loadShared, stateRanges, workerInit } from './setup.js';
 import { fastModel } from './model-plan.js';
 import type { RunModel } from './model-plan.js';
 import { round, StepStats } from './step-stats.js';
@@ -76,39 +74,43 @@ export async function runTraining(config: Config, log: Logger, data: Dataset, op
   const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
   const runModel = options.model ?? fastModel(config, data.train.inputSize);
   const { model, layout, buffers, views } = loadShared(data, numTrain, config.mask, config, runModel);
-  // 2. Weights, Adam and position: fresh, or exactly as a checkpoint left them.
-  const adam = newAdamState(layout.numParams);
+  // 2. Weights, Adam and position: fresh, or exactly as a checkpoint left them, in the
+  //    slot of their step count (the weights after k steps are in slot k % 2).
   const resume = options.resumeFrom;
-  if (resume) restore(resume, views.weights, adam);
-  else runModel.init(views.weights);
   const schedule = scheduleOf(numTrain, config.batchSize, config.epochs, resume?.step ?? 0, options.maxSteps, options.warmupSteps);
+  const adamT = resume ? restore(resume, views, schedule.firstStep) : (runModel.init(weightsAt(views, 0)), 0);
   // A stop that came while loading: no thread is started.
   const early = options.stopRequested?.();
-  if (early) return stoppedEarly(log, early, views.weights, layout, schedule.firstStep);
+  if (early) return stoppedEarly(log, early, weightsAt(views, schedule.firstStep), layout, schedule.firstStep);
   // 3. The pool: one thread per shard, started and pinged.
   const wp = await createPool(workerInit(buffers, runModel, config), config.workers,
     (err) => log.error({ event: 'pool_error', err }, 'pool_error'));
   try {
     logStart(log, config, wp, { numTrain, numTest: data.test.count, layout, inputSize: model.inputSize, resume, startupMs: performance.now() - runStart });
     const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0);
+    const stateAt = (steps: number) => ({
+      weights: weightsAt(views, steps), adam: { t: adamT + (steps - schedule.firstStep), m: views.adamM[steps % 2], v: views.adamV[steps % 2] },
+    });
     const run: Run = {
-      config, options, views, wp, adam, schedule, model: runModel,
-      loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log), 'builtin' in runModel.task.ref ? null : runModel.task.name),
+      config, options, views, wp, adamT, schedule,
+      loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log), 'builtin' in runModel.task.ref ? null : runModel.task.name, {
+        batchSize: config.batchSize, normalize: config.normalize, apply: true, stateRanges: stateRanges(runModel),
+      }),
       order: new BatchOrder(config.seed, numTrain, config.batchSize, schedule),
-      checkpoints: new CheckpointPolicy(config, schedule, { adam, weights: views.weights, layout, model, topology: runModel.topology }, log),
+      checkpoints: new CheckpointPolicy(config, schedule, { stateAt, layout, model, topology: runModel.topology }, log, resume?.weightsVersion ?? 0),
       runLog: new RunLog(log, schedule, config.batchSize, config.progressEvery, options,
         options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null),
     };
     // 4. The steps.
     const { completed, stoppedBy } = await runSteps(run, resume?.weightsVersion ?? 0);
     run.runLog.done();
-    const summary = { weights: views.weights.slice(), layout, steps: completed, epochs: run.runLog.epochs, overall: run.runLog.overall.summary(config.batchSize), stoppedBy };
+    const summary = { weights: weightsAt(views, completed).slice(), layout, steps: completed, epochs: run.runLog.epochs, overall: run.runLog.overall.summary(config.batchSize), stoppedBy };
     if (stoppedBy) {
       log.warn({ event: 'run_stopped', signal: stoppedBy, step: completed }, 'run_stopped');
       return { ...summary, eval: null };
     }
     // 5. Evaluate on the training rows (as the seed did) and on the test set.
-    const report = options.evaluate === false ? null : await evaluateAndLog(log, config, wp, views, numTrain, runModel);
+    const report = options.evaluate === false ? null : await evaluateAndLog(log, config, wp, views, numTrain, runModel, completed);
     log.info({
       event: 'run_end', steps: completed, seconds: round((performance.now() - runStart) / 1000), finalLoss: run.runLog.epochs.at(-1)?.loss ?? null,
       // maxRSS covers the whole process, every worker thread included.
@@ -126,9 +128,9 @@ interface Run {
   options: RunOptions;
   views: SharedViews;
   wp: WorkerPool;
-  adam: AdamState;
+  /** Adam's step count before the schedule's first step. */
+  adamT: number;
   schedule: Schedule;
-  model: RunModel;
   loops: StepLoops;
   order: BatchOrder;
   checkpoints: CheckpointPolicy;
@@ -136,55 +138,77 @@ interface Run {
 }
 
 /**
- * The training steps from the schedule's first to its last, or until a stop. Batches go
- * out two steps ahead (two slots), so a shard gathers the next step's rows while the
- * coordinator reduces and updates; shards wait for the new weights version before
- * touching the weights. Returns the steps completed and why it stopped early, if so.
+ * The training steps from the schedule's first to its last, or until a stop. The step
+ * loops run every step themselves, gradient and update (src/engine/step-loops.ts); this
+ * loop publishes batches ahead of them, up to RING - 1 steps and never past the next
+ * checkpoint (a checkpoint of k steps is read while the loops may run step k, which
+ * writes the other slot, but not step k + 1), and reads each step's results behind
+ * them: checks, logs, checkpoints, stops. Returns the steps completed and why it
+ * stopped early, if so.
  */
 async function runSteps(r: Run, firstVersion: number): Promise<{ completed: number; stoppedBy: StopReason | null }> {
   const { config, options, views, schedule, loops, checkpoints, runLog } = r;
-  const publishBatch = (step: number) => { r.order.fill(step, batchSlot(views, step)); loops.publishBatch(step); };
-  const grad = new Float32Array(views.weights.length);
-  let version = firstVersion;
   let completed = schedule.firstStep;
-  loops.channel.publishWeights(version);
+  let published = completed;
+  // The steps whose checkpoint, if one was due, is written: the loops may not go past
+  // the next checkpoint after them.
+  let handled = completed;
+  // A caller's onBatchEnd may stop the run at the step it is told of (train()'s
+  // AbortSignal), and the state after that step lasts only until the loops finish the
+  // next one (two slots). So with it the loops get the next batch only after the
+  // callback: one step at a time, the coordinator back on the step's path.
+  const lockstep = options.onBatchEnd !== undefined;
+  const publishAhead = () => {
+    const gate = Math.min(completed + (lockstep ? 1 : RING), checkpoints.next(handled) + 1, schedule.totalSteps);
+    for (; published < gate; published++) {
+      r.order.fill(published, batchSlot(views, published));
+      loops.publishBatch(published);
+    }
+  };
   // A stop that came while starting the pool: no step is started.
   let stoppedBy = options.stopRequested?.() ?? null;
   if (completed < schedule.totalSteps && !stoppedBy) {
-    for (let s = completed; s < Math.min(completed + 2, schedule.totalSteps); s++) publishBatch(s);
-    loops.start(completed, version);
+    loops.start(completed, firstVersion, r.adamT);
+    publishAhead();
     for (let step = completed; step < schedule.totalSteps; step++) {
-      // a. Compute: every shard's gradient sum in its slab (a stop that outlasts a hung step ends here).
-      const results = await stepResults(loops, step, version, options, () => checkpoints.trySave(completed, version, 'shard_failed'));
+      const version = firstVersion + (step - schedule.firstStep);
+      // a. Every shard's result of the step (a stop that outlasts a hung step ends here).
+      // The coordinator sleeps until the loops would run out of published batches (or
+      // YIELD_MS), then reads every step done meanwhile; the first step is seen at once
+      // (time to first step).
+      const wakeAt = step === schedule.firstStep ? step + 1 : published;
+      const results = await stepResults(loops, step, version, wakeAt, options, () => checkpoints.trySave(completed, 'shard_failed'));
       if (typeof results === 'string') {
         stoppedBy = results;
-        checkpoints.save(completed, version, stoppedBy);
+        checkpoints.save(completed, stoppedBy);
         break;
       }
-      runLog.clock.results();
-      // b. Reduce: check the results, sum the slabs, divide once by the global normaliser.
-      const g = reduceStep(results, views, r.wp, step, version, config.batchSize, config.normalize, grad);
-      runLog.clock.reduced();
-      // c. The batch after next into this step's slot: every shard has read it.
-      if (step + 2 < schedule.totalSteps) publishBatch(step + 2);
-      runLog.clock.dispatched();
-      // d. Adam on the one shared copy of the weights, then the new version goes out.
-      adamStep(config, r.adam, grad, views.weights);
-      applyState(r.model, views);
-      loops.channel.publishWeights(++version);
+      // b. Check the results; the step's loss over the global normaliser.
+      const g = checkStep(results, r.wp, step, version, config.batchSize, config.normalize);
       completed = step + 1;
-      // e. Account and log; f. checkpoint (the files hold the weights of `completed` steps) or stop.
-      const epochDone = runLog.stepDone(step, g.loss, g.computeMs, results);
+      // c. Batches further ahead, into the slots of the steps now done.
+      if (!lockstep) publishAhead();
+      // d. Account and log; e. checkpoint (the files hold the weights of `completed` steps) or stop.
+      const epochDone = runLog.stepDone(step, g.loss, loops.timing(step, results), results);
       const writeFailure = options.writeFailure?.();
       if (writeFailure) {
         // The log cannot be written (its disk is full, stdout is closed): keep what was learned if the checkpoint directory still takes it.
-        checkpoints.trySave(completed, version, 'log_write_failed');
+        completed = await stopLoops(loops, config);
+        checkpoints.trySave(completed, 'log_write_failed');
         throw writeFailure;
       }
       stoppedBy = options.stopRequested?.() ?? null;
-      const reason = stoppedBy ?? checkpoints.due(completed, epochDone);
-      if (reason) checkpoints.save(completed, version, reason);
-      if (stoppedBy) break;
+      if (stoppedBy) {
+        // The loops may be a step or two ahead: they stop at their next wait, and the
+        // checkpoint holds every step that all of them finished.
+        completed = await stopLoops(loops, config);
+        checkpoints.save(completed, stoppedBy);
+        break;
+      }
+      const reason = checkpoints.due(completed, epochDone);
+      if (reason) checkpoints.save(completed, reason);
+      handled = completed;
+      publishAhead(); // past the checkpoint now; in lockstep, the next step
     }
   }
   // After a stop every loop is asked to end; one that does not within 200 ms (a hung
@@ -193,17 +217,24 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
   return { completed, stoppedBy };
 }
 
+/** Stops the loops at their next wait (200 ms at most); returns the steps every one of them finished. */
+async function stopLoops(loops: StepLoops, config: Config): Promise<number> {
+  await loops.stop(Math.min(200, config.stepTimeout));
+  return loops.channel.completed();
+}
+
 function stoppedEarly(log: Logger, reason: StopReason, weights: Float32Array, layout: ParamLayout, steps: number): RunSummary {
   log.warn({ event: 'run_stopped', signal: reason, step: steps }, 'run_stopped');
   const none = new StepStats(1).summary(1);
   return { weights: weights.slice(), layout, steps, epochs: [], overall: none, eval: null, stoppedBy: reason };
 }
 
-function restore(ckpt: LoadedCheckpoint, weights: Float32Array, adam: AdamState): void {
-  weights.set(ckpt.weights);
-  adam.t = ckpt.adam.t;
-  adam.m.set(ckpt.adam.m);
-  adam.v.set(ckpt.adam.v);
+/** A checkpoint of `steps` steps into slot steps % 2; returns Adam's step count. */
+function restore(ckpt: LoadedCheckpoint, views: SharedViews, steps: number): number {
+  weightsAt(views, steps).set(ckpt.weights);
+  views.adamM[steps % 2].set(ckpt.adam.m);
+  views.adamV[steps % 2].set(ckpt.adam.v);
+  return ckpt.adam.t;
 }
 
 function faultPolicy(config: Config, log: Logger): FaultPolicy {
@@ -215,9 +246,9 @@ function faultPolicy(config: Config, log: Logger): FaultPolicy {
  * A shard that failed for good keeps what was learned (`saveOnFailure`), then throws; a
  * non-finite gradient is not saved over the last good checkpoint.
  */
-async function stepResults(loops: StepLoops, step: number, version: number, options: RunOptions, saveOnFailure: () => void) {
+async function stepResults(loops: StepLoops, step: number, version: number, wakeAt: number, options: RunOptions, saveOnFailure: () => void) {
   try {
-    return await loops.results(step, version, options.stopRequested);
+    return await loops.results(step, version, options.stopRequested, wakeAt);
   } catch (e) {
     if (e instanceof StepAbandoned) return e.signal;
     if (e instanceof ShardFailedError) saveOnFailure();
@@ -241,12 +272,12 @@ function logStart(log: Logger, config: Config, wp: WorkerPool, run: {
   });
 }
 
-async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views: SharedViews, numTrain: number, run: RunModel) {
+async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views: SharedViews, numTrain: number, run: RunModel, steps: number) {
   hold('evaluating');
   const start = performance.now();
   // The built-in task keeps the seed's parity report on either path.
   if ('builtin' in run.task.ref) {
-    const report = await evaluate(wp, views, numTrain, config.workers, config.mask, config.model.numClasses);
+    const report = await evaluate(wp, views, numTrain, config.workers, config.mask, config.model.numClasses, steps);
     log.info({ event: 'eval', mask: maskToString(config.mask), ms: round(performance.now() - start), ...report }, 'eval');
     return report;
   }
@@ -254,7 +285,7 @@ async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views
     log.info({ event: 'eval', task: run.task.name, skipped: `the model's output has no ${run.task.numClasses} class columns to evaluate` }, 'eval');
     return null;
   }
-  const report = await evaluateTask(wp, views, numTrain, config.workers, run, config.normalize);
+  const report = await evaluateTask(wp, views, numTrain, config.workers, run, config.normalize, steps);
   log.info({ event: 'eval', task: run.task.name, ms: round(performance.now() - start), ...report }, 'eval');
   return report;
 }
