@@ -19,7 +19,13 @@ describe('npm run bench -- --quick', () => {
         expect(c.median[k], `${c.name} ${k}`).toBeGreaterThan(0);
       }
     }
-    expect(j.targets).toHaveLength(8);
+    expect(j.targets).toHaveLength(9);
+    // The quick start's wall time and the machine's ceiling (npm run bench:cores) are measured too.
+    expect(j.quickStartSeconds.median[1]).toBeGreaterThan(0);
+    expect(j.quickStartSeconds.median[2]).toBeGreaterThan(0);
+    expect(j.ceiling.aloneMs).toBeGreaterThan(0);
+    expect(j.ceiling.ceiling).toBeGreaterThan(0);
+    expect(r.stdout).toContain('npm run train -- --workers N');
     // Each target's verdict follows from its value and the threshold its text states.
     for (const t of j.targets as { target: string; value: number; ok: boolean }[]) {
       const m = /([<>]=) ([\d.]+)(%?)/.exec(t.target)!;
