@@ -9,7 +9,7 @@ import type { Info } from '../src/model/kernels.js';
 import type { LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from '../src/engine/protocol.js';
 import { TASK, TASK_FAULT } from '../src/engine/protocol.js';
 import { batchSlot, recordSummary, viewsOf, weightsAt, writeResult, writeTiming } from '../src/engine/shared-memory.js';
-import { ADAM_DEFAULTS, updateSlice } from '../src/optim/adam.js';
+import { ADAM_DEFAULTS, normaliserOf, updateSlice } from '../src/optim/adam.js';
 import { assertSameLayout, paramLayout } from '../src/model/layout.js';
 import type { ShardResult, SharedViews } from '../src/engine/shared-memory.js';
 import { blockFor, Stopped, WorkerChannel } from '../src/engine/step-channel.js';
@@ -328,7 +328,7 @@ function update(s: State, task: LoopTask, step: number): boolean {
     if (!r.finite) return false;
     weightSum += r.weightSum; // in shard order, as the coordinator sums them
   }
-  const normaliser = u.normalize === 'batch' ? u.batchSize : weightSum === 0 ? 1 : weightSum;
+  const normaliser = normaliserOf(u.normalize, u.batchSize, weightSum);
   const from = { w: weightsAt(views, step), m: views.adamM[step % 2], v: views.adamV[step % 2] };
   const to = u.apply ? { w: weightsAt(views, step + 1), m: views.adamM[(step + 1) % 2], v: views.adamV[(step + 1) % 2] } : null;
   const t = u.adamT + (step - task.firstStep) + 1;

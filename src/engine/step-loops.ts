@@ -8,6 +8,7 @@ import type { Config } from '../run/config.js';
 import type { WorkerPool } from './pool.js';
 import type { LoopResult, LoopTask, UpdateTask } from './protocol.js';
 import { TASK, TASK_FAULT } from './protocol.js';
+import { normaliserOf } from '../optim/adam.js';
 import { readResult, readTiming } from './shared-memory.js';
 import type { ShardResult, SharedViews } from './shared-memory.js';
 import type { ShardPlan } from './shards.js';
@@ -101,10 +102,7 @@ export function checkStep(
   return { loss: lossSum / normaliser, normaliser, computeMs };
 }
 
-/** The global normaliser of `rows` rows: their count, or their weight sum (the built-in task's: its condition-1 rows); 1 if that is 0. */
-export function normaliserOf(normalize: Config['normalize'], rows: number, weightSum: number): number {
-  return normalize === 'batch' ? rows : weightSum === 0 ? 1 : weightSum;
-}
+export { normaliserOf };
 
 /**
  * The reduced gradient of the batch now in step 0's slot (batchSlot(views, 0)), with
@@ -145,16 +143,17 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /**
  * One long-running Piscina task per shard runs the steps (see LoopTask in protocol.ts),
  * so a step costs no task dispatch and no result message: batches, weights and results
- * go through shared memory (step-channel.ts), and the coordinator blocks on the shards'
- * done words. Why: with one task per shard per step, sending the tasks took 0.18-0.36 ms
+ * go through shared memory (step-channel.ts), and the coordinator sleeps while the
+ * loops run (it is woken only where they would run out of batches, on a failure, or
+ * every YIELD_MS). Why: with one task per shard per step, sending the tasks took 0.18-0.36 ms
  * of a 2.9-3.8 ms step (the dispatch column of `npm run scale` at batch 128, 1 and 2
  * workers) and a worker's postMessage of its result 0.18 ms (`node --cpu-prof`), plus an
  * event-loop wake-up for every result.
  *
  * Faults: a loop whose thread throws, exits or misses --step-timeout is reported, and
- * the shard restarts from the step it failed on, on a fresh thread, with the same
- * weights version (the shared weights change only after every shard is reduced), so
- * the step's result equals a fault-free step's; after maxRetries failures in a row the
+ * the shard restarts from the step it failed on, on a fresh thread, from the same
+ * weights (the step reads slot s % 2 and writes the other, and no slice is updated
+ * before every gradient is written), so the step's result equals a fault-free step's; after maxRetries failures in a row the
  * run stops.
  */
 export class StepLoops {

@@ -25,6 +25,11 @@ export function reduceGradients(slabs: readonly Float32Array[], normaliser: numb
   for (let i = 0; i < n; i++) out[i] *= inv;
 }
 
+/** The global normaliser of `rows` rows: their count, or their weight sum (the built-in task's: its condition-1 rows); 1 if that is 0. */
+export function normaliserOf(normalize: 'batch' | 'condition' | 'weight', rows: number, weightSum: number): number {
+  return normalize === 'batch' ? rows : weightSum === 0 ? 1 : weightSum;
+}
+
 export interface AdamConfig {
   lr: number;
   beta1: number;
