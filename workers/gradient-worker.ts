@@ -76,8 +76,6 @@ async function setup(): Promise<State> {
   return s;
 }
 
-/** How long a loop waits for its batch or weights before giving up (the coordinator died). */
-const WAIT_TIMEOUT_MS = 60_000;
 
 /** One step of one shard: rows [start, end) of the step's batch, written from slab `slab` on. */
 interface StepWork {
@@ -211,14 +209,15 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
   const injected = faults.length ? injectFault(task) : null;
   if (s.general) return generalGradient(s, channel, task, injected);
   const micro = task.microRows > 0;
-  // 1. Gather the shard's rows (in normal mode): needs only the dataset and the batch
-  //    indices, not the weights, so it runs while the coordinator may still be
-  //    updating them. Micro-shards are gathered one at a time below.
+  // 1. Gather the shard's rows (in normal mode; done already if the loop gathered them
+  //    while it waited at the last barrier): needs only the dataset and the batch
+  //    indices, not the weights, so it runs while other loops may still be updating
+  //    their slices. Micro-shards are gathered one at a time below.
   let weightSum = micro ? 0 : gatherOnce(s, task.step, task.start, task.end);
-  // 2. Wait for this step's weights (the gather above overlaps the coordinator's Adam
-  //    for the previous step). The version is read before the weights and the
-  //    coordinator writes weights only before publishing a version, so a matching
-  //    version proves these weights are the step's.
+  // 2. Wait until every loop has updated its slice of the previous step: the weights
+  //    after `step` steps (slot step % 2) are whole. The version the result carries is
+  //    the loop's count of weight updates since its start, which the coordinator checks
+  //    against its own (a restart at the wrong step would be caught).
   const { weightsVersion } = task;
   channel.waitWeights(task.step);
   const tReady = performance.now();
@@ -265,7 +264,7 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
  * coordinator.
  */
 function loop(s: State, task: LoopTask): LoopResult {
-  const channel = new WorkerChannel(s.views.control, task.update.numShards, WAIT_TIMEOUT_MS);
+  const channel = new WorkerChannel(s.views.control, task.update.numShards, task.waitTimeoutMs);
   const { shard, slab, start, end, microRows } = task;
   let step = task.firstStep;
   let stepStart = performance.now();
@@ -276,7 +275,7 @@ function loop(s: State, task: LoopTask): LoopResult {
       const weightsVersion = task.firstVersion + (step - task.firstStep);
       const attempt = step === task.firstStep ? task.attempt : 0;
       // Restarted after it had arrived (it failed in its update): its gradient is written.
-      if (!(attempt > 0 && channel.allArrived(step))) {
+      if (!(attempt > 0 && channel.hasArrived(shard, step))) {
         const r = gradient(s, channel, { step, weightsVersion, slab, start, end, microRows, shard, attempt });
         writeResult(s.views, shard, slab, step, r);
         channel.arrive(shard, step);
@@ -286,7 +285,7 @@ function loop(s: State, task: LoopTask): LoopResult {
       const tUpdate = performance.now();
       if (!update(s, task, step)) return { steps: step - task.firstStep, halted: step };
       const now = performance.now();
-      writeTiming(s.views, shard, step, { updateMs: now - tUpdate, stepMs: now - stepStart });
+      writeTiming(s.views, shard, step, { updateMs: now - tUpdate, stepMs: now - stepStart, endAt: performance.timeOrigin + now });
       stepStart = now;
       channel.markDone(shard, step);
     }

@@ -60,6 +60,8 @@ export interface LoopTask {
   attempt: number;
   /** The update phase: every shard's loops wait for each other (step-channel.ts); this one updates its slice. */
   update: UpdateTask;
+  /** How long the loop waits for a batch or a peer before it gives up (the coordinator or a peer died). */
+  waitTimeoutMs: number;
 }
 
 /** What a loop needs for its update phase (src/optim/adam.ts updateSlice). */

@@ -64,11 +64,13 @@ export interface StepTiming {
   updateMs: number;
   /** The step's wall time in this loop's thread: from the end of its previous step (or its start) to the end of this one. */
   stepMs: number;
+  /** When the step ended, as performance.timeOrigin + performance.now(): comparable across threads. */
+  endAt: number;
 }
 
 /** Shard i's record in `results`: a ShardResult as float64s (micro-shard losses are in slabLoss). */
-const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5, updateMs: 6, stepMs: 7 } as const;
-const RESULT_FIELDS = 8;
+const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5, updateMs: 6, stepMs: 7, endAt: 8 } as const;
+const RESULT_FIELDS = 9;
 
 /** Pixels as the data came: bytes (scaled by 1/255 when read) or float32 (used as they are). */
 export type Images = Uint8Array | Float32Array;
@@ -257,12 +259,13 @@ export function writeTiming(views: SharedViews, shard: number, step: number, t: 
   const rec = recordOf(views, shard, step);
   rec[RESULT.updateMs] = t.updateMs;
   rec[RESULT.stepMs] = t.stepMs;
+  rec[RESULT.endAt] = t.endAt;
 }
 
 /** Shard `shard`'s timing of `step` (coordinator side, once the step is done). */
 export function readTiming(views: SharedViews, shard: number, step: number): StepTiming {
   const rec = recordOf(views, shard, step);
-  return { updateMs: rec[RESULT.updateMs], stepMs: rec[RESULT.stepMs] };
+  return { updateMs: rec[RESULT.updateMs], stepMs: rec[RESULT.stepMs], endAt: rec[RESULT.endAt] };
 }
 
 /** What the update phase reads of every shard's record of `step`: its weight sum and whether it was finite. */

@@ -162,7 +162,12 @@ export class WorkerChannel {
     return Atomics.load(this.control, BATCH_STEP) >= step + 1;
   }
 
-  /** Every shard's gradient of `step` is written already (a loop restarted after it arrived). */
+  /** This shard's gradient of `step` is written already (a loop restarted after it arrived). */
+  hasArrived(shard: number, step: number): boolean {
+    return Atomics.load(this.control, arrivedSlot(shard)) >= step + 1;
+  }
+
+  /** Every shard's gradient of `step` is written already. */
   allArrived(step: number): boolean {
     for (let i = 0; i < this.numShards; i++) if (Atomics.load(this.control, arrivedSlot(i)) < step + 1) return false;
     return true;

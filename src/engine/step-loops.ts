@@ -151,7 +151,7 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
  * event-loop wake-up for every result.
  *
  * Faults: a loop whose thread throws, exits or misses --step-timeout is reported, and
- * the shard restarts from the step it failed on, on a fresh thread, from the same
+ * the shard restarts from the step it failed on (a terminated thread is replaced), from the same
  * weights (the step reads slot s % 2 and writes the other, and no slice is updated
  * before every gradient is written), so the step's result equals a fault-free step's; after maxRetries failures in a row the
  * run stops.
@@ -163,6 +163,9 @@ export class StepLoops {
   private firstStep = 0;
   private adamT = 0;
   private lastYield = performance.now();
+  /** The last step timed and when its last loop ended (timing). */
+  private lastTimed = -2;
+  private lastEndAt = 0;
   /** When a stop request was first seen: the grace of the step in flight counts from it. */
   private stopSeenAt = -1;
 
@@ -203,7 +206,10 @@ export class StepLoops {
     const numShards = this.plan.tasks.length;
     const [sliceStart, sliceEnd] = splitShards(this.views.weights.length, numShards)[shard];
     const update: UpdateTask = { ...this.update, numShards, sliceStart, sliceEnd, adamT: this.adamT + (firstStep - this.firstStep) };
-    const task: LoopTask = { kind: TASK.loop, shard, slab, start, end, microRows, firstStep, lastStep: this.lastStep, firstVersion, attempt, update };
+    // A loop waits for its peers at the barriers: longer than the coordinator waits for a
+    // hung one (--step-timeout), so that the hung one, not a healthy one, is blamed.
+    const waitTimeoutMs = Math.max(60_000, this.policy.stepTimeoutMs + 30_000);
+    const task: LoopTask = { kind: TASK.loop, shard, slab, start, end, microRows, firstStep, lastStep: this.lastStep, firstVersion, attempt, update, waitTimeoutMs };
     const loop = { promise: this.wp.pool.run(task, { signal: abort.signal }), abort, error: null as Error | null, settled: false, result: null as LoopResult | null };
     // Marked handled here: a failure is read from `loop.error` when the coordinator next waits.
     loop.promise.then((r) => { loop.settled = true; loop.result = r as LoopResult; }, (e: Error) => { loop.settled = true; loop.error = e; });
@@ -249,15 +255,22 @@ export class StepLoops {
    * gradient and the slowest slice's update.
    */
   timing(step: number, results: readonly ShardResult[]): { stepMs: number; computeMs: number; updateMs: number } {
-    let stepMs = 0;
+    let firstMs = 0;
+    let endAt = 0;
     let computeMs = 0;
     let updateMs = 0;
     for (let i = 0; i < results.length; i++) {
       const t = readTiming(this.views, i, step);
-      stepMs = Math.max(stepMs, t.stepMs);
+      firstMs = Math.max(firstMs, t.stepMs);
+      endAt = Math.max(endAt, t.endAt);
       updateMs = Math.max(updateMs, t.updateMs);
       computeMs = Math.max(computeMs, results[i].computeMs);
     }
+    // From the end of the previous step (its last loop) to the end of this one, so the
+    // steps tile the run; the first step of a set of loops counts from their start.
+    const stepMs = step === this.lastTimed + 1 ? endAt - this.lastEndAt : firstMs;
+    this.lastTimed = step;
+    this.lastEndAt = endAt;
     return { stepMs, computeMs, updateMs };
   }
 

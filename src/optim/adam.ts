@@ -1,5 +1,7 @@
-// The coordinator's half of a step, as pure functions over Float32Arrays: reduce the
-// shards' gradient sums into one gradient, then apply Adam to the flat weights in place.
+// The update half of a step, as pure functions over Float32Arrays: reduce the shards'
+// gradient sums into one gradient and apply Adam to the flat weights (the serial
+// reference, reduceGradients + adamStep), and the same over one slice of the parameters
+// in one pass, as each worker's loop runs it (updateSlice).
 
 /**
  * grad = (slab_0 + slab_1 + ... ) / normaliser, summed in shard-index order so the

@@ -1,6 +1,7 @@
 // The training run, top to bottom: data into shared memory, weights and Adam (fresh or
-// from a checkpoint), the pool, then the loop, whose body is the step's phases (compute,
-// reduce, next batch, Adam, log, checkpoint), then the evaluation. Accounting and logs
+// from a checkpoint), the pool, then the coordinator's loop: the step loops run every
+// step themselves (gradient, reduce, Adam), and it publishes batches ahead and reads
+// results behind them (check, log, checkpoint, stop), then the evaluation. Accounting and logs
 // (run-log.ts), the checkpoint policy (checkpoint-policy.ts) and the step loops
 // (engine/step-loops.ts) are helpers; this file is the order of things.
 import type { Dataset } from '../data/idx.js';
@@ -12,6 +13,7 @@ import type { SharedViews } from '../engine/shared-memory.js';
 import { planShards } from '../engine/shards.js';
 import { checkStep, ShardFailedError, StepAbandoned, StepLoops } from '../engine/step-loops.js';
 import type { FaultPolicy, StopReason } from '../engine/step-loops.js';
+import type { ShardResult } from '../engine/shared-memory.js';
 export type { StopReason };
 import type { ParamLayout } from '../model/layout.js';
 import { maskToString } from '../model/labels.js';
@@ -165,6 +167,25 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
       loops.publishBatch(published);
     }
   };
+  /** b. Checks step `step`'s results and its loss over the global normaliser; d. accounts and logs it. Returns true at an epoch's end. */
+  const account = (step: number, results: ShardResult[]): boolean => {
+    const version = firstVersion + (step - schedule.firstStep);
+    const g = checkStep(results, r.wp, step, version, config.batchSize, config.normalize);
+    completed = step + 1;
+    return runLog.stepDone(step, g.loss, loops.timing(step, results), results);
+  };
+  /**
+   * Stops the loops at their next wait, then checks and logs the steps they finished
+   * after the last one read (their records are still in the ring): every step a
+   * checkpoint holds has been checked. Returns the steps completed.
+   */
+  const stopAndDrain = async (): Promise<number> => {
+    const finished = await stopLoops(loops, config);
+    for (let step = completed; step < finished; step++) {
+      account(step, await loops.results(step, firstVersion + (step - schedule.firstStep)));
+    }
+    return finished;
+  };
   // A stop that came while starting the pool: no step is started.
   let stoppedBy = options.stopRequested?.() ?? null;
   if (completed < schedule.totalSteps && !stoppedBy) {
@@ -180,28 +201,27 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
       const results = await stepResults(loops, step, version, wakeAt, options, () => checkpoints.trySave(completed, 'shard_failed'));
       if (typeof results === 'string') {
         stoppedBy = results;
+        completed = await stopAndDrain();
         checkpoints.save(completed, stoppedBy);
         break;
       }
-      // b. Check the results; the step's loss over the global normaliser.
-      const g = checkStep(results, r.wp, step, version, config.batchSize, config.normalize);
-      completed = step + 1;
+      // b.-d. Check, account and log (timing read before publishing reuses its record).
+      const epochDone = account(step, results);
       // c. Batches further ahead, into the slots of the steps now done.
       if (!lockstep) publishAhead();
-      // d. Account and log; e. checkpoint (the files hold the weights of `completed` steps) or stop.
-      const epochDone = runLog.stepDone(step, g.loss, loops.timing(step, results), results);
+      // e. Checkpoint (the files hold the weights of `completed` steps) or stop.
       const writeFailure = options.writeFailure?.();
       if (writeFailure) {
         // The log cannot be written (its disk is full, stdout is closed): keep what was learned if the checkpoint directory still takes it.
-        completed = await stopLoops(loops, config);
+        completed = await stopAndDrain();
         checkpoints.trySave(completed, 'log_write_failed');
         throw writeFailure;
       }
       stoppedBy = options.stopRequested?.() ?? null;
       if (stoppedBy) {
-        // The loops may be a step or two ahead: they stop at their next wait, and the
+        // The loops may be steps ahead: they stop at their next wait, and the
         // checkpoint holds every step that all of them finished.
-        completed = await stopLoops(loops, config);
+        completed = await stopAndDrain();
         checkpoints.save(completed, stoppedBy);
         break;
       }
