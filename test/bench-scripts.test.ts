@@ -61,6 +61,16 @@ describe('npm run bench:kernels', () => {
   });
 });
 
+describe('npm run bench:loops', () => {
+  it('times the gather and the update against the loops they replaced, after checking each pair gives the same bits', () => {
+    const r = runCli('bench/hot-loops.js', ['--reps', '1']);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(j.rows.map((x: { name: string }) => x.name)).toEqual(['gather, 64 rows', 'gather, 512 rows', 'update, 25445 parameters (half the MLP), 2 slabs']);
+    for (const x of j.rows) for (const k of ['nowMs', 'beforeMs']) expect(x[k], `${x.name} ${k}`).toBeGreaterThan(0);
+  });
+});
+
 describe('npm run scale', () => {
   it('tiny strong-mode run: every cell has its fields, exactness below 1e-5, and the chart is written', () => {
     const out = tmpDir();

@@ -71,7 +71,6 @@ async function setup(): Promise<State> {
       throw missing ? new Error(missing) : e;
     }
   }
-  warmUpdate(init.layout.numParams, init.adam ?? ADAM_DEFAULTS);
   s.setupMs = performance.now() - t0;
   return s;
 }
@@ -297,22 +296,6 @@ function loop(s: State, task: LoopTask): LoopResult {
   return { steps: step - task.firstStep };
 }
 
-const ADAM = (s: State) => s.init.adam ?? ADAM_DEFAULTS;
-
-/**
- * Runs the update on scratch arrays before the start-up ping, so that V8 has compiled
- * its loops before the first step: in the first epoch they ran interpreted on the
- * step's critical path (the coordinator's Adam used to warm up beside the workers).
- */
-function warmUpdate(numParams: number, cfg: typeof ADAM_DEFAULTS): void {
-  const n = Math.min(numParams, 65536);
-  const slot = () => ({ w: new Float32Array(n), m: new Float32Array(n), v: new Float32Array(n) });
-  const [a, b] = [slot(), slot()];
-  const slabs = [new Float32Array(n).fill(0.5), new Float32Array(n).fill(0.25)];
-  const grad = new Float32Array(n);
-  for (let i = 0; i < 40; i++) updateSlice(cfg, i + 1, i % 2 ? slabs : slabs.slice(0, 1), 128, 0, n, i % 2 ? a : b, i % 2 ? b : a, grad);
-}
-
 /**
  * The update phase of `step` for this shard's slice: every shard's gradient is written.
  * A non-finite loss or gradient anywhere stops every loop here, before any weight
@@ -331,7 +314,7 @@ function update(s: State, task: LoopTask, step: number): boolean {
   const from = { w: weightsAt(views, step), m: views.adamM[step % 2], v: views.adamV[step % 2] };
   const to = u.apply ? { w: weightsAt(views, step + 1), m: views.adamM[(step + 1) % 2], v: views.adamV[(step + 1) % 2] } : null;
   const t = u.adamT + (step - task.firstStep) + 1;
-  updateSlice(ADAM(s), t, views.slabs, normaliser, u.sliceStart, u.sliceEnd, from, to, views.grad);
+  updateSlice(s.init.adam ?? ADAM_DEFAULTS, t, views.slabs, normaliser, u.sliceStart, u.sliceEnd, from, to, views.grad);
   // BatchNorm's moving statistics: Adam left them alone (their gradient is zero); they
   // take the values shard 0's step computed.
   if (to && views.state.length > 0) {

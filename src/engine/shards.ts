@@ -96,7 +96,7 @@ export function gatherRows(
   if (images instanceof Uint8Array) {
     // Four rows at a time: each cache line of the transposed copy xT takes four adjacent
     // values at once rather than one value per row pass (a 2 KiB stride at 512 rows).
-    // Measured in isolation: 512 rows 2.87 -> 1.10 ms, 64 rows 0.168 -> 0.135 ms.
+    // `npm run bench:loops`: at 512 rows under half the time of a row at a time.
     for (; r + 4 <= rows; r += 4) {
       const s0 = indices[start + r] * inputSize;
       const s1 = indices[start + r + 1] * inputSize;

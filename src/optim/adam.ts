@@ -87,59 +87,25 @@ export interface ParamSlot {
 
 /**
  * A worker's update phase, over its slice [lo, hi) of the parameters: the gradient
- * reduced from every slab in slab order and divided once by the global normaliser, then
- * Adam step `t`, reading slot `from` and writing slot `to`. Per element these are the
- * float32 roundings of reduceGradients (Math.fround where it stores into `out`) and the
- * arithmetic of adamStep, so the weights are bit-identical to reducing and updating the
- * whole vector in one thread (tested in test/adam.test.ts). One fused pass: the reduced
- * gradient is not stored (a separate pass through `grad` cost ~20% more, measured with
- * the slabs and slots in shared memory). With `to` null only the reduced gradient is
- * written, into `grad` (a single step for the oracle tests).
+ * reduced from every slab in slab order and divided once by the global normaliser
+ * (reduceGradients, into `grad`'s slice), then Adam step `t` (adamStep) on slot `to`,
+ * which first takes slot `from`'s values: the serial code itself over a slice, so the
+ * weights are bit-identical to reducing and updating the whole vector in one thread
+ * (tested in test/adam.test.ts). With `to` null only the reduced gradient is written
+ * (a single step for the oracle tests). `npm run bench:loops` measured a hand-fused
+ * single pass 1.4-2x slower than these two passes and the copies.
  */
 export function updateSlice(
   cfg: AdamConfig, t: number, slabs: readonly Float32Array[], normaliser: number, lo: number, hi: number,
   from: ParamSlot, to: ParamSlot | null, grad: Float32Array,
 ): void {
-  if (!to) {
-    reduceGradients(slabs.map((s) => s.subarray(lo, hi)), normaliser, grad.subarray(lo, hi));
-    return;
-  }
-  const inv = 1 / normaliser;
-  const { lr, beta1, beta2, eps } = cfg;
-  const inv1 = 1 / (1 - Math.pow(beta1, t));
-  const inv2 = 1 / (1 - Math.pow(beta2, t));
-  const a1 = 1 - beta1;
-  const a2 = 1 - beta2;
-  const n = hi - lo;
-  // Views of the slice, indexed from 0: V8 drops the bounds checks of a loop to length.
-  const m0 = from.m.subarray(lo, hi), v0 = from.v.subarray(lo, hi), w0 = from.w.subarray(lo, hi);
-  const m1 = to.m.subarray(lo, hi), v1 = to.v.subarray(lo, hi), w1 = to.w.subarray(lo, hi);
-  const s0 = slabs[0].subarray(lo, hi);
-  const fround = Math.fround;
-  if (slabs.length <= 2) {
-    // 1 or 2 slabs (1 or 2 workers in normal mode): (first + second) * inv, rounded once.
-    const s1 = slabs.length === 2 ? slabs[1].subarray(lo, hi) : null;
-    for (let i = 0; i < n; i++) {
-      const g = fround((s1 ? s0[i] + s1[i] : s0[i]) * inv);
-      const mi = beta1 * m0[i] + a1 * g;
-      const vi = beta2 * v0[i] + a2 * g * g;
-      m1[i] = mi;
-      v1[i] = vi;
-      w1[i] = w0[i] - (lr * (mi * inv1)) / (Math.sqrt(vi * inv2) + eps);
-    }
-    return;
-  }
-  // More slabs: the running sum is rounded to float32 after every add, as reduceGradients
-  // stores it.
-  const rest = slabs.slice(1).map((s) => s.subarray(lo, hi));
-  for (let i = 0; i < n; i++) {
-    let acc = s0[i];
-    for (let k = 0; k < rest.length; k++) acc = fround(acc + rest[k][i]);
-    const g = fround(acc * inv);
-    const mi = beta1 * m0[i] + a1 * g;
-    const vi = beta2 * v0[i] + a2 * g * g;
-    m1[i] = mi;
-    v1[i] = vi;
-    w1[i] = w0[i] - (lr * (mi * inv1)) / (Math.sqrt(vi * inv2) + eps);
-  }
+  const g = grad.subarray(lo, hi);
+  reduceGradients(slabs.map((s) => s.subarray(lo, hi)), normaliser, g);
+  if (!to) return;
+  const w = to.w.subarray(lo, hi);
+  const state = { t: t - 1, m: to.m.subarray(lo, hi), v: to.v.subarray(lo, hi) };
+  w.set(from.w.subarray(lo, hi));
+  state.m.set(from.m.subarray(lo, hi));
+  state.v.set(from.v.subarray(lo, hi));
+  adamStep(cfg, state, g, w);
 }

@@ -152,6 +152,8 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
   const { config, options, views, schedule, loops, checkpoints, runLog } = r;
   let completed = schedule.firstStep;
   let published = completed;
+  /** The weights version step `step` reads: the updates since the run's first version. */
+  const versionOf = (step: number) => firstVersion + (step - schedule.firstStep);
   // The steps whose checkpoint, if one was due, is written: the loops may not go past
   // the next checkpoint after them.
   let handled = completed;
@@ -169,8 +171,7 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
   };
   /** b. Checks step `step`'s results and its loss over the global normaliser; d. accounts and logs it. Returns true at an epoch's end. */
   const account = (step: number, results: ShardResult[]): boolean => {
-    const version = firstVersion + (step - schedule.firstStep);
-    const g = checkStep(results, r.wp, step, version, config.batchSize, config.normalize);
+    const g = checkStep(results, r.wp, step, versionOf(step), config.batchSize, config.normalize);
     completed = step + 1;
     return runLog.stepDone(step, g.loss, loops.timing(step, results), results);
   };
@@ -182,7 +183,7 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
   const stopAndDrain = async (): Promise<number> => {
     const finished = await stopLoops(loops, config);
     for (let step = completed; step < finished; step++) {
-      account(step, await loops.results(step, firstVersion + (step - schedule.firstStep)));
+      account(step, await loops.results(step, versionOf(step)));
     }
     return finished;
   };
@@ -192,7 +193,7 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
     loops.start(completed, firstVersion, r.adamT);
     publishAhead();
     for (let step = completed; step < schedule.totalSteps; step++) {
-      const version = firstVersion + (step - schedule.firstStep);
+      const version = versionOf(step);
       // a. Every shard's result of the step (a stop that outlasts a hung step ends here).
       // The coordinator sleeps until the loops would run out of published batches (or
       // YIELD_MS), then reads every step done meanwhile; the first step is seen at once

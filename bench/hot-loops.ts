@@ -1,0 +1,118 @@
+// `npm run bench:loops`: the two plain-JS loops on a step's path, each against the
+// simpler way it replaced, in one thread, on shared memory as the workers use it,
+// alternated, medians:
+//   gather: gatherRows (four rows at a time, a /255 table) against a row at a time
+//           dividing each byte by 255 (the gather before it), at 64 and 512 rows;
+//   update: updateSlice over half of the MLP's parameters (two slabs), which reduces,
+//           copies the slot it reads into the slot it writes and runs adamStep there,
+//           against reduceGradients + adamStep in place over the same half (what the
+//           coordinator ran before): the cost of the two slots.
+// Both pairs are checked to give the same bits before they are timed.
+import { gatherRows } from '../src/engine/shards.js';
+import type { ShardBuffers } from '../src/engine/shards.js';
+import { writeCombinedLabel } from '../src/model/labels.js';
+import { ADAM_DEFAULTS, adamStep, reduceGradients, updateSlice } from '../src/optim/adam.js';
+import { Rng } from '../src/data/rng.js';
+import { benchFlags, intFlag } from './cli.js';
+
+const opts = benchFlags({ reps: 'string' }, `Usage: npm run bench:loops -- [--reps 5]
+The gather and the update against the loops they replaced; medians of --reps alternated rounds.
+`);
+const reps = intFlag('reps', opts.reps, 5, 1);
+const shared = (n: number, value: () => number = () => 0) => {
+  const a = new Float32Array(new SharedArrayBuffer(n * 4));
+  for (let i = 0; i < n; i++) a[i] = value();
+  return a;
+};
+const rng = new Rng(7);
+
+// ---- gather -------------------------------------------------------------------------
+const INPUT = 784;
+const NUM = 60000;
+const images = new Uint8Array(new SharedArrayBuffer(NUM * INPUT));
+for (let i = 0; i < images.length; i++) images[i] = Math.floor(rng.next() * 256);
+const labels = new Uint8Array(NUM).map(() => Math.floor(rng.next() * 10));
+const cond = labels.map((l) => l % 2);
+
+/** The gather before gatherRows' four-row loop: one row at a time, byte / 255. */
+function plainGather(indices: Int32Array, rows: number, out: ShardBuffers): number {
+  let conditionSum = 0;
+  for (let r = 0; r < rows; r++) {
+    const i = indices[r];
+    for (let k = 0; k < INPUT; k++) {
+      const v = images[i * INPUT + k] / 255;
+      out.x[r * INPUT + k] = v;
+      out.xT[k * rows + r] = v;
+    }
+    writeCombinedLabel(labels[i], cond[i], 10, out.label, r * 11);
+    conditionSum += cond[i];
+  }
+  return conditionSum;
+}
+
+function gatherCase(rows: number) {
+  const indices = Int32Array.from({ length: rows }, () => Math.floor(rng.next() * NUM));
+  const buf = () => ({ x: new Float32Array(rows * INPUT), xT: new Float32Array(rows * INPUT), label: new Float32Array(rows * 11) });
+  const a = buf();
+  const b = buf();
+  gatherRows(images, labels, cond, indices, 0, rows, INPUT, 10, a);
+  plainGather(indices, rows, b);
+  const same = ['x', 'xT', 'label'].every((k) => Buffer.from((a as never as Record<string, Float32Array>)[k].buffer).equals(Buffer.from((b as never as Record<string, Float32Array>)[k].buffer)));
+  if (!same) throw new Error(`gather, ${rows} rows: gatherRows and the plain gather differ`);
+  const iters = Math.max(50, Math.round(20000 / rows));
+  return {
+    name: `gather, ${rows} rows`,
+    now: () => { for (let i = 0; i < iters; i++) gatherRows(images, labels, cond, indices, 0, rows, INPUT, 10, a); return iters; },
+    before: () => { for (let i = 0; i < iters; i++) plainGather(indices, rows, b); return iters; },
+  };
+}
+
+// ---- update -------------------------------------------------------------------------
+const PARAMS = 50890; // the seed MLP
+const lo = 0;
+const hi = PARAMS >> 1; // one of two workers' slices
+const slabs = [0, 1].map(() => shared(PARAMS, () => (rng.next() - 0.5) * 10));
+const slot = () => ({ w: shared(PARAMS, () => rng.next() - 0.5), m: shared(PARAMS), v: shared(PARAMS) });
+const slots = [slot(), slot()];
+const grad = shared(PARAMS);
+const serial = { w: shared(hi - lo), adam: { t: 0, m: shared(hi - lo), v: shared(hi - lo) } };
+serial.w.set(slots[0].w.subarray(lo, hi));
+const half = slabs.map((s) => s.subarray(lo, hi));
+const halfGrad = grad.subarray(lo, hi);
+let t = 0;
+{
+  // Same bits after a few steps from the same start.
+  const check = { w: serial.w.slice(), adam: { t: 0, m: new Float32Array(hi - lo), v: new Float32Array(hi - lo) } };
+  const from = { w: slots[0].w, m: shared(PARAMS), v: shared(PARAMS) };
+  const to = { w: shared(PARAMS), m: shared(PARAMS), v: shared(PARAMS) };
+  for (let k = 1; k <= 3; k++) {
+    updateSlice(ADAM_DEFAULTS, k, slabs, 128, lo, hi, k % 2 ? from : to, k % 2 ? to : from, grad);
+    reduceGradients(half, 128, halfGrad);
+    adamStep(ADAM_DEFAULTS, check.adam, halfGrad, check.w);
+  }
+  if (!Buffer.from((3 % 2 ? to : from).w.slice(lo, hi).buffer).equals(Buffer.from(check.w.buffer))) throw new Error('update: updateSlice and reduceGradients + adamStep differ');
+}
+const updateCase = {
+  name: `update, ${hi - lo} parameters (half the MLP), 2 slabs`,
+  now: () => { for (let i = 0; i < 200; i++) { t++; updateSlice(ADAM_DEFAULTS, t, slabs, 128, lo, hi, slots[t % 2], slots[(t + 1) % 2], grad); } return 200; },
+  before: () => { for (let i = 0; i < 200; i++) { reduceGradients(half, 128, halfGrad); adamStep(ADAM_DEFAULTS, serial.adam, halfGrad, serial.w); } return 200; },
+};
+
+// ---- run ----------------------------------------------------------------------------
+const cases = [gatherCase(64), gatherCase(512), updateCase];
+const med = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
+const time = (f: () => number) => { const t0 = performance.now(); const n = f(); return (performance.now() - t0) / n; };
+for (const c of cases) { c.now(); c.before(); } // warm-up: both compiled before timing
+const rows: { name: string; nowMs: number; beforeMs: number }[] = [];
+for (const c of cases) {
+  const now: number[] = [];
+  const before: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    now.push(time(c.now));
+    before.push(time(c.before));
+  }
+  rows.push({ name: c.name, nowMs: med(now), beforeMs: med(before) });
+}
+process.stdout.write(`hot loops, one thread, shared memory, medians of ${reps} alternated rounds\n\n| loop | now ms | before ms | now / before |\n| --- | ---: | ---: | ---: |\n`);
+for (const r of rows) process.stdout.write(`| ${r.name} | ${r.nowMs.toFixed(3)} | ${r.beforeMs.toFixed(3)} | ${(r.nowMs / r.beforeMs).toFixed(2)}x |\n`);
+process.stdout.write(`${JSON.stringify({ reps, rows })}\n`);
