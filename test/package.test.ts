@@ -77,7 +77,7 @@ await train({ wokers: 2 });
     expect(help.stdout).toMatch(/^Usage: tfjs-parallel-trainer <command>/);
     const unknown = run('npx', ['--no-install', 'tfjs-parallel-trainer', 'fit'], project);
     expect(unknown.status).toBe(2);
-    expect(unknown.stderr.trim()).toBe('error: "fit": unknown command (expected one of train, eval, predict, report; see --help)');
+    expect(unknown.stderr.trim()).toBe('error: "fit": unknown command (expected one of train, eval, predict, report, profile; see --help)');
   });
 
   it('the library never loads vega or vega-lite (they are removed here, and train() still runs)', () => {

@@ -7,6 +7,7 @@ const COMMANDS = {
   eval: () => import('./eval.js'),
   predict: () => import('./predict.js'),
   report: () => import('./report.js'),
+  profile: () => import('./profile.js'),
 } as const;
 
 const USAGE = `Usage: tfjs-parallel-trainer <command> [flags]
@@ -16,6 +17,7 @@ Commands:
   eval      the seed's report for a checkpoint
   predict   class probabilities of IDX images from a checkpoint
   report    SVG charts and an index.html of a training run's log
+  profile   one training step of a model, timed kernel by kernel
 
 tfjs-parallel-trainer <command> --help lists the command's flags.
 `;

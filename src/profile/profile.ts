@@ -1,0 +1,125 @@
+// One shard's training step, run in this thread exactly as a worker runs it (the same
+// model path, backend and kernels), with every kernel timed (kernel-timer.ts): which
+// kernels a model's step spends its time in, how often each is called, and how much of
+// the step is outside kernels (the engine, the gradient tape, our own code).
+import * as tf from '@tensorflow/tfjs-core';
+import type { Prepared } from '../run/prepare.js';
+import { initBackend, shardLossAndGradient, weightInputs } from '../model/mlp.js';
+import { Kernels } from '../model/kernels.js';
+import { GeneralModel } from '../model/general.js';
+import { fillConditions } from '../model/labels.js';
+import { gatherRows, gatherTaskRows } from '../engine/shards.js';
+import { withSeededRandom } from '../task/load.js';
+import { KernelTimer } from './kernel-timer.js';
+import type { KernelStat } from './kernel-timer.js';
+
+export interface ProfileOptions {
+  /** Rows of the profiled shard; default: the largest shard of the run (a micro-shard in deterministic mode). */
+  rows?: number;
+  /** Timed steps, after `warmup` untimed ones. */
+  steps: number;
+  warmup: number;
+}
+
+export interface ProfileResult {
+  task: string;
+  engine: 'fast' | 'general';
+  backend: string;
+  rows: number;
+  steps: number;
+  warmup: number;
+  /** Wall time of one step (weights into tensors, forward, loss, backward, gradient out). */
+  stepMs: { median: number; mean: number; min: number };
+  /** Per step: the kernels' self times added up, and the mean step's remainder. */
+  kernelMs: number;
+  outsideMs: number;
+  kernelCalls: number;
+  /** Per kernel, per step (calls and times divided by the timed steps), slowest self time first. */
+  kernels: KernelStat[];
+}
+
+/** The rows one worker's shard has in this run (the first shards get the extra row). */
+export function shardRows(config: Prepared['config']): number {
+  return config.deterministic ? Math.min(config.microShardRows, config.batchSize) : Math.ceil(config.batchSize / config.workers);
+}
+
+export async function profileStep(prepared: Prepared, opts: ProfileOptions): Promise<ProfileResult> {
+  const { config, data, model } = prepared;
+  await initBackend(config.backend);
+  const rows = Math.min(opts.rows ?? shardRows(config), data.train.count);
+  const inputSize = data.train.inputSize;
+  const indices = Int32Array.from({ length: rows }, (_, i) => i); // the first rows of the training set
+  const weights = new Float32Array(model.layout.numParams);
+  model.init(weights);
+  const slab = new Float32Array(model.layout.numParams);
+  const timer = new KernelTimer(tf.getBackend());
+  try {
+    let step: () => void;
+    if (model.engine === 'general') {
+      const labelWidth = model.task.labelWidth;
+      const x = new Float32Array(rows * inputSize);
+      const y = new Float32Array(rows * labelWidth);
+      gatherTaskRows(data.train.images, model.labelRows!.train, indices, 0, rows, inputSize, labelWidth, x, y);
+      const general = await GeneralModel.create(model.topology!, model.layout, model.task, config.normalize !== 'batch');
+      step = () => {
+        general.setWeights(weights);
+        withSeededRandom(config.seed, () => general.gradient(rows, x, y, slab));
+      };
+    } else {
+      const { numClasses } = model.spec;
+      const buf = { x: new Float32Array(rows * inputSize), xT: new Float32Array(rows * inputSize), label: new Float32Array(rows * (numClasses + 1)) };
+      const cond = new Uint8Array(data.train.count);
+      fillConditions(data.train.labels, config.mask, cond);
+      gatherRows(data.train.images, data.train.labels, cond, indices, 0, rows, inputSize, numClasses, buf);
+      const k = new Kernels();
+      step = () => {
+        const w = weightInputs(k, weights, model.layout);
+        try {
+          shardLossAndGradient(k, w, model.spec, model.layout, rows, buf, slab);
+        } finally {
+          k.release();
+        }
+      };
+    }
+    for (let i = 0; i < opts.warmup; i++) step();
+    timer.reset();
+    const times: number[] = [];
+    for (let i = 0; i < opts.steps; i++) {
+      const t0 = performance.now();
+      step();
+      times.push(performance.now() - t0);
+    }
+    const perStep = (x: number) => x / opts.steps;
+    const kernels = timer.results().map((s) => ({ name: s.name, calls: perStep(s.calls), totalMs: perStep(s.totalMs), selfMs: perStep(s.selfMs) }));
+    const sorted = [...times].sort((a, b) => a - b);
+    const mean = times.reduce((a, b) => a + b, 0) / times.length;
+    const kernelMs = kernels.reduce((a, s) => a + s.selfMs, 0);
+    return {
+      task: model.task.name, engine: model.engine, backend: tf.getBackend(), rows, steps: opts.steps, warmup: opts.warmup,
+      stepMs: { median: sorted[Math.floor(sorted.length / 2)], mean, min: sorted[0] },
+      kernelMs, outsideMs: mean - kernelMs, kernelCalls: kernels.reduce((a, s) => a + s.calls, 0), kernels,
+    };
+  } finally {
+    timer.uninstall();
+  }
+}
+
+/** The result as a table for people. */
+export function formatProfile(r: ProfileResult, top = Infinity): string {
+  const f = (x: number, d = 3) => x.toFixed(d);
+  const pct = (x: number) => `${(100 * x / r.stepMs.mean).toFixed(1)}%`;
+  const lines = [
+    `profile: ${r.task === 'built-in' ? 'the built-in task' : `task ${r.task}`}, ${r.engine} path, ${r.backend} backend, ${r.rows} rows a step, ${r.steps} steps timed after ${r.warmup} warm-up steps`,
+    `step: median ${f(r.stepMs.median)} ms, mean ${f(r.stepMs.mean)} ms, min ${f(r.stepMs.min)} ms`,
+    `in kernels ${f(r.kernelMs)} ms (${pct(r.kernelMs)}), outside kernels ${f(r.outsideMs)} ms (${pct(r.outsideMs)}): the engine, the gradient tape and the trainer's own code; ${f(r.kernelCalls, 0)} kernel calls a step`,
+    '',
+  ];
+  const rows = r.kernels.slice(0, top).map((s) => [s.name, f(s.calls, s.calls % 1 === 0 ? 0 : 1), f(s.selfMs), pct(s.selfMs), f(s.totalMs), s.calls ? f(1000 * s.selfMs / s.calls, 1) : '-']);
+  const head = ['kernel', 'calls', 'self ms', '% of step', 'total ms', 'self us/call'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
+  const fmt = (row: string[]) => row.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  lines.push(fmt(head), ...rows.map(fmt));
+  if (r.kernels.length > top) lines.push(`... ${r.kernels.length - top} more kernels (--top)`);
+  lines.push('', 'self: the kernel alone; total: with the kernels it calls (a replacement kernel that runs Transpose and Conv2D, say). Times are per step.');
+  return lines.join('\n') + '\n';
+}
