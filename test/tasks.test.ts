@@ -115,6 +115,22 @@ describe.each([1, 2, 3])('the CNN task on %i worker(s) against one process on th
   }
 });
 
+describe.each([1, 3])('the LSTM task (fused on the workers) on %i worker(s) against one process on the full batch', (workers) => {
+  it('reduced gradient within 1e-5', async () => {
+    const s = await setUp({ task: example('lstm-rows.mjs'), workers, batchSize: 50, seed: 5 });
+    try {
+      const batch = Int32Array.from({ length: 50 }, (_, i) => 5 + 17 * i);
+      s.shared.views.batch.set(batch);
+      const grad = new Float32Array(s.run.layout.numParams);
+      await oneStepGradient(s.wp, s.shared.views, planShards(50, workers), 'batch', grad);
+      expect(maxRelDiff(grad, await fullBatchGradient(s, batch, 'batch'))).toBeLessThan(1e-5);
+      expect(Math.max(...grad.map(Math.abs))).toBeGreaterThan(1e-3);
+    } finally {
+      await closePool(s.wp);
+    }
+  });
+});
+
 describe('the weighted-sample task: weights in [0, 1] normalised by their global sum', () => {
   it.each([1, 3])('%i worker(s) equal one process within 1e-5', async (workers) => {
     const s = await setUp({ task: example('weighted.mjs'), workers, batchSize: 64, normalize: 'weight' });

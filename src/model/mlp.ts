@@ -2,7 +2,7 @@
 // the seed's masked loss, the gradient of its SUM over a shard, and the logits for
 // evaluation. Used by the workers, and by tests as the single-process reference.
 import * as tf from '@tensorflow/tfjs-core';
-import { registerWasmKernels } from './wasm-kernels.js';
+import { registerWasmKernels } from './wasm-kernels/index.js';
 import type { Activation, ModelSpec, ParamLayout } from './layout.js';
 import { paramView } from './layout.js';
 import { reshaped } from './kernels.js';
