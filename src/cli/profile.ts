@@ -21,13 +21,14 @@ Profile flags:
   --steps N     timed steps (default 50)
   --warmup N    untimed steps first, for the JIT and the backend's caches (default 20)
   --top N       show the N slowest kernels (default: all)
+  --by-shape    one line per kernel and input shapes: tells the layers apart
   --json        print the result as one JSON object instead of the table
 
 Training flags: those of \`train --help\` (--task, --batch-size, --workers, --backend,
 --engine, --data, --config, ...).
 `;
 
-const OWN = { rows: 'string', steps: 'string', warmup: 'string', top: 'string', json: 'boolean' } as const;
+const OWN = { rows: 'string', steps: 'string', warmup: 'string', top: 'string', json: 'boolean', 'by-shape': 'boolean' } as const;
 
 /** Splits argv into the profile's own flags and the training flags. */
 function splitArgv(argv: string[]): { own: Record<string, string | boolean>; rest: string[] } {
@@ -52,6 +53,7 @@ async function run(argv: string[]): Promise<void> {
     rows: own.rows === undefined ? undefined : intFlag(own, 'rows', 0),
     steps: intFlag(own, 'steps', 50),
     warmup: intFlag(own, 'warmup', 20, 0),
+    byShape: own['by-shape'] === true,
   };
   const top = intFlag(own, 'top', Number.MAX_SAFE_INTEGER);
   const prepared = await prepareRun((base) => resolveConfig(rest, base), undefined);

@@ -12,7 +12,7 @@ import { models } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ParamLayout } from './layout.js';
 import { paramView } from './layout.js';
-import { fuseRecurrentLayers } from './recurrent.js';
+import { fuseLayers } from './fused/index.js';
 import type { LoadedTask } from '../task/load.js';
 import { firstLine } from '../task/load.js';
 import { tf as tfNamespace } from '../task/tf.js';
@@ -57,7 +57,7 @@ export class GeneralModel {
     const names = model.weights.map((w) => `${w.originalName ?? w.name}[${w.shape}]`).join();
     const expected = layout.params.map((p) => `${p.name}[${p.shape}]`).join();
     if (names !== expected) throw new Error(`parameter layout mismatch: coordinator ${expected}, worker ${names}`);
-    fuseRecurrentLayers(model);
+    fuseLayers(model);
     return new GeneralModel(model, task, layout, model.inputs[0].shape.slice(1) as number[], weighted);
   }
 

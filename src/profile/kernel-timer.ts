@@ -22,8 +22,12 @@ export class KernelTimer {
   /** Per open kernel call: the time its nested kernel calls took. */
   private readonly childMs: number[] = [];
 
-  /** Wraps every kernel of `backendName`; call after the backend is initialised (set-up functions have run). */
-  constructor(private readonly backendName: string) {
+  /**
+   * Wraps every kernel of `backendName`; call after the backend is initialised (set-up
+   * functions have run). `byShape`: one line per kernel and input shapes, which tells
+   * the layers apart (Conv2D([64,28,28,1], [3,3,1,8]) is the first convolution).
+   */
+  constructor(private readonly backendName: string, private readonly byShape = false) {
     for (const config of tf.getKernelsForBackend(backendName)) {
       this.originals.push(config);
       tf.unregisterKernel(config.kernelName, backendName);
@@ -32,9 +36,10 @@ export class KernelTimer {
   }
 
   private wrap(name: string, kernelFunc: tf.KernelFunc): tf.KernelFunc {
-    const stat: KernelStat = { name, calls: 0, totalMs: 0, selfMs: 0 };
-    this.stats.set(name, stat);
+    const byName: KernelStat = { name, calls: 0, totalMs: 0, selfMs: 0 };
+    this.stats.set(name, byName);
     return (args) => {
+      const stat = this.byShape ? this.statOf(`${name}(${Object.values(args.inputs).map((t) => `[${t?.shape}]`).join(', ')})`) : byName;
       this.childMs.push(0);
       const t0 = performance.now();
       try {
@@ -48,6 +53,12 @@ export class KernelTimer {
         if (this.childMs.length > 0) this.childMs[this.childMs.length - 1] += ms;
       }
     };
+  }
+
+  private statOf(key: string): KernelStat {
+    let s = this.stats.get(key);
+    if (!s) this.stats.set(key, (s = { name: key, calls: 0, totalMs: 0, selfMs: 0 }));
+    return s;
   }
 
   /** Forgets what was counted so far (the warm-up steps). */

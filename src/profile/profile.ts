@@ -19,6 +19,8 @@ export interface ProfileOptions {
   /** Timed steps, after `warmup` untimed ones. */
   steps: number;
   warmup: number;
+  /** One line per kernel and input shapes instead of per kernel. */
+  byShape?: boolean;
 }
 
 export interface ProfileResult {
@@ -52,7 +54,7 @@ export async function profileStep(prepared: Prepared, opts: ProfileOptions): Pro
   const weights = new Float32Array(model.layout.numParams);
   model.init(weights);
   const slab = new Float32Array(model.layout.numParams);
-  const timer = new KernelTimer(tf.getBackend());
+  const timer = new KernelTimer(tf.getBackend(), opts.byShape);
   try {
     let step: () => void;
     if (model.engine === 'general') {

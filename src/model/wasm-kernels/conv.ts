@@ -5,13 +5,17 @@
 //                         JS copy when the stride is above 1, padded so the output is
 //                         the input's size, with the filter turned by 180 degrees and
 //                         its channel axes swapped.
-//   Conv2DBackpropFilter  im2col then one plain matmul (XNNPACK): the input's patches
-//                         written by a JS loop straight in the transposed layout
-//                         [taps x channels, positions], times dy as [positions, out].
-//                         When that matrix would be large (over PATCH_LIMIT values, stride
-//                         1), a Conv2D of the transposed input with dy as the filter
-//                         instead: it writes no patches, and the patches' memory traffic
-//                         made im2col slower there (figures at PATCH_LIMIT).
+//   Conv2DBackpropFilter  stride 1: a Conv2D (XNNPACK) of the input with its channels to
+//                         the front and dy as the filter. Other strides: im2col then one
+//                         plain matmul (XNNPACK): the input's patches written by a JS loop
+//                         straight in the transposed layout [taps x channels, positions],
+//                         times dy as [positions, out]. Both hand XNNPACK dy as the
+//                         weights it packs (~2.5 ns a value, every call: dy is new each
+//                         step); with stride 1 the convolution was as fast or faster over
+//                         six layer shapes (fresh tensors each call, medians: 1.68 against
+//                         1.62 ms for [64,28,28,1] -> 8, 1.20 against 1.51 ms for
+//                         [64,13,13,8] -> 16, 5.57 against 6.46 ms for [64,32,32,3] -> 16),
+//                         and the stride-1 shortcut of the previous loop was already it.
 // Both read dy by its own shape: TF.js's gradients do not pass the forward's
 // dimRoundingMode, so with a numeric pad and rounding up dy can hold a row or column
 // more than the kernel's own sizes say; as the cpu kernels, the extra ones are unused.
@@ -103,7 +107,7 @@ export function conv2DBackpropFilter({ inputs, backend, attrs }: Args<{ x: Info;
   const positions = batchSize * rows * cols;
   const taps = info.filterHeight * info.filterWidth * info.inChannels;
   const sized = rows === dy.shape[1] && cols === dy.shape[2];
-  if (taps * positions > PATCH_LIMIT && info.strideHeight === 1 && info.strideWidth === 1 && sized) {
+  if (info.strideHeight === 1 && info.strideWidth === 1 && sized) {
     const r = filterGradByConv(x, dy, info, backend);
     if (r) return r;
   }
@@ -117,14 +121,6 @@ export function conv2DBackpropFilter({ inputs, backend, attrs }: Args<{ x: Info;
     temps.free();
   }
 }
-
-/**
- * Patch matrices above this many values (16 MB) go the convolution route instead: at
- * [64,28,28,16] -> 16 filters (6.2 M values) im2col took 16.5 ms and the convolution
- * 11.5 ms; up to 1.8 M values im2col was as fast or faster (0.79 against 1.57 ms for
- * [64,28,28,1] -> 8, 4.05 against 5.63 ms for [64,32,32,3] -> 16).
- */
-const PATCH_LIMIT = 4 * 1024 * 1024;
 
 /**
  * With stride 1: dW is a valid Conv2D of the input with its channels to the front

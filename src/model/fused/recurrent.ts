@@ -19,24 +19,21 @@
 // activations and the same derivatives, hardSigmoid's clip boundaries computed in
 // float32 as the engine does); only the order of some float additions differs.
 // Tested against stock tfjs-layers on the cpu backend, gradients within 1e-5
-// (test/recurrent.test.ts).
+// (test/fused-layers.test.ts).
 //
 // What stays on the stock path (the layer keeps its own call): dropout or recurrent
 // dropout, returnState, goBackwards, stateful layers, an initial state or a mask
 // passed in, activations other than tanh, sigmoid, hardSigmoid, relu and linear.
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { Kernels } from './kernels.js';
-import type { Info } from './kernels.js';
+import { Kernels } from '../kernels.js';
+import type { FusableLayer, LayerCall } from './layer.js';
+import type { Info } from '../kernels.js';
 
 type ActivationName = 'tanh' | 'sigmoid' | 'hardSigmoid' | 'relu' | 'linear';
 const ACTIVATIONS = new Set<string>(['tanh', 'sigmoid', 'hardSigmoid', 'relu', 'linear']);
 
 /** What this file reads of a tfjs-layers GRU or LSTM layer (not in the public types). */
-interface RecurrentLayer {
-  name: string;
-  getClassName(): string;
-  call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[];
+export interface RecurrentLayer extends FusableLayer {
   returnSequences: boolean;
   returnState: boolean;
   goBackwards: boolean;
@@ -55,32 +52,26 @@ interface RecurrentLayer {
 }
 
 /**
- * Puts every GRU and LSTM layer of `model` whose settings this file implements on the
- * fused op (an own `call` on the layer object; the class is untouched). Returns the
- * names of the layers it changed.
+ * The fused call for a GRU or LSTM layer whose settings this file implements, else
+ * null. At call time, an input that is not one [batch, time, features] tensor, a mask
+ * or an initial state passed in go to the layer's own call.
  */
-export function fuseRecurrentLayers(model: LayersModel): string[] {
-  const fused: string[] = [];
-  for (const layer of model.layers as unknown as RecurrentLayer[]) {
-    const kind = layer.getClassName();
-    if ((kind !== 'GRU' && kind !== 'LSTM') || !supported(layer)) continue;
-    const stock = layer.call.bind(layer);
-    const spec: CellSpec = {
-      kind, units: layer.cell.units, returnSequences: layer.returnSequences,
-      activation: layer.cell.activation.getClassName() as ActivationName,
-      recurrentActivation: layer.cell.recurrentActivation.getClassName() as ActivationName,
-    };
-    const op = fusedOp(spec);
-    layer.call = (inputs, kwargs) => {
-      const x = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : null) : inputs;
-      if (!x || x.rank !== 3 || kwargs?.mask != null || kwargs?.initialState != null) return stock(inputs, kwargs);
-      const { cell } = layer;
-      const weights = [cell.kernel.read(), cell.recurrentKernel.read(), ...(cell.bias ? [cell.bias.read()] : [])];
-      return op(x, ...weights);
-    };
-    fused.push(layer.name);
-  }
-  return fused;
+export function fusedRecurrentCall(layer: RecurrentLayer): LayerCall | null {
+  const kind = layer.getClassName();
+  if ((kind !== 'GRU' && kind !== 'LSTM') || !supported(layer)) return null;
+  const stock = layer.call.bind(layer);
+  const op = fusedOp({
+    kind, units: layer.cell.units, returnSequences: layer.returnSequences,
+    activation: layer.cell.activation.getClassName() as ActivationName,
+    recurrentActivation: layer.cell.recurrentActivation.getClassName() as ActivationName,
+  });
+  return (inputs, kwargs) => {
+    const x = Array.isArray(inputs) ? (inputs.length === 1 ? inputs[0] : null) : inputs;
+    if (!x || x.rank !== 3 || kwargs?.mask != null || kwargs?.initialState != null) return stock(inputs, kwargs);
+    const { cell } = layer;
+    const weights = [cell.kernel.read(), cell.recurrentKernel.read(), ...(cell.bias ? [cell.bias.read()] : [])];
+    return op(x, ...weights);
+  };
 }
 
 function supported(layer: RecurrentLayer): boolean {
