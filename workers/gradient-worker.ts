@@ -18,7 +18,8 @@ import { GeneralModel, TaskRuntimeError } from '../src/model/general.js';
 import { importTask, withSeededRandom } from '../src/task/load.js';
 import type { ShardBuffers } from '../src/engine/shards.js';
 import { threadId } from 'node:worker_threads';
-import { faultFor, parseFaults } from '../src/engine/faults.js';
+import { getHeapStatistics } from 'node:v8';
+import { collectGarbageEvery, faultFor, parseFaults } from '../src/engine/faults.js';
 
 interface State {
   setupMs: number;
@@ -150,7 +151,14 @@ function generalGradient(s: State, channel: WorkerChannel, task: StepWork, injec
   if (injected === 'nan') views.slabs[task.slab][0] = NaN;
   let nonFinite = false;
   for (let j = 0; j < slabCount(task) && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
-  return { nonFinite, lossSum, microLossSums, weightSum, weightsVersion: task.weightsVersion, numTensors: heldBuffers(), computeMs: performance.now() - tReady };
+  return { nonFinite, lossSum, microLossSums, weightSum, weightsVersion: task.weightsVersion, numTensors: heldBuffers(), computeMs: performance.now() - tReady, ...memoryMB() };
+}
+
+/** This thread's V8 heap in use (about 1 us to read) and its wasm memory, MB. */
+function memoryMB(): { heapMB: number; wasmMB: number } {
+  collectGarbageEvery();
+  const wasm = (tf.engine().backend as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm;
+  return { heapMB: getHeapStatistics().used_heap_size / 2 ** 20, wasmMB: (wasm?.HEAPU8?.byteLength ?? 0) / 2 ** 20 };
 }
 
 function allFinite(a: Float32Array): boolean {
@@ -251,7 +259,7 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
   const slabs = slabCount(task);
   for (let j = 0; j < slabs && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
   const tEnd = performance.now();
-  return { nonFinite, lossSum, microLossSums, weightSum, weightsVersion, numTensors: heldBuffers(), computeMs: tEnd - tReady };
+  return { nonFinite, lossSum, microLossSums, weightSum, weightsVersion, numTensors: heldBuffers(), computeMs: tEnd - tReady, ...memoryMB() };
 }
 
 /**

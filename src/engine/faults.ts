@@ -3,6 +3,8 @@
 // `kind@step:shard`, kind one of throw | exit | hang | nan; a trailing `!` fires on every
 // attempt (to exhaust --max-retries), otherwise only on the first. Example:
 //   TRAINER_FAULTS='exit@7:1,hang@12:0,throw@20:1!'
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { blockFor } from './step-channel.js';
 
 export const FAULT_KINDS = ['throw', 'exit', 'hang', 'nan'] as const;
@@ -80,4 +82,40 @@ export function hold(phase: HoldPhase): void {
   if (holdSpec?.phase !== phase) return;
   process.stderr.write(`hold: ${phase}\n`);
   blockFor(holdSpec.ms);
+}
+
+// Test-only: TRAINER_GC_STEPS=N makes every thread of a run collect its garbage in full
+// (a major GC) every N steps of its own and every worker right before it reports its
+// memory, so that `npm run soak` measures the memory a run keeps, not the garbage V8 has
+// not collected yet (V8 lets old-generation garbage build up for many epochs before a
+// major GC: the per-worker heap in use rose by ~0.3 MB an epoch between collections and
+// fell back to 13.9 MB after each; a full collection every epoch held it at 13.6-13.9 MB
+// over 30 epochs). Not for real runs: it costs a collection's pause.
+
+const gcSteps = (() => {
+  const spec = process.env.TRAINER_GC_STEPS;
+  if (!spec) return 0;
+  if (!/^[1-9]\d*$/.test(spec.trim())) throw new Error(`TRAINER_GC_STEPS: cannot read "${spec}" (expected a number of steps)`);
+  return Number(spec);
+})();
+
+let gcCalls = 0;
+let fullGc: (() => void) | undefined;
+
+/** A full garbage collection every TRAINER_GC_STEPS calls (one a step); nothing when it is not set. */
+export function collectGarbageEvery(): void {
+  if (gcSteps > 0 && ++gcCalls % gcSteps === 0) collectGarbage();
+}
+
+/** A full garbage collection now, when TRAINER_GC_STEPS is set (the coordinator, at each epoch's end). */
+export function collectGarbage(): void {
+  if (gcSteps === 0) return;
+  fullGc ??= exposedGc();
+  fullGc();
+}
+
+/** V8's gc(), which worker threads cannot get from --expose-gc: the flag is set at run time and gc read from a new context. */
+function exposedGc(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
 }

@@ -56,6 +56,9 @@ export interface ShardResult {
   numTensors: number;
   /** Weights in, forward, backward, gradients into the slab(s). */
   computeMs: number;
+  /** The worker's V8 heap in use and its wasm memory after the step, MB: where a worker's memory goes (soak runs). */
+  heapMB: number;
+  wasmMB: number;
 }
 
 /** When a shard's loop finished a step, and its update phase (written after its gradient: see writeTiming). */
@@ -69,8 +72,8 @@ export interface StepTiming {
 }
 
 /** Shard i's record in `results`: a ShardResult as float64s (micro-shard losses are in slabLoss). */
-const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5, updateMs: 6, stepMs: 7, endAt: 8 } as const;
-const RESULT_FIELDS = 9;
+const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5, updateMs: 6, stepMs: 7, endAt: 8, heapMB: 9, wasmMB: 10 } as const;
+const RESULT_FIELDS = 11;
 
 /** Pixels as the data came: bytes (scaled by 1/255 when read) or float32 (used as they are). */
 export type Images = Uint8Array | Float32Array;
@@ -250,6 +253,8 @@ export function writeResult(views: SharedViews, shard: number, firstSlab: number
   rec[RESULT.weightsVersion] = r.weightsVersion;
   rec[RESULT.numTensors] = r.numTensors;
   rec[RESULT.computeMs] = r.computeMs;
+  rec[RESULT.heapMB] = r.heapMB;
+  rec[RESULT.wasmMB] = r.wasmMB;
   if (r.microLossSums) views.slabLoss.set(r.microLossSums, slabLossAt(views, firstSlab, step));
   else views.slabLoss[slabLossAt(views, firstSlab, step)] = r.lossSum;
 }
@@ -284,6 +289,8 @@ export function readResult(views: SharedViews, shard: number, task: ShardTask, s
     weightsVersion: rec[RESULT.weightsVersion],
     numTensors: rec[RESULT.numTensors],
     computeMs: rec[RESULT.computeMs],
+    heapMB: rec[RESULT.heapMB],
+    wasmMB: rec[RESULT.wasmMB],
     microLossSums: task.microRows > 0 ? Array.from(views.slabLoss.subarray(slabLossAt(views, task.slab, step), slabLossAt(views, task.slab, step) + slabCount(task))) : undefined,
   };
 }

@@ -1,6 +1,7 @@
 // What a run tells while it trains: `progress` events every --progress-every steps,
 // `epoch_end` after each epoch, the live line on a terminal, and the library's
 // onBatchEnd / onEpochEnd callbacks. Log objects are built only when a line is due.
+import { collectGarbage } from '../engine/faults.js';
 import type { ProgressLine } from './progress-line.js';
 import type { ShardResult } from '../engine/shared-memory.js';
 import type { Logger } from './log.js';
@@ -71,7 +72,11 @@ export class RunLog {
     this.epochs.push({ epoch, ...e });
     const first = epoch === this.schedule.epochOf(this.schedule.firstStep) ? { timeToFirstStepMs: round(this.firstStepAt) } : {};
     // Memory and tensor counts, for soak runs: both must stay flat epoch after epoch.
-    const memory = { rssMB: round(process.memoryUsage().rss / 2 ** 20), workerTensors: results.map((r) => r.numTensors) };
+    collectGarbage(); // only when a soak run asks (TRAINER_GC_STEPS)
+    const memory = {
+      rssMB: round(process.memoryUsage().rss / 2 ** 20), workerTensors: results.map((r) => r.numTensors),
+      workerHeapMB: results.map((r) => round(r.heapMB)), workerWasmMB: results.map((r) => round(r.wasmMB)),
+    };
     this.log.info({ event: 'epoch_end', epoch, steps: this.epoch.steps, ...e, ...memory, ...first }, 'epoch_end');
     this.callbacks.onEpochEnd?.(epoch, e);
     this.epoch = new StepStats(this.schedule.stepsPerEpoch);
