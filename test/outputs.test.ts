@@ -194,7 +194,7 @@ describe.skipIf(mountProblem !== null)('a real full disk (tmpfs)', () => {
     });
   });
 
-  it('a log file whose disk fills: exit 1 within 2 s of the failure, naming the log file', () => {
+  it('a log file whose disk fills: exit 1 within 2 s of the failure, naming the log file, the epoch unfinished', () => {
     withTmpfs(48, (mnt) => {
       const log = join(mnt, 'run.ndjson');
       const r = runCli('src/cli/train.js', ['--epochs', '1', '--progress-every', '1', '--log-file', log]);
@@ -202,11 +202,16 @@ describe.skipIf(mountProblem !== null)('a real full disk (tmpfs)', () => {
       expect(r.stderr.trim()).toBe(`error: ${log}: cannot write (ENOSPC)`);
       const failed = r.events.find((e) => e.event === 'run_failed')!;
       expect(failed).toMatchObject({ code: 'E_WRITE', errno: 'ENOSPC', path: log });
-      // The step after the failed write stops the run: the last progress event on stdout
-      // is at most a step past the one the file could not take.
-      const progress = r.events.filter((e) => e.event === 'progress');
+      // What the mechanism guarantees, not how far a busy scheduler lets the run get:
+      // the coordinator stops the loops at the step whose line the file could not take;
+      // the steps the loops had finished by then (they run at most RING = 64 steps
+      // ahead) are still checked and logged on stdout, and no epoch ends.
+      const progress = r.events.filter((e) => e.event === 'progress') as { step: number }[];
       const fileLines = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"event":"progress"')).length;
-      expect(progress.length).toBeLessThanOrEqual(fileLines + 2);
+      expect(progress.length).toBeGreaterThan(fileLines);
+      expect(progress.length).toBeLessThanOrEqual(fileLines + 1 + 64);
+      expect(progress.at(-1)!.step).toBeLessThan(468);
+      expect(r.events.some((e) => e.event === 'epoch_end')).toBe(false);
       expect(Date.parse(failed.time as string) - Date.parse(progress.at(-1)!.time as string)).toBeLessThan(2000);
     });
   });
