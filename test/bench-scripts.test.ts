@@ -41,6 +41,16 @@ describe('npm run bench -- --quick', () => {
     ]);
     for (const c of j.tasks.contenders) for (const k of ['epochSeconds', 'stepMsMedian', 'peakRssMB']) expect(c.median[k], `${c.name} ${k}`).toBeGreaterThan(0);
     expect(j.tasks.targets.every((t: { value: number }) => Number.isFinite(t.value) && t.value > 0)).toBe(true);
+    // The real models: the trainer's rows always, PyTorch's when a python3 with torch is there.
+    const trainerRows = j.models.contenders.filter((c: { workers: number | null }) => c.workers !== null).map((c: { name: string }) => c.name);
+    expect(trainerRows).toEqual(['cnn-two-conv', 'gru-rows', 'lstm-rows'].flatMap((m) => [`trainer, ${m}, 1 worker`, `trainer, ${m}, 2 workers`]));
+    expect(j.models.contenders.filter((c: { workers: number | null }) => c.workers === null)).toHaveLength(j.models.python ? 3 : 0);
+    for (const c of j.models.contenders) expect(c.median.epochSeconds, c.name).toBeGreaterThan(0);
+    expect(j.models.cnnStepMs.median.current).toBeGreaterThan(0);
+    expect(j.models.targets.length).toBe(3 + (j.models.python ? 3 : 0));
+    for (const t of j.models.targets as { target: string; value: number; ok: boolean }[]) {
+      expect(t.ok, t.target).toBe(t.value >= Number(/>= ([\d.]+)x/.exec(t.target)![1]));
+    }
   });
 });
 
