@@ -176,12 +176,14 @@ describe('UnsortedSegmentSum on wasm equals the cpu kernel', () => {
   });
 });
 
-describe('DepthwiseConv2dNative gradients on wasm equal the cpu kernels', () => {
+describe('DepthwiseConv2dNative gradients on wasm equal the cpu kernels (input: a depthwise convolution of dy; filter: a loop in memory order)', () => {
   const CASES: [string, number[], number[], number | [number, number], 'valid' | 'same'][] = [
     ['3x3, multiplier 1, stride 1, valid', [2, 10, 10, 3], [3, 3, 3, 1], 1, 'valid'],
     ['3x3, multiplier 2, stride 1, same', [2, 9, 11, 2], [3, 3, 2, 2], 1, 'same'],
     ['5x3, multiplier 3, stride 2, same', [2, 12, 11, 2], [5, 3, 2, 3], 2, 'same'],
     ['2x2, multiplier 1, strides [2, 1], valid', [1, 9, 8, 4], [2, 2, 4, 1], [2, 1], 'valid'],
+    ['3x3, multiplier 1, stride 3, valid, batch 1, rows and columns left over', [1, 11, 13, 5], [3, 3, 5, 1], 3, 'valid'],
+    ['4x4, multiplier 2, stride 2, same (even filter: padding at the end only), odd sizes', [3, 7, 9, 3], [4, 4, 3, 2], 2, 'same'],
   ];
   for (const [name, xShape, filterShape, strides, pad] of CASES) {
     it(name, async () => {

@@ -72,7 +72,7 @@ function flippedFilter(filter: Info, backend: WasmBackend): Info {
 }
 
 /** The first rows x cols of dy ([b, h, w, c]) spread out by the strides, zeros between: [b, (rows-1)*sh+1, (cols-1)*sw+1, c]. */
-function dilated(dy: Info, rows: number, cols: number, sh: number, sw: number, backend: WasmBackend): Info {
+export function dilated(dy: Info, rows: number, cols: number, sh: number, sw: number, backend: WasmBackend): Info {
   const [batch, dyH, dyW, c] = dy.shape;
   const h = (rows - 1) * sh + 1;
   const w = (cols - 1) * sw + 1;
