@@ -70,8 +70,11 @@ def main():
     p.add_argument('--data', required=True)
     p.add_argument('--batch-size', type=int, default=128)
     p.add_argument('--steps', type=int, default=0, help='0: one epoch')
+    p.add_argument('--flush-denormal', action='store_true', help='torch.set_flush_denormal(True)')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.flush_denormal:
+        torch.set_flush_denormal(True)
     torch.manual_seed(42)
     images = torch.from_numpy(read_idx(find(a.data, 'train-images-idx3-ubyte')).astype(np.float32) / 255.0)
     labels = torch.from_numpy(read_idx(find(a.data, 'train-labels-idx1-ubyte')).astype(np.int64))

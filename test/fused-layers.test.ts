@@ -44,6 +44,19 @@ function lossAndGrads(build: () => tfl.LayersModel, fuse: boolean, input: number
 
 const head = () => tfl.layers.dense({ units: 10, activation: 'softmax' });
 
+/** The model fused (`layers` of its layers) and stock give the same loss and gradients within 1e-5, none of them all zero. */
+function expectFusedAsStock(build: () => tfl.LayersModel, input: number[], layers: number): void {
+  const stock = lossAndGrads(build, false, input);
+  const fused = lossAndGrads(build, true, input);
+  expect(fused.fused).toHaveLength(layers);
+  expect(Math.abs(fused.loss - stock.loss)).toBeLessThan(1e-5 * Math.abs(stock.loss));
+  expect(fused.grads).toHaveLength(stock.grads.length);
+  stock.grads.forEach((g, i) => {
+    expect(maxRelDiff(fused.grads[i], g), `gradient ${i}`).toBeLessThan(1e-5);
+    expect(g.some((v) => v !== 0), `gradient ${i} is not all zero`).toBe(true);
+  });
+}
+
 describe('fused GRU and LSTM layers equal stock tfjs-layers (cpu backend, within 1e-5)', () => {
   const CASES: [string, () => tfl.LayersModel, number[], number][] = [
     ['GRU, the defaults (tanh, hardSigmoid)', () => tfl.sequential({ layers: [tfl.layers.gru({ inputShape: [6, 5], units: 7 }), head()] }), [4, 6, 5], 2],
@@ -61,19 +74,7 @@ describe('fused GRU and LSTM layers equal stock tfjs-layers (cpu backend, within
       layers: [tfl.layers.gru({ inputShape: [28, 28], units: 32 }), head()],
     }), [8, 28, 28], 2],
   ];
-  for (const [name, build, input, layers] of CASES) {
-    it(name, () => {
-      const stock = lossAndGrads(build, false, input);
-      const fused = lossAndGrads(build, true, input);
-      expect(fused.fused).toHaveLength(layers);
-      expect(Math.abs(fused.loss - stock.loss)).toBeLessThan(1e-5 * Math.abs(stock.loss));
-      expect(fused.grads).toHaveLength(stock.grads.length);
-      stock.grads.forEach((g, i) => {
-        expect(maxRelDiff(fused.grads[i], g), `gradient ${i}`).toBeLessThan(1e-5);
-        expect(g.some((v) => v !== 0), `gradient ${i} is not all zero`).toBe(true);
-      });
-    });
-  }
+  for (const [name, build, input, layers] of CASES) it(name, () => expectFusedAsStock(build, input, layers));
 
   it('leaves no tensor behind, forward and backward, and runs in inference too', () => {
     const build = () => tfl.sequential({ layers: [tfl.layers.lstm({ inputShape: [6, 5], units: 7 }), head()] });
@@ -116,18 +117,7 @@ describe('fused Dense and Conv2D layers equal stock tfjs-layers (cpu backend, wi
       ],
     }), [4, 6, 6, 2], 3],
   ];
-  for (const [name, build, input, layers] of CASES) {
-    it(name, () => {
-      const stock = lossAndGrads(build, false, input);
-      const fused = lossAndGrads(build, true, input);
-      expect(fused.fused).toHaveLength(layers);
-      expect(Math.abs(fused.loss - stock.loss)).toBeLessThan(1e-5 * Math.abs(stock.loss));
-      stock.grads.forEach((g, i) => {
-        expect(maxRelDiff(fused.grads[i], g), `gradient ${i}`).toBeLessThan(1e-5);
-        expect(g.some((v) => v !== 0), `gradient ${i} is not all zero`).toBe(true);
-      });
-    });
-  }
+  for (const [name, build, input, layers] of CASES) it(name, () => expectFusedAsStock(build, input, layers));
 
   it('the input\'s gradient flows through a fused layer that has a trainable layer before it', () => {
     // Dense -> Dense: the second layer's input gradient reaches the first layer's weights.

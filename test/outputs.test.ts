@@ -206,7 +206,7 @@ describe.skipIf(mountProblem !== null)('a real full disk (tmpfs)', () => {
       // the coordinator stops the loops at the step whose line the file could not take;
       // the steps the loops had finished by then (they run at most RING = 64 steps
       // ahead) are still checked and logged on stdout, and no epoch ends.
-      const progress = r.events.filter((e) => e.event === 'progress') as { step: number }[];
+      const progress = r.events.filter((e) => e.event === 'progress') as { step: number; time: string }[];
       const fileLines = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"event":"progress"')).length;
       expect(progress.length).toBeGreaterThan(fileLines);
       expect(progress.length).toBeLessThanOrEqual(fileLines + 1 + 64);

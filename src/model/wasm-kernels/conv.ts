@@ -32,27 +32,38 @@ export function conv2DBackpropInput(stock: tf.KernelFunc) {
     const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
     if (dataFormat === 'NCHW') return stock(args as never) as Info;
     const info = tf.backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
-    const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, inHeight, inWidth } = info;
-    // The rows and columns of dy the forward produced (see the file's comment).
-    const rows = Math.min(dy.shape[1], info.outHeight);
-    const cols = Math.min(dy.shape[2], info.outWidth);
-    // Padding of the (dilated) dy so that the stride-1 convolution's output is the input's size.
-    const top = fh - 1 - info.padInfo.top;
-    const left = fw - 1 - info.padInfo.left;
-    const bottom = inHeight + fh - 1 - ((rows - 1) * sh + 1) - top;
-    const right = inWidth + fw - 1 - ((cols - 1) * sw + 1) - left;
-    if (top < 0 || left < 0 || bottom < 0 || right < 0 || rows <= 0 || cols <= 0) return stock(args as never) as Info;
     const temps = new Temps(backend);
     try {
-      const flipped = temps.keep(flippedFilter(filter, backend));
-      const spread = sh === 1 && sw === 1 && rows === dy.shape[1] && cols === dy.shape[2] ? dy : temps.keep(dilated(dy, rows, cols, sh, sw, backend));
-      return call('Conv2D', backend, { x: spread, filter: flipped }, {
-        strides: [1, 1], pad: [[0, 0], [top, bottom], [left, right], [0, 0]] as unknown as number, dataFormat: 'NHWC', dilations: [1, 1],
+      const spread = spreadGradient(dy, info, backend, temps);
+      if (!spread) return stock(args as never) as Info;
+      return call('Conv2D', backend, { x: spread.dy, filter: temps.keep(flippedFilter(filter, backend)) }, {
+        strides: [1, 1], pad: spread.pad as unknown as number, dataFormat: 'NHWC', dilations: [1, 1],
       });
     } finally {
       temps.free();
     }
   };
+}
+
+/**
+ * The input's gradient of a convolution as a stride-1 convolution of dy: dy spread out
+ * by the strides (zeros between its values; dy itself at stride 1) and the padding that
+ * makes the output the input's size. Null when that padding would be negative (pads
+ * wider than the filter), which the callers leave to a loop. Shared by Conv2D and
+ * DepthwiseConv2D.
+ */
+export function spreadGradient(dy: Info, info: ConvInfo, backend: WasmBackend, temps: Temps): { dy: Info; pad: number[][] } | null {
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, inHeight, inWidth } = info;
+  // The rows and columns of dy the forward produced (see the file's comment).
+  const rows = Math.min(dy.shape[1], info.outHeight);
+  const cols = Math.min(dy.shape[2], info.outWidth);
+  const top = fh - 1 - info.padInfo.top;
+  const left = fw - 1 - info.padInfo.left;
+  const bottom = inHeight + fh - 1 - ((rows - 1) * sh + 1) - top;
+  const right = inWidth + fw - 1 - ((cols - 1) * sw + 1) - left;
+  if (top < 0 || left < 0 || bottom < 0 || right < 0 || rows <= 0 || cols <= 0) return null;
+  const same = sh === 1 && sw === 1 && rows === dy.shape[1] && cols === dy.shape[2];
+  return { dy: same ? dy : temps.keep(dilated(dy, rows, cols, sh, sw, backend)), pad: [[0, 0], [top, bottom], [left, right], [0, 0]] };
 }
 
 /** [fh, fw, in, out] -> [fh, fw, out, in], turned by 180 degrees: f'[r, s, o, i] = f[fh-1-r, fw-1-s, i, o]. */

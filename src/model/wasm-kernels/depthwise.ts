@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Args, Info, WasmBackend } from './backend.js';
 import { call, Temps } from './backend.js';
-import { dilated } from './conv.js';
+import { spreadGradient } from './conv.js';
 
 type DepthwiseAttrs = { strides: [number, number] | number; dilations?: [number, number] | number; pad: 'valid' | 'same' | number; dimRoundingMode?: 'floor' | 'round' | 'ceil' };
 
@@ -75,20 +75,13 @@ export function depthwiseBackpropFilter({ inputs, backend, attrs }: Args<{ x: In
 export function depthwiseBackpropInput(args: Args<{ dy: Info; filter: Info }, DepthwiseAttrs & { inputShape: [number, number, number, number] }>): Info {
   const { inputs: { dy, filter }, backend, attrs } = args;
   const info = depthwiseInfo('DepthwiseConv2dNativeBackpropInput', attrs.inputShape, filter.shape, attrs);
-  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw, inHeight, inWidth, inChannels: ci, outChannels: co, batchSize } = info;
-  const rows = Math.min(dy.shape[1], info.outHeight);
-  const cols = Math.min(dy.shape[2], info.outWidth);
-  const top = fh - 1 - info.padInfo.top;
-  const left = fw - 1 - info.padInfo.left;
-  const bottom = inHeight + fh - 1 - ((rows - 1) * sh + 1) - top;
-  const right = inWidth + fw - 1 - ((cols - 1) * sw + 1) - left;
-  if (top < 0 || left < 0 || bottom < 0 || right < 0 || rows <= 0 || cols <= 0) return depthwiseBackpropInputByLoop(args);
+  const { inHeight, inWidth, inChannels: ci, outChannels: co, batchSize } = info;
   const temps = new Temps(backend);
   try {
-    const turned = temps.keep(turnedDepthwiseFilter(filter, backend));
-    const spread = sh === 1 && sw === 1 && rows === dy.shape[1] && cols === dy.shape[2] ? dy : temps.keep(dilated(dy, rows, cols, sh, sw, backend));
-    const perChannel = call('DepthwiseConv2dNative', backend, { x: spread, filter: turned }, {
-      strides: [1, 1], pad: [[0, 0], [top, bottom], [left, right], [0, 0]] as unknown as number, dilations: [1, 1],
+    const spread = spreadGradient(dy, info, backend, temps);
+    if (!spread) return depthwiseBackpropInputByLoop(args);
+    const perChannel = call('DepthwiseConv2dNative', backend, { x: spread.dy, filter: temps.keep(turnedDepthwiseFilter(filter, backend)) }, {
+      strides: [1, 1], pad: spread.pad as unknown as number, dilations: [1, 1],
     });
     const chMul = co / ci;
     if (chMul === 1) return perChannel;
