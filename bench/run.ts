@@ -132,7 +132,7 @@ for (const w of [1, 2]) {
 // process with 1 and 2 workers, and PyTorch's CPU training of the same network (same
 // loss, Adam, batch 128) with 2 threads, when torch is there.
 const MODELS = ['cnn-two-conv', 'gru-rows', 'lstm-rows'];
-const modelRows = quick ? 20 * 128 : 60000;
+const modelRows = quick ? 10 * 128 : 60000;
 function modelEpoch(model: string, workers: number): Measure {
   const out = node('src/cli/train.js', [
     '--task', join(PROJECT_ROOT, 'examples', `${model}.mjs`), '--workers', String(workers), '--epochs', '1', '--limit', String(modelRows),
@@ -167,7 +167,7 @@ for (const model of MODELS) {
 /** One shard's step of the two-conv CNN at 64 rows in one thread (npm run profile) of the build at `root`: median ms. */
 function cnnStepMs(root: string): number {
   const r = spawnSync(process.execPath, [join(root, 'dist', 'src', 'cli', 'main.js'), 'profile', '--task', join(PROJECT_ROOT, 'examples', 'cnn-two-conv.mjs'),
-    '--rows', '64', '--steps', quick ? '20' : '100', '--warmup', quick ? '5' : '30', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    '--rows', '64', '--steps', quick ? '5' : '100', '--warmup', quick ? '2' : '30', '--json'], { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`${root}: profile exited ${r.status}: ${r.stderr.trim().split('\n').at(-1)}`);
   return (JSON.parse(r.stdout) as { stepMs: { median: number } }).stepMs.median;
 }
