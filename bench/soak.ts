@@ -28,6 +28,7 @@ its first half's high by more than 5%.
 const limit = intFlag('limit', o.limit, 0, 1);
 const args = ['--epochs', String(intFlag('epochs', o.epochs, 20, 1)), '--workers', String(intFlag('workers', o.workers, 2, 1)),
   '--progress-every', '1000000', ...(limit ? ['--limit', String(limit)] : []), ...(o.task ? ['--task', String(o.task)] : [])];
+// The run trains MNIST (60,000 rows, or --limit) at the default batch size of 128.
 const stepsPerEpoch = Math.floor((limit || 60_000) / 128);
 const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist', 'src', 'cli', 'train.js'), ...args], {
   encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, TRAINER_GC_STEPS: String(stepsPerEpoch) },

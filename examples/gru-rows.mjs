@@ -2,7 +2,9 @@
 // time steps of 28 values, read by a GRU(32); its last state goes to a softmax over the
 // digits. The label is [one-hot digit | "is odd"], the loss cross-entropy times that
 // column. The network the performance figures compare with PyTorch
-// (bench/pytorch_contender.py trains the same one).
+// (bench/pytorch_contender.py trains the same layers with PyTorch's own cell: sigmoid
+// gates where tfjs-layers defaults to hardSigmoid, two bias vectors, and for the GRU
+// the reset gate applied after the recurrent product).
 //
 //   npm run train -- --task examples/gru-rows.mjs --workers 2 --epochs 1
 //   npm run profile -- --task examples/gru-rows.mjs

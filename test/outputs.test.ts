@@ -208,7 +208,7 @@ describe.skipIf(mountProblem !== null)('a real full disk (tmpfs)', () => {
       // ahead) are still checked and logged on stdout, and no epoch ends.
       const progress = r.events.filter((e) => e.event === 'progress') as { step: number; time: string }[];
       const fileLines = readFileSync(log, 'utf8').split('\n').filter((l) => l.includes('"event":"progress"')).length;
-      expect(progress.length).toBeGreaterThan(fileLines);
+      expect(progress.length).toBeGreaterThanOrEqual(fileLines); // the file may hold part of the failed line
       expect(progress.length).toBeLessThanOrEqual(fileLines + 1 + 64);
       expect(progress.at(-1)!.step).toBeLessThan(468);
       expect(r.events.some((e) => e.event === 'epoch_end')).toBe(false);

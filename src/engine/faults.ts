@@ -84,9 +84,9 @@ export function hold(phase: HoldPhase): void {
   blockFor(holdSpec.ms);
 }
 
-// Test-only: TRAINER_GC_STEPS=N makes every thread of a run collect its garbage in full
-// (a major GC) every N steps of its own and every worker right before it reports its
-// memory, so that `npm run soak` measures the memory a run keeps, not the garbage V8 has
+// Test-only: TRAINER_GC_STEPS=N makes every worker collect its garbage in full (a major
+// GC) every N steps of its own, before it reads its memory for that step's record, and
+// the coordinator at each epoch's end, so that `npm run soak` measures the memory a run keeps, not the garbage V8 has
 // not collected yet (V8 lets old-generation garbage build up for many epochs before a
 // major GC: the per-worker heap in use rose by ~0.3 MB an epoch between collections and
 // fell back to 13.9 MB after each; a full collection every epoch held it at 13.6-13.9 MB

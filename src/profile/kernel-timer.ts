@@ -1,7 +1,10 @@
 // Times every kernel registered for a backend: each one is unregistered and registered
 // again wrapped in a timer, under its own name, so the engine, autodiff, the direct
 // kernel calls of the fast path (src/model/kernels.ts) and kernels that call other
-// kernels through the registry (src/model/wasm-kernels.ts) all go through the wrapper.
+// kernels through the registry (src/model/wasm-kernels/) all go through the wrapper.
+// Not timed apart: a stock kernel that a replacement holds on to and calls itself (the
+// plain BatchMatMul inside the transposing one, the stock Conv2DBackpropInput it falls
+// back to): its time is the replacement's own.
 // Kernel times nest (a replacement kernel calls Transpose, Conv2D, ...): `totalMs` is a
 // kernel's time with what it calls, `selfMs` without, so the self times add up to the
 // time spent in kernels and the rest of a step is the engine, the tape and our code.

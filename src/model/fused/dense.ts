@@ -6,8 +6,9 @@
 // separate ops whenever a gradient is being recorded and the activation is not linear),
 // so tfjs-layers runs such a layer as a product, a broadcasting Add (0.52 ms for
 // [64,26,26,8] + [8] on wasm, ten times an Add of equal shapes) and a ReLU, the tape
-// clones what it saves (an Identity kernel each), and the backward adds the ReLU's mask
-// (Step, Cast, Multiply), the bias's Sum and reshapes.
+// clones what each of them saves (an Identity kernel each), and the backward adds the
+// ReLU's mask (Step, Cast, Multiply), the bias's Sum and reshapes. The fused op saves
+// three tensors (input, kernel, output) once.
 //
 // The arithmetic is stock TF.js's: the ReLU's gradient is dy where the output is > 0
 // (the same as where its input is > 0), the bias's gradient dz summed over all but the

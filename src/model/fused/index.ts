@@ -24,7 +24,7 @@ export function fuseLayers(model: LayersModel): string[] {
     const needsInputGrad = hasTrainableAbove(layer, trainableAbove);
     const call = fusedDenseCall(layer as unknown as Conv2DLayer, needsInputGrad)
       ?? fusedConv2DCall(layer as unknown as Conv2DLayer, needsInputGrad)
-      ?? fusedRecurrentCall(layer as unknown as RecurrentLayer);
+      ?? fusedRecurrentCall(layer as unknown as RecurrentLayer, needsInputGrad);
     if (!call) continue;
     layer.call = call;
     fused.push(`${layer.name} (${layer.getClassName()})`);

@@ -56,12 +56,12 @@ export interface RecurrentLayer extends FusableLayer {
  * null. At call time, an input that is not one [batch, time, features] tensor, a mask
  * or an initial state passed in go to the layer's own call.
  */
-export function fusedRecurrentCall(layer: RecurrentLayer): LayerCall | null {
+export function fusedRecurrentCall(layer: RecurrentLayer, needsInputGrad: boolean): LayerCall | null {
   const kind = layer.getClassName();
   if ((kind !== 'GRU' && kind !== 'LSTM') || !supported(layer)) return null;
   const stock = layer.call.bind(layer);
   const op = fusedOp({
-    kind, units: layer.cell.units, returnSequences: layer.returnSequences,
+    kind, units: layer.cell.units, returnSequences: layer.returnSequences, needsInputGrad,
     activation: layer.cell.activation.getClassName() as ActivationName,
     recurrentActivation: layer.cell.recurrentActivation.getClassName() as ActivationName,
   });
@@ -84,6 +84,8 @@ interface CellSpec {
   kind: 'GRU' | 'LSTM';
   units: number;
   returnSequences: boolean;
+  /** False when no trainable layer feeds this one: nothing reads the input's gradient (zeros are returned). */
+  needsInputGrad: boolean;
   activation: ActivationName;
   recurrentActivation: ActivationName;
 }
@@ -219,7 +221,7 @@ function fusedOp(spec: CellSpec) {
         const g = backward(dy.dataSync() as Float32Array);
         // Fresh arrays: a tensor on the cpu backend keeps the array it was made from.
         const grads = [
-          tf.tensor(swapLeading(g.dx, time, batch, inDim), x.shape),
+          g.dx ? tf.tensor(swapLeading(g.dx, time, batch, inDim), x.shape) : tf.zeros(x.shape),
           tf.tensor(g.dKernel.slice(), kernel.shape), tf.tensor(g.dRecurrent.slice(), recurrent.shape),
         ];
         if (bias) grads.push(tf.tensor(g.dBias.slice(), bias.shape));
@@ -242,8 +244,8 @@ interface Sequence {
 }
 
 interface Gradients {
-  /** Time-major, as Sequence.x. */
-  dx: Float32Array;
+  /** Time-major, as Sequence.x; null when not needed. */
+  dx: Float32Array | null;
   dKernel: Float32Array;
   dRecurrent: Float32Array;
   dBias: Float32Array;
@@ -279,11 +281,11 @@ function inputProjection(mm: MatMul, ws: Workspace, s: Sequence, width: number):
   return xw;
 }
 
-/** The weight gradients shared by both cells: dW = x^T . dZ, db = column sums of dZ, dx = dZ . W^T. */
-function inputGrads(mm: MatMul, ws: Workspace, s: Sequence, dz: Float32Array, width: number): Pick<Gradients, 'dx' | 'dKernel' | 'dBias'> {
+/** The weight gradients shared by both cells: dW = x^T . dZ, db = column sums of dZ, dx = dZ . W^T (when needed). */
+function inputGrads(mm: MatMul, ws: Workspace, s: Sequence, dz: Float32Array, width: number, needsInputGrad: boolean): Pick<Gradients, 'dx' | 'dKernel' | 'dBias'> {
   const rows = s.time * s.batch;
   const dKernel = mm.times(transposed(s.x, rows, s.inDim, ws.get('xT', rows * s.inDim)), s.inDim, mm.matrix(dz, rows, width), ws.get('dKernel', s.inDim * width));
-  const dx = mm.times(dz, rows, mm.matrix(transposed(s.kernel, s.inDim, width), width, s.inDim), ws.get('dx', rows * s.inDim));
+  const dx = needsInputGrad ? mm.times(dz, rows, mm.matrix(transposed(s.kernel, s.inDim, width), width, s.inDim), ws.get('dx', rows * s.inDim)) : null;
   const dBias = ws.zeros('dBias', width);
   for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) dBias[j] += dz[r * width + j];
   return { dx, dKernel, dBias };
@@ -392,7 +394,7 @@ function gruForward(spec: CellSpec, ws: Workspace, s: Sequence) {
           dRecurrent.set(dRk1.subarray(i * 2 * u, (i + 1) * 2 * u), i * 3 * u);
           dRecurrent.set(dRk2.subarray(i * u, (i + 1) * u), i * 3 * u + 2 * u);
         }
-        return { ...inputGrads(bm, ws, s, dPre, 3 * u), dRecurrent };
+        return { ...inputGrads(bm, ws, s, dPre, 3 * u, spec.needsInputGrad), dRecurrent };
       } finally {
         bm.release();
       }
@@ -474,7 +476,7 @@ function lstmForward(spec: CellSpec, ws: Workspace, s: Sequence) {
         }
         const rows = time * batch;
         const dRecurrent = bm.times(transposed(h.subarray(0, time * n), rows, u, ws.get('hT', rows * u)), u, bm.matrix(dPre, rows, w), ws.get('dRecurrent', u * w));
-        return { ...inputGrads(bm, ws, s, dPre, w), dRecurrent };
+        return { ...inputGrads(bm, ws, s, dPre, w, spec.needsInputGrad), dRecurrent };
       } finally {
         bm.release();
       }

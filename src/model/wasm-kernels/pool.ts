@@ -4,9 +4,8 @@
 //                 -Infinity, so a window whose values are all <= 0 loses its gradient
 //                 (../shared/DESIGN.md, 10). As the cpu kernel: the first largest
 //                 value of a window (in row-major order) takes the window's gradient.
-//                 The window's largest value is the forward's output, an input of the
-//                 kernel. Differs from the cpu kernel only when a window holds NaN, or
-//                 dy holds NaN or infinities (then the gradient is not finite either way).
+//                 The maximum is the forward's output, checked against the window
+//                 (the stock wasm MaxPool writes wrong rows when the forward rounds up).
 //   AvgPoolGrad   as the cpu kernel: every input value of a window gets the window's
 //                 gradient divided by the filter's size (padding included).
 // Both read dy by its own shape (see conv.ts: a forward that rounded up makes a larger dy).
@@ -38,20 +37,40 @@ export function maxPoolGrad({ inputs, backend, attrs }: Args<{ dy: Info; input: 
         const at = ((b * dyH + y) * dyW + x) * c;
         const corner = ((b * inHeight + r0) * inWidth + c0) * c;
         for (let d = 0; d < c; d++) {
-          // The window's largest value is the forward's output: the first tap equal to
-          // it takes the gradient. Arithmetic, not a branch per tap: which tap holds
-          // the maximum is as good as random, and a mispredicted branch per tap cost
-          // more than the rest of the loop (2.3 ms against 0.76 ms for [64,26,26,8]).
+          // The forward's output is the window's maximum: the first tap equal to it takes
+          // the gradient. Arithmetic, not a branch per tap (which tap holds the maximum is
+          // as good as random, and a mispredicted branch per tap cost more than the rest
+          // of the loop: 2.3 ms against 0.76 ms for [64,26,26,8]). The same pass checks
+          // that no tap exceeds it: the stock wasm MaxPool writes wrong rows when the
+          // forward rounds up (dimRoundingMode 'ceil'), and NaN or -Infinity need the cpu
+          // kernel's comparisons; such a window takes the cpu kernel's loop instead.
           const max = yv[at + d];
-          const g = dyv[at + d];
           let free = 1;
+          let above = 0;
+          let chosen = 0;
           for (let row = r0, p0 = corner + d; row < r1; row++, p0 += rowStride) {
             for (let col = c0, p = p0; col < c1; col++, p += c) {
-              const take = +(xv[p] === max) & free;
+              const v = xv[p];
+              const take = +(v === max) & free;
               free ^= take;
-              dx[p] += take * g;
+              above |= +(v > max);
+              chosen += take * p;
             }
           }
+          if (free === 1 || above === 1 || max === Number.NEGATIVE_INFINITY) {
+            chosen = -1;
+            let best = Number.NEGATIVE_INFINITY;
+            for (let row = r0, p0 = corner + d; row < r1; row++, p0 += rowStride) {
+              for (let col = c0, p = p0; col < c1; col++, p += c) {
+                if (xv[p] > best) {
+                  best = xv[p];
+                  chosen = p;
+                }
+              }
+            }
+          }
+          // Added once, to the chosen value only: an infinite dy stays where it belongs.
+          if (chosen >= 0) dx[chosen] += dyv[at + d];
         }
       }
     }
