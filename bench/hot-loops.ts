@@ -6,7 +6,9 @@
 //   update: updateSlice over half of the MLP's parameters (two slabs), which reduces,
 //           copies the slot it reads into the slot it writes and runs adamStep there,
 //           against reduceGradients + adamStep in place over the same half (what the
-//           coordinator ran before): the cost of the two slots.
+//           coordinator ran before): the cost of the two slots;
+//   reduce: reduceGradients over 4 slabs (4 workers, or their shards on fewer threads)
+//           against one add a pass (the reduce before it).
 // Both pairs are checked to give the same bits before they are timed.
 import { gatherRows } from '../src/engine/shards.js';
 import type { ShardBuffers } from '../src/engine/shards.js';
@@ -98,8 +100,26 @@ const updateCase = {
   before: () => { for (let i = 0; i < 200; i++) { reduceGradients(half, 128, halfGrad); adamStep(ADAM_DEFAULTS, serial.adam, halfGrad, serial.w); } return 200; },
 };
 
+// ---- reduce -------------------------------------------------------------------------
+/** The reduce of more than two slabs before: one pass a slab, each add stored. */
+function onePassEach(from: readonly Float32Array[], normaliser: number, out: Float32Array): void {
+  out.set(from[0]);
+  for (let s = 1; s < from.length; s++) for (let i = 0; i < out.length; i++) out[i] += from[s][i];
+  for (let i = 0; i < out.length; i++) out[i] *= 1 / normaliser;
+}
+const four = [0, 1, 2, 3].map(() => shared(hi - lo, () => (rng.next() - 0.5) * 10));
+const reduced = [shared(hi - lo), shared(hi - lo)];
+reduceGradients(four, 128, reduced[0]);
+onePassEach(four, 128, reduced[1]);
+if (!Buffer.from(reduced[0].buffer).equals(Buffer.from(reduced[1].buffer))) throw new Error('reduce: reduceGradients and one add a pass differ');
+const reduceCase = {
+  name: `reduce, ${hi - lo} parameters, 4 slabs`,
+  now: () => { for (let i = 0; i < 200; i++) reduceGradients(four, 128, reduced[0]); return 200; },
+  before: () => { for (let i = 0; i < 200; i++) onePassEach(four, 128, reduced[1]); return 200; },
+};
+
 // ---- run ----------------------------------------------------------------------------
-const cases = [gatherCase(64), gatherCase(512), updateCase];
+const cases = [gatherCase(64), gatherCase(512), updateCase, reduceCase];
 const med = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
 const time = (f: () => number) => { const t0 = performance.now(); const n = f(); return (performance.now() - t0) / n; };
 for (const c of cases) { c.now(); c.before(); } // warm-up: both compiled before timing
