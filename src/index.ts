@@ -13,6 +13,8 @@ import type { SessionCallbacks, TrainResult } from './run/session.js';
 /** Every key of config/default.jsonc, with the same names and the same checks as the CLI's flags. */
 export interface TrainerSettings {
   workers?: number;
+  /** Step-loop threads for the workers' shards, 1..workers; null (default): min(workers, cores). */
+  threads?: number | null;
   epochs?: number;
   batchSize?: number;
   lr?: number;

@@ -10,9 +10,16 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
+// The bounds over 200 steps, as the update met them when they were set (seeds 3-5, both
+// settings below): max |ours - tf| / max |tf| <= 8.7e-7, and per element, relative to
+// how far the weight moved, <= 3.0e-4. Not bit-identical: tf.train.adam rounds every op
+// to float32 where this rounds once per stored value.
+const MAX_REL = 1e-6;
+const PER_ELEMENT = 5e-4;
+
 describe('flat Adam', () => {
   for (const cfg of [ADAM_DEFAULTS, { lr: 0.01, beta1: 0.8, beta2: 0.99, eps: 1e-5 }]) {
-    it(`equals tf.train.adam over 8 steps (lr ${cfg.lr}, beta1 ${cfg.beta1}, beta2 ${cfg.beta2}, eps ${cfg.eps})`, () => {
+    it(`equals tf.train.adam over 200 steps fed the same gradients (lr ${cfg.lr}, beta1 ${cfg.beta1}, beta2 ${cfg.beta2}, eps ${cfg.eps})`, () => {
       const rng = new Rng(3);
       const n = 1000;
       const w0 = Float32Array.from({ length: n }, () => rng.next() - 0.5);
@@ -20,20 +27,20 @@ describe('flat Adam', () => {
       const state = newAdamState(n);
       const variable = tf.variable(tf.tensor1d(w0));
       const opt = tf.train.adam(cfg.lr, cfg.beta1, cfg.beta2, cfg.eps);
-      for (let step = 0; step < 8; step++) {
+      for (let step = 0; step < 200; step++) {
         // Gradients of mixed scale, some exactly zero, as real ones are.
         const g = Float32Array.from({ length: n }, (_, i) => (i % 17 === 0 ? 0 : (rng.next() - 0.5) * 10 ** (i % 5 - 3)));
         adamStep(cfg, state, g, ours);
         tf.tidy(() => opt.applyGradients([{ name: variable.name, tensor: tf.tensor1d(g) }]));
         const ref = variable.dataSync();
-        expect(maxRelDiff(ours, ref)).toBeLessThan(1e-6);
+        expect(maxRelDiff(ours, ref)).toBeLessThan(MAX_REL);
         // Also per element, relative to how far each weight moved, so a wrong update of
         // small weights cannot hide behind the large ones.
         let worst = 0;
         for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(ours[i] - ref[i]) / Math.max(Math.abs(ref[i] - w0[i]), 1e-3));
-        expect(worst).toBeLessThan(1e-3);
+        expect(worst).toBeLessThan(PER_ELEMENT);
       }
-      expect(state.t).toBe(8);
+      expect(state.t).toBe(200);
       opt.dispose();
       variable.dispose();
     });
@@ -41,7 +48,7 @@ describe('flat Adam', () => {
 });
 
 describe('reduceGradients', () => {
-  for (const shards of [1, 2, 3, 4]) {
+  for (const shards of [1, 2, 3, 4, 5, 6]) {
     it(`sums ${shards} slabs in order and divides once`, () => {
       const slabs = Array.from({ length: shards }, (_, s) => Float32Array.from({ length: 7 }, (_, i) => (s + 1) * (i - 3)));
       const out = new Float32Array(7);
@@ -53,7 +60,7 @@ describe('reduceGradients', () => {
 });
 
 describe('the sharded update (updateSlice) against the serial reduce and Adam', () => {
-  it.each([[1, 1], [2, 2], [3, 3], [2, 4], [8, 3]])('%i slabs, %i slices, 300 steps: the weights, m and v byte for byte', (numSlabs, numSlices) => {
+  it.each([[1, 1], [2, 2], [3, 3], [4, 2], [5, 2], [2, 4], [8, 3]])('%i slabs, %i slices, 300 steps: the weights, m and v byte for byte', (numSlabs, numSlices) => {
     const n = 1031; // not a multiple of the slice count
     const rng = new Rng(numSlabs * 10 + numSlices);
     const cfg = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-7 };

@@ -105,7 +105,7 @@ describe('train()', () => {
 
 describe('train() refuses bad input with typed errors, before anything is written', () => {
   const BAD: [string, () => Promise<unknown>, typeof ConfigError | typeof DataError, RegExp][] = [
-    ['an unknown option', () => train({ wokers: 2 } as never), ConfigError, /^train\(\): unknown option "wokers" \(allowed: workers, epochs, /],
+    ['an unknown option', () => train({ wokers: 2 } as never), ConfigError, /^train\(\): unknown option "wokers" \(allowed: workers, threads, epochs, /],
     ['workers 0', () => train({ workers: 0 }), ConfigError, /^--workers: expected an integer from 1 to 256, got 0$/],
     ['a mask that is no rule', () => train({ mask: 'prime' }), ConfigError, /^--mask: expected odd, even, all or classes=1,3,7, got "prime"$/],
     ['batch smaller than workers', () => train({ workers: 4, batchSize: 3 }), ConfigError, /^--batch-size: 3 is smaller than --workers 4/],

@@ -16,13 +16,16 @@ describe('npm run bench -- --quick', () => {
     expect(r.stdout).toContain('| contender | batch |');
     const j = JSON.parse(readFileSync(out, 'utf8'));
     expect(j.machine.nproc).toBeGreaterThan(0);
-    expect(j.contenders.map((c: { workers: number | null; batchSize: number }) => [c.workers, c.batchSize])).toEqual([[null, 128], [1, 128], [2, 128], [4, 128], [1, 512], [2, 512]]);
+    // On fewer than 4 cores, also 4 workers on 4 threads (what --workers 4 did before).
+    const over = j.machine.nproc < 4 ? [[4, 128, 4]] : [];
+    expect(j.contenders.map((c: { workers: number | null; batchSize: number; threads?: number }) => [c.workers, c.batchSize, ...(c.threads ? [c.threads] : [])]))
+      .toEqual([[null, 128], [1, 128], [2, 128], [4, 128], [1, 512], [2, 512], ...over]);
     for (const c of j.contenders) {
       for (const k of ['epochSeconds', 'secondEpochSeconds', 'samples', 'samplesPerSec', 'stepMsMedian', 'stepMsP90', 'timeToFirstStepMs', 'peakRssMB']) {
         expect(c.median[k], `${c.name} ${k}`).toBeGreaterThan(0);
       }
     }
-    expect(j.targets).toHaveLength(9);
+    expect(j.targets).toHaveLength(11);
     // The quick start's wall time and the machine's ceiling (npm run bench:cores) are measured too.
     expect(j.quickStartSeconds.median[1]).toBeGreaterThan(0);
     expect(j.quickStartSeconds.median[2]).toBeGreaterThan(0);
@@ -75,11 +78,11 @@ describe('npm run bench:kernels', () => {
 });
 
 describe('npm run bench:loops', () => {
-  it('times the gather and the update against the loops they replaced, after checking each pair gives the same bits', () => {
+  it('times the gather, the update and the reduce against the loops they replaced, after checking each pair gives the same bits', () => {
     const r = runCli('bench/hot-loops.js', ['--reps', '1']);
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
-    expect(j.rows.map((x: { name: string }) => x.name)).toEqual(['gather, 64 rows', 'gather, 512 rows', 'update, 25445 parameters (half the MLP), 2 slabs']);
+    expect(j.rows.map((x: { name: string }) => x.name)).toEqual(['gather, 64 rows', 'gather, 512 rows', 'update, 25445 parameters (half the MLP), 2 slabs', 'reduce, 25445 parameters, 4 slabs']);
     for (const x of j.rows) for (const k of ['nowMs', 'beforeMs']) expect(x[k], `${x.name} ${k}`).toBeGreaterThan(0);
   });
 });

@@ -48,6 +48,8 @@ export const BAD_INPUTS: [string, string[], RegExp][] = [
   ['workers abc', ['--workers', 'abc'], /^error: --workers: expected a number, got "abc"$/],
   ['workers 2.5', ['--workers', '2.5'], /^error: --workers: expected an integer from 1 to 256, got "2.5"$/],
   ['batch smaller than workers', ['--workers', '4', '--batch-size', '3'], /^error: --batch-size: 3 is smaller than --workers 4; every worker needs at least one row$/],
+  ['threads 0', ['--threads', '0'], /^error: --threads: expected an integer from 1 to 256, got "0"$/],
+  ['threads above workers', ['--workers', '2', '--threads', '3'], /^error: --threads: 3 is more than --workers 2; a thread runs at least one worker's shard$/],
   ['lr 0', ['--lr', '0'], /^error: --lr: expected a number > 0, got "0"$/],
   ['lr negative', ['--lr', '-0.001'], /^error: --lr: expected a number > 0, got "-0.001"$/],
   ['epochs not a number', ['--epochs', 'x'], /^error: --epochs: expected a number, got "x"$/],
@@ -69,7 +71,7 @@ export const BAD_INPUTS: [string, string[], RegExp][] = [
   ['missing config file', ['--config', '/no/such/config.jsonc'], /^error: \/no\/such\/config\.jsonc: cannot read config file \(ENOENT\)$/],
   ['unreadable config file', ['--config', unreadableConfig], /^error: .*: cannot read config file \((EISDIR|EACCES)\)$/],
   ['corrupt config file', ['--config', configFile('{ "workers": 2,, }')], /^error: .*c\.jsonc: not valid JSON-with-comments at line 1 \(PropertyNameExpected\)$/],
-  ['unknown config key', ['--config', configFile('{ "wokers": 2 }')], /^error: .*c\.jsonc: unknown key "wokers" \(allowed: workers, epochs, /],
+  ['unknown config key', ['--config', configFile('{ "wokers": 2 }')], /^error: .*c\.jsonc: unknown key "wokers" \(allowed: workers, threads, epochs, /],
   ['config value of the wrong type', ['--config', configFile('{ "epochs": "three" }')], /^error: .*c\.jsonc: key "epochs" has value "three"; expected an integer from 1$/],
 ];
 

@@ -1,8 +1,9 @@
 // The sharded update against the serial one, end to end: runTraining, where every
-// worker reduces and applies Adam to its slice of the parameters, must end with the
+// thread reduces and applies Adam to its slice of the parameters, must end with the
 // weights, byte for byte, of a coordinator that takes each step's reduced gradient
-// (oneStepGradient: the same workers, the same shards) and applies Adam to the whole
-// vector itself (adamStep, tested against tf.train.adam).
+// (oneStepGradient: one thread per worker, the same shards) and applies Adam to the
+// whole vector itself (adamStep, tested against tf.train.adam): also when the workers'
+// shards run on fewer threads.
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { closePool, createPool } from '../src/engine/pool.js';
@@ -47,7 +48,11 @@ async function serialReference(args: string[]): Promise<Float32Array> {
 
 describe('sharded update vs serial reduce and Adam', () => {
   it.each([
+    ['1 worker', ['--workers', '1']],
     ['2 workers', ['--workers', '2']],
+    ['4 workers on 4 threads', ['--workers', '4', '--threads', '4']],
+    ['4 workers on 2 threads', ['--workers', '4', '--threads', '2']],
+    ['3 workers on 2 threads, --deterministic', ['--workers', '3', '--threads', '2', '--deterministic']],
     ['3 workers, --normalize condition', ['--workers', '3', '--normalize', 'condition']],
     ['2 workers, --deterministic', ['--workers', '2', '--deterministic']],
   ])(`%s, ${STEPS} steps: the weights byte for byte`, async (_name, extra) => {

@@ -51,7 +51,7 @@ describe('worker threads', () => {
       const rows = 17 + step;
       batchSlot(shared.views, 0).set(Int32Array.from({ length: 64 }, (_, i) => (i * 7 + step) % 1000));
       // Uneven shards within the 64-row slots: [0, rows) and [rows, 64).
-      const plan = { tasks: [{ start: 0, end: rows, slab: 0, microRows: 0 }, { start: rows, end: 64, slab: 1, microRows: 0 }], numSlabs: 2 };
+      const plan = { tasks: [{ start: 0, end: rows, slab: 0, parts: [[0, rows]] as [number, number][] }, { start: rows, end: 64, slab: 1, parts: [[rows, 64]] as [number, number][] }], numSlabs: 2 };
       const g = await oneStepGradient(wp, shared.views, plan, 'batch', new Float32Array(shared.layout.numParams));
       for (const r of g.results) expect(r.numTensors).toBe(wp.baselineTensors);
     }

@@ -13,7 +13,7 @@ import { ADAM_DEFAULTS, normaliserOf, updateSlice } from '../src/optim/adam.js';
 import { assertSameLayout, paramLayout } from '../src/model/layout.js';
 import type { ShardResult, SharedViews } from '../src/engine/shared-memory.js';
 import { blockFor, Stopped, WorkerChannel } from '../src/engine/step-channel.js';
-import { gatherRows, gatherTaskRows, scaledRows, slabCount } from '../src/engine/shards.js';
+import { gatherRows, gatherTaskRows, scaledRows } from '../src/engine/shards.js';
 import { GeneralModel, TaskRuntimeError } from '../src/model/general.js';
 import { importTask, withSeededRandom } from '../src/task/load.js';
 import type { ShardBuffers } from '../src/engine/shards.js';
@@ -76,31 +76,30 @@ async function setup(): Promise<State> {
   return s;
 }
 
-
-/** One step of one shard: rows [start, end) of the step's batch, written from slab `slab` on. */
+/** One step of one task: rows [start, end) of the step's batch in its parts, written from slab `slab` on. */
 interface StepWork {
   step: number;
   weightsVersion: number;
   slab: number;
   start: number;
   end: number;
-  microRows: number;
+  parts: [number, number][];
   shard: number;
   /** 0 on the first try; counts retries after a worker fault (used by fault injection). */
   attempt: number;
 }
 
 /**
- * One shard (or micro-shard): rows [start, end) of the batch, already gathered into
- * `buf`, with the step's weight tensors `w`. Writes the gradient SUM into `slab`;
- * returns the loss sum.
+ * One part of a task: `rows` rows of the batch, already gathered into the buffers from
+ * row `at` on (gatherTask), with the step's weight tensors `w`. Writes the gradient SUM
+ * into `slab`; returns the loss sum.
  */
-function shardGradient(s: State, rows: number, w: Info[], slab: Float32Array): number {
+function shardGradient(s: State, rows: number, at: number, w: Info[], slab: Float32Array): number {
   if (rows === 0) {
     slab.fill(0);
     return 0;
   }
-  return shardLossAndGradient(s.k, w, s.init.model, s.init.layout, rows, s.buf, slab);
+  return shardLossAndGradient(s.k, w, s.init.model, s.init.layout, rows, buffersAt(s, at), slab);
 }
 
 /**
@@ -114,8 +113,9 @@ function taskGradient(s: State, task: StepWork, start: number, end: number, slab
     return { lossSum: 0, weightSum: 0 };
   }
   const seed = (s.init.general!.seed ^ Math.imul(task.step + 1, 0x9e3779b1) ^ Math.imul(start + 1, 0x85ebca77)) >>> 0;
+  const { x, label } = buffersAt(s, start - task.start);
   try {
-    return withSeededRandom(seed, () => s.general!.gradient(end - start, s.buf.x, s.buf.label, slab));
+    return withSeededRandom(seed, () => s.general!.gradient(end - start, x, label, slab));
   } catch (e) {
     // Marked so that the coordinator does not retry it: the same rows would fail again.
     if (e instanceof TaskRuntimeError) throw new TaskRuntimeError(`${TASK_FAULT}${e.message}`);
@@ -126,23 +126,20 @@ function taskGradient(s: State, task: StepWork, start: number, end: number, slab
 /** The general path's step of one task: like `gradient` below, through the task's model. */
 function generalGradient(s: State, channel: WorkerChannel, task: StepWork, injected: 'nan' | null): ShardResult {
   const { views } = s;
-  const micro = task.microRows > 0;
-  if (!micro) gatherOnce(s, task.step, task.start, task.end);
+  const micro = task.parts.length !== 1;
+  gatherOnce(s, task);
   channel.waitWeights(task.step);
   const tReady = performance.now();
   s.general!.setWeights(weightsAt(views, task.step));
   let lossSum = 0;
   let weightSum = 0;
   let microLossSums: number[] | undefined;
-  // One shard, or its micro-shards, each into its own slab.
-  const step = micro ? task.microRows : task.end - task.start;
-  for (let j = 0; j < slabCount(task); j++) {
-    const start = task.start + j * step;
-    const end = Math.min(start + step, task.end);
-    if (micro) gather(s, task.step, start, end);
+  // Each part into its own slab.
+  for (let j = 0; j < task.parts.length; j++) {
+    const [start, end] = task.parts[j];
     const r = taskGradient(s, task, start, end, views.slabs[task.slab + j]);
     // The non-trainable weights (BatchNorm's moving statistics) after the batch's first
-    // (micro-)shard: the run keeps those computed on shard 0's rows.
+    // part: the run keeps those computed on its rows.
     if (task.shard === 0 && j === 0 && views.state.length > 0) s.general!.readState(views.state);
     if (micro) (microLossSums ??= []).push(r.lossSum);
     lossSum += r.lossSum;
@@ -150,7 +147,7 @@ function generalGradient(s: State, channel: WorkerChannel, task: StepWork, injec
   }
   if (injected === 'nan') views.slabs[task.slab][0] = NaN;
   let nonFinite = false;
-  for (let j = 0; j < slabCount(task) && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
+  for (let j = 0; j < task.parts.length && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
   return { nonFinite, lossSum, microLossSums, weightSum, weightsVersion: task.weightsVersion, numTensors: heldBuffers(), computeMs: performance.now() - tReady, ...memoryMB() };
 }
 
@@ -168,23 +165,38 @@ function allFinite(a: Float32Array): boolean {
   return acc === 0;
 }
 
-/** Gathers rows [start, end) of the step's batch into the shard buffers; returns their condition count (fast path). */
-function gather(s: State, step: number, start: number, end: number): number {
-  const { views, buf, init } = s;
-  if (s.general) {
-    gatherTaskRows(views.trainImages, views.trainY, batchSlot(views, step), start, end, init.model.inputSize, init.general!.labelWidth, buf.x, buf.label);
-    return 0;
-  }
-  return gatherRows(views.trainImages, views.trainLabels, views.trainCond, batchSlot(views, step), start, end, init.model.inputSize, init.model.numClasses, buf);
+/** The shard buffers from row `at` on: where a part's rows are gathered and read (its own xT block too). */
+function buffersAt(s: State, at: number): ShardBuffers {
+  const { buf, init } = s;
+  const width = init.general ? init.general.labelWidth : init.model.numClasses + 1;
+  const offset = at * init.model.inputSize;
+  return { x: buf.x.subarray(offset), xT: buf.xT.subarray(offset), label: buf.label.subarray(at * width) };
 }
 
-/** A whole shard's gather of `step`, unless the loop did it already while it waited (gatherAhead). */
-function gatherOnce(s: State, step: number, start: number, end: number): number {
-  if (s.gathered.step === step) {
+/**
+ * Gathers a task's rows of `step`'s batch into the shard buffers, each part from its own
+ * row on, so that every part's rows are in place before the weights are; returns their
+ * condition count (fast path; 0 on the general path).
+ */
+function gatherTask(s: State, step: number, task: { start: number; parts: [number, number][] }): number {
+  const { views, init } = s;
+  const indices = batchSlot(views, step);
+  let weightSum = 0;
+  for (const [start, end] of task.parts) {
+    const out = buffersAt(s, start - task.start);
+    if (init.general) gatherTaskRows(views.trainImages, views.trainY, indices, start, end, init.model.inputSize, init.general.labelWidth, out.x, out.label);
+    else weightSum += gatherRows(views.trainImages, views.trainLabels, views.trainCond, indices, start, end, init.model.inputSize, init.model.numClasses, out);
+  }
+  return weightSum;
+}
+
+/** A task's gather of its step, unless the loop did it already while it waited (gatherAhead). */
+function gatherOnce(s: State, task: StepWork): number {
+  if (s.gathered.step === task.step) {
     s.gathered.step = -1;
     return s.gathered.weightSum;
   }
-  return gather(s, step, start, end);
+  return gatherTask(s, task.step, task);
 }
 
 /**
@@ -195,8 +207,8 @@ function gatherOnce(s: State, step: number, start: number, end: number): number 
  */
 function gatherAhead(s: State, channel: WorkerChannel, task: LoopTask, step: number): void {
   const next = step + 1;
-  if (task.microRows > 0 || next >= task.lastStep || !channel.published(next) || channel.allArrived(step)) return;
-  s.gathered.weightSum = gather(s, next, task.start, task.end);
+  if (next >= task.lastStep || !channel.published(next) || channel.allArrived(step)) return;
+  s.gathered.weightSum = gatherTask(s, next, task);
   s.gathered.step = next;
 }
 
@@ -215,12 +227,10 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
   const { views } = s;
   const injected = faults.length ? injectFault(task) : null;
   if (s.general) return generalGradient(s, channel, task, injected);
-  const micro = task.microRows > 0;
-  // 1. Gather the shard's rows (in normal mode; done already if the loop gathered them
-  //    while it waited at the last barrier): needs only the dataset and the batch
-  //    indices, not the weights, so it runs while other loops may still be updating
-  //    their slices. Micro-shards are gathered one at a time below.
-  let weightSum = micro ? 0 : gatherOnce(s, task.step, task.start, task.end);
+  // 1. Gather the task's rows (done already if the loop gathered them while it waited at
+  //    the last barrier): needs only the dataset and the batch indices, not the weights,
+  //    so it runs while other loops may still be updating their slices.
+  const weightSum = gatherOnce(s, task);
   // 2. Wait until every loop has updated its slice of the previous step: the weights
   //    after `step` steps (slot step % 2) are whole. The version the result carries is
   //    the loop's count of weight updates since its start, which the coordinator checks
@@ -228,23 +238,21 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
   const { weightsVersion } = task;
   channel.waitWeights(task.step);
   const tReady = performance.now();
-  // 3. Forward, masked loss sum, backward, gradient into the slab: once per shard, or
-  //    once per micro-shard, each into its own slab.
-  //    The weights are copied into tensors once per task: micro-shards share them (and
-  //    XNNPACK packs the first layer's kernel once instead of once per micro-shard).
+  // 3. Forward, masked loss sum, backward, gradient into the slab: once per part, each
+  //    into its own slab. The weights are copied into tensors once per task: the parts
+  //    share them (and XNNPACK packs the first layer's kernel once instead of per part).
   let lossSum = 0;
   let microLossSums: number[] | undefined;
   const mark = s.k.mark();
   const w = weightInputs(s.k, weightsAt(views, task.step), s.init.layout);
   try {
-    if (!micro) {
-      lossSum = shardGradient(s, task.end - task.start, w, views.slabs[task.slab]);
+    if (task.parts.length === 1) {
+      lossSum = shardGradient(s, task.end - task.start, 0, w, views.slabs[task.slab]);
     } else {
       microLossSums = [];
-      for (let start = task.start, j = 0; start < task.end; start += task.microRows, j++) {
-        const end = Math.min(start + task.microRows, task.end);
-        weightSum += gather(s, task.step, start, end);
-        const l = shardGradient(s, end - start, w, views.slabs[task.slab + j]);
+      for (let j = 0; j < task.parts.length; j++) {
+        const [start, end] = task.parts[j];
+        const l = shardGradient(s, end - start, start - task.start, w, views.slabs[task.slab + j]);
         microLossSums.push(l);
         lossSum += l;
       }
@@ -256,8 +264,7 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
   // report it so the run stops at this step instead.
   if (injected === 'nan') views.slabs[task.slab][0] = NaN;
   let nonFinite = false;
-  const slabs = slabCount(task);
-  for (let j = 0; j < slabs && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
+  for (let j = 0; j < task.parts.length && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
   const tEnd = performance.now();
   return { nonFinite, lossSum, microLossSums, weightSum, weightsVersion, numTensors: heldBuffers(), computeMs: tEnd - tReady, ...memoryMB() };
 }
@@ -271,8 +278,8 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
  * coordinator.
  */
 function loop(s: State, task: LoopTask): LoopResult {
-  const channel = new WorkerChannel(s.views.control, task.update.numShards, task.waitTimeoutMs);
-  const { shard, slab, start, end, microRows } = task;
+  const channel = new WorkerChannel(s.views.control, task.update.numShards, task.waitTimeoutMs, task.spinMs);
+  const { shard, slab, start, end, parts } = task;
   let step = task.firstStep;
   let stepStart = performance.now();
   s.gathered.step = -1;
@@ -283,7 +290,7 @@ function loop(s: State, task: LoopTask): LoopResult {
       const attempt = step === task.firstStep ? task.attempt : 0;
       // Restarted after it had arrived (it failed in its update): its gradient is written.
       if (!(attempt > 0 && channel.hasArrived(shard, step))) {
-        const r = gradient(s, channel, { step, weightsVersion, slab, start, end, microRows, shard, attempt });
+        const r = gradient(s, channel, { step, weightsVersion, slab, start, end, parts, shard, attempt });
         writeResult(s.views, shard, slab, step, r);
         channel.arrive(shard, step);
         gatherAhead(s, channel, task, step);

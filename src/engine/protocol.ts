@@ -43,7 +43,7 @@ export interface PingResult {
  * a message per step. For each step the worker waits until the coordinator has put the
  * step's batch in shared memory (step-channel.ts), gathers its rows, waits for the
  * step's weights version (firstVersion + step - firstStep), writes the gradient SUM of
- * its rows [start, end) of the batch into slab `slab` (or one slab per micro-shard),
+ * each part of its rows [start, end) of the batch into its own slab from `slab` on,
  * writes its result record, and marks the step done. Returns early on stop.
  */
 export interface LoopTask {
@@ -52,7 +52,8 @@ export interface LoopTask {
   slab: number;
   start: number;
   end: number;
-  microRows: number;
+  /** The task's row ranges, each its own gradient slab from `slab` on (src/engine/shards.ts ShardTask). */
+  parts: [number, number][];
   firstStep: number;
   lastStep: number;
   firstVersion: number;
@@ -62,6 +63,8 @@ export interface LoopTask {
   update: UpdateTask;
   /** How long the loop waits for a batch or a peer before it gives up (the coordinator or a peer died). */
   waitTimeoutMs: number;
+  /** How long a wait spins before it sleeps (step-channel.ts); 0 with more threads than cores. */
+  spinMs: number;
 }
 
 /** What a loop needs for its update phase (src/optim/adam.ts updateSlice). */

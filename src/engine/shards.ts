@@ -19,44 +19,57 @@ export function splitShards(batchSize: number, numShards: number): [number, numb
   return out;
 }
 
-/** One worker's part of a step: rows [start, end) of the batch, written from slab `slab` on. */
+/**
+ * One step-loop thread's part of a step: rows [start, end) of the batch, cut into
+ * `parts` (contiguous row ranges, in order), each computed on its own and written to its
+ * own gradient slab, `slab + j` for part j. One part is the common case: one shard per
+ * thread. More: the shards of --workers above --threads, or deterministic mode's
+ * micro-shards, run one after the other in the thread.
+ */
 export interface ShardTask {
   start: number;
   end: number;
-  /** The first gradient slab this task writes (one slab per task, or per micro-shard). */
+  /** The first gradient slab this task writes. */
   slab: number;
-  /** 0: the task's rows are one shard. > 0: cut into micro-shards of this many rows, each its own slab. */
-  microRows: number;
+  parts: [number, number][];
 }
 
-/** How many slabs a task writes: one, or one per micro-shard. */
+/** How many slabs a task writes: one per part. */
 export function slabCount(t: ShardTask): number {
-  return t.microRows > 0 ? Math.ceil((t.end - t.start) / t.microRows) : 1;
+  return t.parts.length;
 }
 
 export interface ShardPlan {
   tasks: ShardTask[];
-  /** Slabs the reduce sums, in order. */
+  /** Slabs the reduce sums, in order: one per part of every task. */
   numSlabs: number;
 }
 
 /**
- * The tasks of one step. Normal mode: one contiguous shard per worker, sizes differing
- * by at most one. Deterministic mode (microRows > 0): the batch is cut into
- * micro-shards of `microRows` rows whose boundaries do not depend on the worker count;
- * each worker gets a contiguous run of whole micro-shards, and every micro-shard's
- * gradient lands in its own slab, so the reduce adds the same numbers in the same order
- * whatever the number of workers.
+ * The tasks of one step, one per step-loop thread. The batch is cut into parts whose
+ * boundaries do not depend on the thread count: normal mode, one shard per worker
+ * (sizes differing by at most one); deterministic mode (microRows > 0), micro-shards of
+ * `microRows` rows, whose boundaries depend on neither. Each thread gets a contiguous run
+ * of whole parts, and every part's gradient lands in its own slab, so the reduce adds
+ * the same numbers in the same order whatever the thread count: N workers on fewer
+ * threads give the weights of N threads bit for bit, and deterministic mode those of
+ * any worker count.
  */
-export function planShards(batchSize: number, numWorkers: number, microRows = 0): ShardPlan {
-  if (microRows <= 0) {
-    return { tasks: splitShards(batchSize, numWorkers).map(([start, end], i) => ({ start, end, slab: i, microRows: 0 })), numSlabs: numWorkers };
-  }
-  const numMicro = Math.ceil(batchSize / microRows);
-  const tasks = splitShards(numMicro, numWorkers).map(([m0, m1]) => ({
-    start: Math.min(m0 * microRows, batchSize), end: Math.min(m1 * microRows, batchSize), slab: m0, microRows,
-  }));
-  return { tasks, numSlabs: numMicro };
+export function planShards(batchSize: number, numWorkers: number, microRows = 0, numThreads = numWorkers): ShardPlan {
+  const parts: [number, number][] = microRows > 0
+    ? Array.from({ length: Math.ceil(batchSize / microRows) }, (_, m) => [m * microRows, Math.min((m + 1) * microRows, batchSize)])
+    : splitShards(batchSize, numWorkers);
+  // More threads than micro-shards leaves some threads no rows: no parts, no slab.
+  const tasks = splitShards(parts.length, numThreads).map(([p0, p1]) => {
+    const start = p0 < parts.length ? parts[p0][0] : batchSize;
+    return { start, end: p1 > p0 ? parts[p1 - 1][1] : start, slab: p0, parts: parts.slice(p0, p1) };
+  });
+  return { tasks, numSlabs: parts.length };
+}
+
+/** Rows of the largest part of a step: a worker's shard (the first get the extra row), or a micro-shard. */
+export function largestPart(batchSize: number, numWorkers: number, microRows = 0): number {
+  return microRows > 0 ? Math.min(microRows, batchSize) : Math.ceil(batchSize / numWorkers);
 }
 
 export interface ShardBuffers {

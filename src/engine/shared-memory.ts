@@ -46,7 +46,7 @@ export interface ShardResult {
   lossSum: number;
   /** True when a gradient value written to a slab is NaN or infinite. */
   nonFinite: boolean;
-  /** With micro-shards: each micro-shard's loss sum, so the coordinator adds them in order. */
+  /** A task of several parts (src/engine/shards.ts): each part's loss sum, so the coordinator adds them in order. */
   microLossSums?: number[];
   /** The sum of the shard's sample weights (the built-in task: its rows whose condition is 1). */
   weightSum: number;
@@ -126,7 +126,7 @@ export interface SharedSizes {
   numParams: number;
   /** One per worker, or one per micro-shard in deterministic mode. */
   numSlabs: number;
-  /** One per worker. */
+  /** Result records and control words for this many step-loop tasks: one per worker, the most a run has (threads <= workers). */
   numShards: number;
   batchSize: number;
   /** Columns of a combined-label row in trainY/testY; 0 on the fast path (it builds labels as it gathers). */
@@ -243,7 +243,7 @@ const slabLossAt = (views: SharedViews, slab: number, step: number): number => (
 
 /**
  * Shard `shard`'s result into its record and its slabs' loss sums (worker side, before
- * it marks the step done). With micro-shards, slab j's loss is microLossSums[j].
+ * it marks the step done). With several parts, slab j's loss is microLossSums[j].
  */
 export function writeResult(views: SharedViews, shard: number, firstSlab: number, step: number, r: ShardResult): void {
   const rec = recordOf(views, shard, step);
@@ -291,6 +291,6 @@ export function readResult(views: SharedViews, shard: number, task: ShardTask, s
     computeMs: rec[RESULT.computeMs],
     heapMB: rec[RESULT.heapMB],
     wasmMB: rec[RESULT.wasmMB],
-    microLossSums: task.microRows > 0 ? Array.from(views.slabLoss.subarray(slabLossAt(views, task.slab, step), slabLossAt(views, task.slab, step) + slabCount(task))) : undefined,
+    microLossSums: task.parts.length !== 1 ? Array.from(views.slabLoss.subarray(slabLossAt(views, task.slab, step), slabLossAt(views, task.slab, step) + slabCount(task))) : undefined,
   };
 }

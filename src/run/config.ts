@@ -2,6 +2,7 @@
 // file, then flags. Every key is checked once here; errors name the key or flag, the
 // value and what is allowed, and are one line.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import type { ParseError } from 'jsonc-parser';
@@ -16,6 +17,8 @@ export class ConfigError extends Error {
 
 export interface Config {
   workers: number;
+  /** Step-loop threads the workers' shards run on; null: min(workers, cores) (threadsOf). */
+  threads: number | null;
   epochs: number;
   batchSize: number;
   lr: number;
@@ -80,6 +83,7 @@ const model: Check = (v) => {
 /** Every key: its check, and for the CLI its flag and how to read the flag's text. */
 const KEYS: Record<keyof Config, { check: Check; flag?: string; kind?: 'number' | 'string' | 'nullable-string' | 'nullable-number' | 'boolean' }> = {
   workers: { check: int(1, 256), flag: 'workers', kind: 'number' },
+  threads: { check: nullable(int(1, 256)), flag: 'threads', kind: 'nullable-number' },
   epochs: { check: int(1), flag: 'epochs', kind: 'number' },
   batchSize: { check: int(1), flag: 'batch-size', kind: 'number' },
   lr: { check: positive, flag: 'lr', kind: 'number' },
@@ -147,7 +151,10 @@ Layers model and loss.
 
 Flags (defaults come from config/default.jsonc; a --config file overrides them;
 flags override both):
-  --workers N           worker threads, one shard of every batch each (default 2)
+  --workers N           workers, one shard of every batch each (default 2); they run on
+                        min(N, cores) threads, each thread its shards one after the other,
+                        with the weights of N threads bit for bit
+  --threads T           run the workers' shards on T threads, 1..N (default min(N, cores))
   --epochs E            passes over the training set (default 3)
   --batch-size B        global batch size, split across workers; >= workers (default 128)
   --lr X                Adam learning rate, > 0 (default 0.001)
@@ -304,10 +311,22 @@ function finish(config: Record<string, unknown>): Config {
   const rule = parseMask(String(config.mask));
   if (typeof rule === 'string') throw new ConfigError(`mask: expected ${rule}, got ${JSON.stringify(config.mask)}`);
   const c = { ...config, mask: rule } as unknown as Config;
+  if (c.threads !== null && c.threads > c.workers) {
+    throw new ConfigError(`--threads: ${c.threads} is more than --workers ${c.workers}; a thread runs at least one worker's shard`);
+  }
   if (c.batchSize < c.workers) {
     throw new ConfigError(`--batch-size: ${c.batchSize} is smaller than --workers ${c.workers}; every worker needs at least one row`);
   }
   return c;
+}
+
+/**
+ * The step-loop threads a run starts: --threads, else one per worker up to the cores
+ * this process may use (more threads than cores would take turns on them at every
+ * step's barriers; the shards of the rest run one after the other in those threads).
+ */
+export function threadsOf(c: Pick<Config, 'workers' | 'threads'>): number {
+  return c.threads ?? Math.min(c.workers, availableParallelism());
 }
 
 /** A resolved config as its settings are written (logs, checkpoints): the mask rule as its text. */

@@ -5,6 +5,7 @@
 // (run-log.ts), the checkpoint policy (checkpoint-policy.ts) and the step loops
 // (engine/step-loops.ts) are helpers; this file is the order of things.
 import type { Dataset } from '../data/idx.js';
+import { availableParallelism } from 'node:os';
 import { hold } from '../engine/faults.js';
 import { closePool, createPool } from '../engine/pool.js';
 import type { WorkerPool } from '../engine/pool.js';
@@ -12,6 +13,7 @@ import { batchSlot, RING, weightsAt } from '../engine/shared-memory.js';
 import type { SharedViews } from '../engine/shared-memory.js';
 import { planShards } from '../engine/shards.js';
 import { checkStep, ShardFailedError, StepAbandoned, StepLoops } from '../engine/step-loops.js';
+import { BARRIER_SPIN_MS } from '../engine/step-channel.js';
 import type { FaultPolicy, StopReason } from '../engine/step-loops.js';
 import type { ShardResult } from '../engine/shared-memory.js';
 export type { StopReason };
@@ -22,7 +24,7 @@ import { ProgressLine } from './progress-line.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { CheckpointPolicy } from './checkpoint-policy.js';
 import { checkAgainstData } from './checks.js';
-import { configJson } from './config.js';
+import { configJson, threadsOf } from './config.js';
 import type { Config } from './config.js';
 import type { Logger } from './log.js';
 import { RunLog } from './run-log.js';
@@ -84,12 +86,14 @@ export async function runTraining(config: Config, log: Logger, data: Dataset, op
   // A stop that came while loading: no thread is started.
   const early = options.stopRequested?.();
   if (early) return stoppedEarly(log, early, weightsAt(views, schedule.firstStep), layout, schedule.firstStep);
-  // 3. The pool: one thread per shard, started and pinged.
-  const wp = await createPool(workerInit(buffers, runModel, config), config.workers,
+  // 3. The pool: one thread per task (threadsOf: a worker's shard each, up to the
+  //    cores), started and pinged.
+  const threads = threadsOf(config);
+  const wp = await createPool(workerInit(buffers, runModel, config), threads,
     (err) => log.error({ event: 'pool_error', err }, 'pool_error'));
   try {
     logStart(log, config, wp, { numTrain, numTest: data.test.count, layout, inputSize: model.inputSize, resume, startupMs: performance.now() - runStart });
-    const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0);
+    const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0, threads);
     const stateAt = (steps: number) => ({
       weights: weightsAt(views, steps), adam: { t: adamT + (steps - schedule.firstStep), m: views.adamM[steps % 2], v: views.adamV[steps % 2] },
     });
@@ -97,7 +101,7 @@ export async function runTraining(config: Config, log: Logger, data: Dataset, op
       config, options, views, wp, adamT, schedule,
       loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log), 'builtin' in runModel.task.ref ? null : runModel.task.name, {
         batchSize: config.batchSize, normalize: config.normalize, apply: true, stateRanges: stateRanges(runModel),
-      }),
+      }, threads <= availableParallelism() ? BARRIER_SPIN_MS : 0),
       order: new BatchOrder(config.seed, numTrain, config.batchSize, schedule),
       checkpoints: new CheckpointPolicy(config, schedule, { stateAt, layout, model, topology: runModel.topology }, log, resume?.weightsVersion ?? 0),
       runLog: new RunLog(log, schedule, config.batchSize, config.progressEvery, options,
@@ -281,7 +285,7 @@ function logStart(log: Logger, config: Config, wp: WorkerPool, run: {
   numTrain: number; numTest: number; layout: ParamLayout; inputSize: number; resume: LoadedCheckpoint | undefined; startupMs: number;
 }): void {
   log.info({
-    event: 'run_start', config: configJson(config), backend: config.backend, numParams: run.layout.numParams, numWorkers: config.workers,
+    event: 'run_start', config: configJson(config), backend: config.backend, numParams: run.layout.numParams, numWorkers: config.workers, numThreads: wp.threads.length,
     numTrain: run.numTrain, numTest: run.numTest, inputSize: run.inputSize, layout: run.layout.params.map(({ name, shape }) => ({ name, shape })),
     resumedFrom: run.resume ? { checkpoint: run.resume.checkpoint, step: run.resume.step } : null,
     startupMs: round(run.startupMs),
@@ -298,7 +302,7 @@ async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views
   const start = performance.now();
   // The built-in task keeps the seed's parity report on either path.
   if ('builtin' in run.task.ref) {
-    const report = await evaluate(wp, views, numTrain, config.workers, config.mask, config.model.numClasses, steps);
+    const report = await evaluate(wp, views, numTrain, wp.threads.length, config.mask, config.model.numClasses, steps);
     log.info({ event: 'eval', mask: maskToString(config.mask), ms: round(performance.now() - start), ...report }, 'eval');
     return report;
   }
@@ -306,7 +310,7 @@ async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views
     log.info({ event: 'eval', task: run.task.name, skipped: `the model's output has no ${run.task.numClasses} class columns to evaluate` }, 'eval');
     return null;
   }
-  const report = await evaluateTask(wp, views, numTrain, config.workers, run, config.normalize, steps);
+  const report = await evaluateTask(wp, views, numTrain, wp.threads.length, run, config.normalize, steps);
   log.info({ event: 'eval', task: run.task.name, ms: round(performance.now() - start), ...report }, 'eval');
   return report;
 }
