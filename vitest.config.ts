@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // `npm test` runs both projects; `npm run test:unit` only the quick one (about 15 s):
 // the numeric oracles and the parsers, without the end-to-end CLI, fault, signal,
 // packaging and benchmark tests.
-const UNIT = ['adam', 'config', 'idx', 'loss', 'shards', 'checkpoint', 'equivalence', 'workers', 'wasm-kernels', 'fused-layers', 'step-channel'].map((n) => `test/${n}.test.ts`);
+const UNIT = ['adam', 'config', 'idx', 'loss', 'shards', 'checkpoint', 'equivalence', 'workers', 'wasm-kernels', 'fused-layers'].map((n) => `test/${n}.test.ts`);
 
 export default defineConfig({
   test: {

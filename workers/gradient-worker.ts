@@ -278,7 +278,7 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
  * coordinator.
  */
 function loop(s: State, task: LoopTask): LoopResult {
-  const channel = new WorkerChannel(s.views.control, task.update.numShards, task.waitTimeoutMs, task.spinMs);
+  const channel = new WorkerChannel(s.views.control, task.update.numShards, task.waitTimeoutMs);
   const { shard, slab, start, end, parts } = task;
   let step = task.firstStep;
   let stepStart = performance.now();

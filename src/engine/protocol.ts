@@ -63,8 +63,6 @@ export interface LoopTask {
   update: UpdateTask;
   /** How long the loop waits for a batch or a peer before it gives up (the coordinator or a peer died). */
   waitTimeoutMs: number;
-  /** How long a wait spins before it sleeps (step-channel.ts); 0 with more threads than cores. */
-  spinMs: number;
 }
 
 /** What a loop needs for its update phase (src/optim/adam.ts updateSlice). */

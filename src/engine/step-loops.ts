@@ -179,8 +179,6 @@ export class StepLoops {
     private readonly taskName: string | null,
     /** The update phase's settings: the normaliser's inputs, whether to update, BatchNorm's ranges. */
     private readonly update: Pick<UpdateTask, 'batchSize' | 'normalize' | 'apply' | 'stateRanges'>,
-    /** How long a loop's wait spins before it sleeps (step-channel.ts): 0 unless every loop has a core of its own. */
-    private readonly spinMs = 0,
   ) {
     this.channel = new CoordinatorChannel(views.control, plan.tasks.length);
   }
@@ -211,7 +209,7 @@ export class StepLoops {
     // A loop waits for its peers at the barriers: longer than the coordinator waits for a
     // hung one (--step-timeout), so that the hung one, not a healthy one, is blamed.
     const waitTimeoutMs = Math.max(60_000, this.policy.stepTimeoutMs + 30_000);
-    const task: LoopTask = { kind: TASK.loop, shard, slab, start, end, parts, firstStep, lastStep: this.lastStep, firstVersion, attempt, update, waitTimeoutMs, spinMs: this.spinMs };
+    const task: LoopTask = { kind: TASK.loop, shard, slab, start, end, parts, firstStep, lastStep: this.lastStep, firstVersion, attempt, update, waitTimeoutMs };
     const loop = { promise: this.wp.pool.run(task, { signal: abort.signal }), abort, error: null as Error | null, settled: false, result: null as LoopResult | null };
     // Marked handled here: a failure is read from `loop.error` when the coordinator next waits.
     loop.promise.then((r) => { loop.settled = true; loop.result = r as LoopResult; }, (e: Error) => { loop.settled = true; loop.error = e; });

@@ -5,7 +5,6 @@
 // (run-log.ts), the checkpoint policy (checkpoint-policy.ts) and the step loops
 // (engine/step-loops.ts) are helpers; this file is the order of things.
 import type { Dataset } from '../data/idx.js';
-import { availableParallelism } from 'node:os';
 import { hold } from '../engine/faults.js';
 import { closePool, createPool } from '../engine/pool.js';
 import type { WorkerPool } from '../engine/pool.js';
@@ -13,7 +12,6 @@ import { batchSlot, RING, weightsAt } from '../engine/shared-memory.js';
 import type { SharedViews } from '../engine/shared-memory.js';
 import { planShards } from '../engine/shards.js';
 import { checkStep, ShardFailedError, StepAbandoned, StepLoops } from '../engine/step-loops.js';
-import { BARRIER_SPIN_MS } from '../engine/step-channel.js';
 import type { FaultPolicy, StopReason } from '../engine/step-loops.js';
 import type { ShardResult } from '../engine/shared-memory.js';
 export type { StopReason };
@@ -101,7 +99,7 @@ export async function runTraining(config: Config, log: Logger, data: Dataset, op
       config, options, views, wp, adamT, schedule,
       loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log), 'builtin' in runModel.task.ref ? null : runModel.task.name, {
         batchSize: config.batchSize, normalize: config.normalize, apply: true, stateRanges: stateRanges(runModel),
-      }, threads <= availableParallelism() ? BARRIER_SPIN_MS : 0),
+      }),
       order: new BatchOrder(config.seed, numTrain, config.batchSize, schedule),
       checkpoints: new CheckpointPolicy(config, schedule, { stateAt, layout, model, topology: runModel.topology }, log, resume?.weightsVersion ?? 0),
       runLog: new RunLog(log, schedule, config.batchSize, config.progressEvery, options,
