@@ -10,7 +10,7 @@ import { train } from '../src/index.js';
 import { resolveConfig } from '../src/run/config.js';
 import { PROJECT_ROOT } from '../src/run/paths.js';
 import { runTraining } from '../src/run/train.js';
-import { mnistData, runCli } from './helpers.js';
+import { mnistData, runCli, tmpDir } from './helpers.js';
 
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
@@ -36,6 +36,15 @@ describe('N workers on fewer threads', () => {
     const [one, three] = [await run(1), await run(3)];
     expect(one.steps).toBe(10);
     expect(bytes(one.weights).equals(bytes(three.weights))).toBe(true);
+  }, 120_000);
+
+  it('a resumed run takes this machine\'s threads, not the checkpoint\'s (fewer workers than its --threads resume)', () => {
+    const dir = join(tmpDir(), 'ckpt');
+    const first = runCli('src/cli/train.js', ['--workers', '2', '--threads', '2', '--epochs', '1', '--limit', '640', '--checkpoint-dir', dir]);
+    expect(first.status, first.stderr).toBe(0);
+    const resumed = runCli('src/cli/train.js', ['--resume', dir, '--workers', '1', '--epochs', '2']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.events.find((e) => e.event === 'run_start')).toMatchObject({ numThreads: 1, config: { workers: 1, threads: null } });
   }, 120_000);
 
   it('run_start logs the threads; --threads above --workers is refused', () => {

@@ -48,7 +48,8 @@ export async function prepareRun(
     });
     // Where the earlier run read from and wrote to is not part of the experiment: a
     // checkpoint copied elsewhere goes on writing next to itself, not to the old path.
-    const { checkpointDir: _dir, resume: _resume, logFile: _log, ...experiment } = resumeFrom.config;
+    // Nor is the thread count (it changes no weight): the resumed run takes this machine's.
+    const { checkpointDir: _dir, resume: _resume, logFile: _log, threads: _threads, ...experiment } = resumeFrom.config;
     config = resolve({ name: `${config.resume}/${resumeFrom.checkpoint}`, config: experiment });
     if (!config.checkpointDir) probeDir('--resume', config.resume!);
   } else if (config.checkpointDir && listCheckpoints(config.checkpointDir).length > 0) {
