@@ -1,10 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
-// `npm test` runs both projects; `npm run test:unit` only the quick one (about 15 s):
-// the numeric oracles and the parsers, without the end-to-end CLI, fault, signal,
-// packaging and benchmark tests.
-const UNIT = ['adam', 'config', 'idx', 'loss', 'shards', 'checkpoint', 'equivalence', 'workers', 'wasm-kernels', 'fused-layers'].map((n) => `test/${n}.test.ts`);
-
+// `npm test` runs both projects; `npm run test:unit` only the quick one: the numeric
+// oracles and the parsers (test/unit/), without the end-to-end CLI, fault, signal,
+// packaging and benchmark tests (test/e2e/). A test file's folder is its project.
 export default defineConfig({
   test: {
     // Tests start real worker pools and child processes: on 2 cores, run files one
@@ -13,8 +11,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     projects: [
-      { extends: true, test: { name: 'unit', include: UNIT } },
-      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], exclude: UNIT } },
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { extends: true, test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'] } },
     ],
   },
 });

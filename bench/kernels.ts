@@ -17,7 +17,7 @@ import { initBackend, shardLossAndGradient, weightInputs } from '../src/model/ml
 import { paramLayout, paramView } from '../src/model/layout.js';
 import type { ModelSpec, ParamLayout } from '../src/model/layout.js';
 import { Rng } from '../src/data/rng.js';
-import { maxRelDiff } from '../src/engine/step-loops.js';
+import { maxRelDiff } from './exactness.js';
 import { benchFlags, intFlag } from './cli.js';
 
 const MODEL: ModelSpec = { inputSize: 784, hidden: [{ units: 64, activation: 'relu' }], numClasses: 10 };

@@ -33,4 +33,4 @@ export function runCli(script: string, args: string[], env: Record<string, strin
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, events };
 }
 
-export { maxRelDiff } from '../src/engine/step-loops.js';
+export { maxRelDiff } from '../bench/exactness.js';

@@ -10,6 +10,7 @@ import type { LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task
 import { TASK, TASK_FAULT } from '../src/engine/protocol.js';
 import { batchSlot, recordSummary, viewsOf, weightsAt, writeResult, writeTiming } from '../src/engine/shared-memory.js';
 import { ADAM_DEFAULTS, normaliserOf, updateSlice } from '../src/optim/adam.js';
+import { argmaxRows } from '../src/model/labels.js';
 import { assertSameLayout, paramLayout } from '../src/model/layout.js';
 import type { ShardResult, SharedViews } from '../src/engine/shared-memory.js';
 import { blockFor, Stopped, WorkerChannel } from '../src/engine/step-channel.js';
@@ -359,12 +360,7 @@ function predict(s: State, task: PredictTask): PredictResult {
       const rows = Math.min(PREDICT_CHUNK, task.end - start);
       scaledRows(images, start, rows, inputSize, x);
       logitsInto(k, w, init.model, rows, x, logits);
-      // The predicted class: the first largest logit of the row (as tf.argMax).
-      for (let r = 0; r < rows; r++) {
-        let best = 0;
-        for (let c = 1; c < numClasses; c++) if (logits[r * numClasses + c] > logits[r * numClasses + best]) best = c;
-        out[start + r] = best;
-      }
+      argmaxRows(logits, numClasses, out.subarray(start, start + rows));
     }
   } finally {
     k.release(mark);

@@ -6,7 +6,8 @@ import { pathToFileURL } from 'node:url';
 import { DataError, readIdx } from '../data/idx.js';
 import { parseFlags } from '../run/config.js';
 import { asWriteError, makeDirs, probeFile } from '../run/outputs.js';
-import { argmaxRows, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities } from '../model/layers-model.js';
+import { DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities } from '../model/layers-model.js';
+import { argmaxRows } from '../model/labels.js';
 import { intFlag, requiredFlag, runCommand } from './command.js';
 
 export const HELP = `Usage: tfjs-parallel-trainer predict --checkpoint DIR --images FILE [flags]

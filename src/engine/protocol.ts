@@ -4,14 +4,15 @@ import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import type { MaskRule } from '../model/labels.js';
 import type { TaskRef } from '../task/load.js';
 import type { SharedBuffers } from './shared-memory.js';
-import type { AdamConfig } from '../optim/adam.js';
+import type { AdamConfig, Normalize } from '../optim/adam.js';
+import type { BackendName } from '../model/backends.js';
 
 /** Handed to every worker once, through Piscina's `workerData`. */
 export interface WorkerInit {
   buffers: SharedBuffers;
   model: ModelSpec;
   layout: ParamLayout;
-  backend: 'wasm' | 'cpu' | 'tensorflow';
+  backend: BackendName;
   /** fast (the default): the built-in MLP's hand-written kernels (src/model/mlp.ts); general: any Layers model (src/model/general.ts). */
   engine?: 'fast' | 'general';
   /** The general path's: the task to import, its topology to rebuild, its label width, --mask for its default label, and --seed for its random layers (Dropout). */
@@ -70,7 +71,7 @@ export interface UpdateTask {
   numShards: number;
   /** The global normaliser: the batch size, or every shard's weight sum (1 if 0). */
   batchSize: number;
-  normalize: 'batch' | 'condition' | 'weight';
+  normalize: Normalize;
   /** This shard's slice [start, end) of the parameters. */
   sliceStart: number;
   sliceEnd: number;

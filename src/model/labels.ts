@@ -40,3 +40,16 @@ export function writeCombinedLabel(label: number, condition: number, numClasses:
   out[offset + label] = 1;
   out[offset + numClasses] = condition;
 }
+
+/**
+ * The most probable class of each row of `values` ([rows, numClasses], probabilities
+ * or logits), the first one on a tie, as tf.argMax, into `out`.
+ */
+export function argmaxRows(values: Float32Array, numClasses: number, out: Uint8Array = new Uint8Array(values.length / numClasses)): Uint8Array {
+  for (let r = 0; r < out.length; r++) {
+    let best = 0;
+    for (let k = 1; k < numClasses; k++) if (values[r * numClasses + k] > values[r * numClasses + best]) best = k;
+    out[r] = best;
+  }
+  return out;
+}

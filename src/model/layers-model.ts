@@ -5,7 +5,7 @@ import { io, slice, tensor, tidy } from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { CheckpointError, readCheckpoint, readLatestCheckpoint } from '../run/checkpoint.js';
+import { CHECKPOINT_NAME, CheckpointError, readCheckpoint, readLatestCheckpoint } from '../run/checkpoint.js';
 import { readBytes, readJson } from '../run/files.js';
 import type { LoadedCheckpoint } from '../run/checkpoint.js';
 import { initBackend } from './mlp.js';
@@ -48,8 +48,6 @@ export function layersModelArtifacts(ckptDir: string): LayersModelArtifacts {
     format: m.format, generatedBy: m.generatedBy, convertedBy: m.convertedBy,
   };
 }
-
-const CHECKPOINT_NAME = /^ckpt-\d{9}$/;
 
 export interface OpenedCheckpoint {
   checkpoint: LoadedCheckpoint;
@@ -118,16 +116,4 @@ export function predictProbabilities(model: LayersModel, images: Uint8Array | Fl
     });
   }
   return out;
-}
-
-/** The most probable class of each row (the first one on a tie, as tf.argMax). */
-export function argmaxRows(probabilities: Float32Array, numClasses: number): Uint8Array {
-  const count = probabilities.length / numClasses;
-  const classes = new Uint8Array(count);
-  for (let r = 0; r < count; r++) {
-    let best = 0;
-    for (let k = 1; k < numClasses; k++) if (probabilities[r * numClasses + k] > probabilities[r * numClasses + best]) best = k;
-    classes[r] = best;
-  }
-  return classes;
 }

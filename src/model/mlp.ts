@@ -8,9 +8,10 @@ import { paramView } from './layout.js';
 import { reshaped } from './kernels.js';
 import type { Info, Kernels } from './kernels.js';
 import type { ShardBuffers } from '../engine/shards.js';
+import type { BackendName } from './backends.js';
 
 /** Sets the backend and fails loudly: tf.setBackend returns false instead of throwing. */
-export async function initBackend(name: 'wasm' | 'cpu' | 'tensorflow'): Promise<void> {
+export async function initBackend(name: BackendName): Promise<void> {
   if (name === 'wasm') {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmKernels();
@@ -93,7 +94,7 @@ export function maskedLoss(k: Kernels, logits: Info, label: Info, numClasses: nu
 //   `xT` is built in JS while the rows are gathered, so dW1 = xT . dz1 needs no
 //   transpose kernel.
 // The gradients are tested against central finite differences of an independent
-// float64 forward (test/loss.test.ts).
+// float64 forward (test/unit/loss.test.ts).
 
 /** One input per parameter, copied from the flat weights, in layout order. */
 export function weightInputs(k: Kernels, flat: Float32Array, layout: ParamLayout): Info[] {

@@ -45,7 +45,11 @@ export function reduceGradients(slabs: readonly Float32Array[], normaliser: numb
 }
 
 /** The global normaliser of `rows` rows: their count, or their weight sum (the built-in task's: its condition-1 rows); 1 if that is 0. */
-export function normaliserOf(normalize: 'batch' | 'condition' | 'weight', rows: number, weightSum: number): number {
+/** What the loss sum is divided by (--normalize): the batch's rows, or its weight sum (condition: the built-in task's name for it). */
+export const NORMALIZE_MODES = ['batch', 'condition', 'weight'] as const;
+export type Normalize = typeof NORMALIZE_MODES[number];
+
+export function normaliserOf(normalize: Normalize, rows: number, weightSum: number): number {
   return normalize === 'batch' ? rows : weightSum === 0 ? 1 : weightSum;
 }
 
@@ -108,7 +112,7 @@ export interface ParamSlot {
  * (reduceGradients, into `grad`'s slice), then Adam step `t` (adamStep) on slot `to`,
  * which first takes slot `from`'s values: the serial code itself over a slice, so the
  * weights are bit-identical to reducing and updating the whole vector in one thread
- * (tested in test/adam.test.ts). With `to` null only the reduced gradient is written
+ * (tested in test/unit/adam.test.ts). With `to` null only the reduced gradient is written
  * (a single step for the oracle tests). `npm run bench:loops` measured a hand-fused
  * single pass 1.4-2x slower than these two passes and the copies.
  */

@@ -55,7 +55,8 @@ const POINTER = 'latest.json';
 const CHECKSUMS = 'checksums.json';
 const TMP = '.tmp-';
 const ASIDE = '.replaced-';
-const NAME = /^ckpt-\d{9}$/;
+/** A checkpoint directory's name: ckpt- and the step count, 9 digits. */
+export const CHECKPOINT_NAME = /^ckpt-\d{9}$/;
 const ACTIVATIONS = ['relu', 'tanh', 'sigmoid', 'linear'];
 const GENERATED_BY = `tfjs-parallel-trainer checkpoint format ${CHECKPOINT_FORMAT_VERSION}`;
 
@@ -64,7 +65,7 @@ const checkpointName = (step: number) => `ckpt-${String(step).padStart(9, '0')}`
 /** The complete checkpoint directories in DIR, oldest first ([] if DIR does not exist). */
 export function listCheckpoints(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((e) => NAME.test(e)).sort();
+    return readdirSync(dir).filter((e) => CHECKPOINT_NAME.test(e)).sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new CheckpointError(`${dir}: cannot read checkpoint directory (${(e as NodeJS.ErrnoException).code})`);
@@ -362,7 +363,7 @@ function readPointer(dir: string): { checkpoint: string; files: FileHashes } | s
   if (json.problem) return json.problem;
   const checkpoint = (json.value as Record<string, unknown>)?.checkpoint;
   const files = parseHashes(json.value);
-  if (typeof checkpoint !== 'string' || !NAME.test(checkpoint) || !files) return 'not a checkpoint pointer';
+  if (typeof checkpoint !== 'string' || !CHECKPOINT_NAME.test(checkpoint) || !files) return 'not a checkpoint pointer';
   return { checkpoint, files };
 }
 

@@ -9,6 +9,10 @@ import type { ParseError } from 'jsonc-parser';
 import { maskToString, parseMask } from '../model/labels.js';
 import type { MaskRule } from '../model/labels.js';
 import type { Activation } from '../model/layout.js';
+import { BACKENDS } from '../model/backends.js';
+import type { BackendName } from '../model/backends.js';
+import { NORMALIZE_MODES } from '../optim/adam.js';
+import type { Normalize } from '../optim/adam.js';
 import { DEFAULT_CONFIG_FILE } from './paths.js';
 
 export class ConfigError extends Error {
@@ -29,7 +33,7 @@ export interface Config {
   /** Parsed once here (`--mask odd` -> { kind: 'odd' }); configJson() gives its text back. */
   mask: MaskRule;
   /** batch: / global batch size; weight: / the batch's sum of sample weights; condition: the built-in task's name for weight. */
-  normalize: 'batch' | 'condition' | 'weight';
+  normalize: Normalize;
   /** A task module (path or file: URL): the user's model and loss; null: the built-in seed task. */
   task: string | null;
   /** auto: the fast path for the built-in task, the general path for a task module. */
@@ -37,7 +41,7 @@ export interface Config {
   progressEvery: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   logFile: string | null;
-  backend: 'wasm' | 'cpu' | 'tensorflow';
+  backend: BackendName;
   logFormat: 'json' | 'pretty';
   data: string | null;
   limit: number | null;
@@ -92,13 +96,13 @@ const KEYS: Record<keyof Config, { check: Check; flag?: string; kind?: 'number' 
   eps: { check: positive },
   seed: { check: int(0, 2 ** 32 - 1), flag: 'seed', kind: 'number' },
   mask: { check: mask, flag: 'mask', kind: 'string' },
-  normalize: { check: oneOf('batch', 'condition', 'weight'), flag: 'normalize', kind: 'string' },
+  normalize: { check: oneOf(...NORMALIZE_MODES), flag: 'normalize', kind: 'string' },
   task: { check: nullable(str), flag: 'task', kind: 'nullable-string' },
   engine: { check: oneOf('auto', 'fast', 'general'), flag: 'engine', kind: 'string' },
   progressEvery: { check: int(1), flag: 'progress-every', kind: 'number' },
   logLevel: { check: oneOf('trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'), flag: 'log-level', kind: 'string' },
   logFile: { check: nullable(str), flag: 'log-file', kind: 'nullable-string' },
-  backend: { check: oneOf('wasm', 'cpu', 'tensorflow'), flag: 'backend', kind: 'string' },
+  backend: { check: oneOf(...BACKENDS), flag: 'backend', kind: 'string' },
   logFormat: { check: oneOf('json', 'pretty'), flag: 'log-format', kind: 'string' },
   data: { check: nullable(str), flag: 'data', kind: 'nullable-string' },
   limit: { check: nullable(int(1)), flag: 'limit', kind: 'nullable-number' },

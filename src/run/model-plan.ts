@@ -1,7 +1,8 @@
 // Which model a run trains and on which path, decided once on the coordinator: the
 // built-in task on its fast path (no TF.js model is built), or any task (the built-in
 // one with --engine general) through its Layers model on the general path. Also the
-// checks of settings that only the built-in task understands.
+// checks of settings that only the built-in task understands, the seeded first weights
+// and every row's combined label.
 import type { Dataset } from '../data/types.js';
 import { paramLayout } from '../model/layout.js';
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
@@ -10,7 +11,10 @@ import { scaledRows } from '../engine/shards.js';
 import type { LoadedTask } from '../task/load.js';
 import { ConfigError, defaultConfig } from './config.js';
 import type { Config } from './config.js';
-import { buildLabelRows, initWeights } from './setup.js';
+import { DataError } from '../data/types.js';
+import { glorotUniform, Rng } from '../data/rng.js';
+import { paramView } from '../model/layout.js';
+import { fillLabelRows } from '../task/load.js';
 
 export interface RunModel {
   task: LoadedTask;
@@ -89,4 +93,31 @@ export async function planRunModel(config: Config, data: Dataset, task: LoadedTa
     // train the same numbers from the same seed.
     init: builtin ? (out) => initWeights(plan.layout, config.seed, out) : (out) => out.set(plan.init),
   };
+}
+
+/** Every row's combined label by the task's label(), once, into shared memory (a TaskError names a row that fails). */
+export function buildLabelRows(task: LoadedTask, data: Dataset, numTrain: number): { trainY: SharedArrayBuffer; testY: SharedArrayBuffer } {
+  const w = task.labelWidth;
+  const trainY = new SharedArrayBuffer(numTrain * w * 4);
+  const testY = new SharedArrayBuffer(data.test.count * w * 4);
+  const given = data.train.labelRows;
+  if (given) {
+    // Combined labels that came with the data are used as they are.
+    if (given.width !== w) throw new DataError(`${data.dir ?? 'data'}: the combined labels have ${given.width} columns; ${task.name === 'built-in' ? 'the built-in task' : task.name} has labelWidth ${w}`);
+    new Float32Array(trainY).set(given.values.subarray(0, numTrain * w));
+    if (data.test.labelRows) new Float32Array(testY).set(data.test.labelRows.values);
+    return { trainY, testY };
+  }
+  fillLabelRows(task, data.train.labels.subarray(0, numTrain), new Float32Array(trainY));
+  fillLabelRows(task, data.test.labels, new Float32Array(testY));
+  return { trainY, testY };
+}
+
+/** Glorot-uniform kernels and zero biases, as Keras initialises Dense layers; seeded. */
+export function initWeights(layout: ParamLayout, seed: number, out: Float32Array): void {
+  const rng = new Rng(seed);
+  for (const p of layout.params) {
+    if (p.shape.length === 2) glorotUniform(rng, p.shape[0], p.shape[1], paramView(out, p));
+    else paramView(out, p).fill(0);
+  }
 }

@@ -1,5 +1,6 @@
-// What a run builds before its first step: the dataset copied into shared memory, the
-// seeded initial weights, and, after the last step, the evaluation by the workers.
+// What a run builds before its first step: the dataset copied into shared memory with
+// the weights and slabs, what each worker gets at start-up, and, after the last step,
+// the evaluation by the workers.
 import type { Config } from './config.js';
 import type { Dataset } from '../data/idx.js';
 import { fillConditions } from '../model/labels.js';
@@ -8,21 +9,19 @@ import type { WorkerPool } from '../engine/pool.js';
 import { TASK } from '../engine/protocol.js';
 import { evalReport, taskReport } from '../report/eval-report.js';
 import type { TaskSplitReport } from '../report/eval-report.js';
-import { glorotUniform, Rng } from '../data/rng.js';
 import { allocShared, sharedBytes, viewsOf } from '../engine/shared-memory.js';
-import { paramLayout, paramView } from '../model/layout.js';
+import { paramLayout } from '../model/layout.js';
 import type { SharedViews } from '../engine/shared-memory.js';
-import type { ModelSpec, ParamLayout } from '../model/layout.js';
+import type { ModelSpec } from '../model/layout.js';
 import { planShards, splitShards } from '../engine/shards.js';
 import * as tfc from '@tensorflow/tfjs-core';
-import { fillLabelRows, firstLine } from '../task/load.js';
+import { firstLine } from '../task/load.js';
 import { normaliserOf } from '../engine/step-loops.js';
-import { DataError } from '../data/types.js';
-import type { LoadedTask } from '../task/load.js';
 import { tf } from '../task/tf.js';
 import type { PredictResult, WorkerInit } from '../engine/protocol.js';
 import type { SharedBuffers } from '../engine/shared-memory.js';
 import type { RunModel } from './model-plan.js';
+import { buildLabelRows } from './model-plan.js';
 
 /**
  * The dataset's shared memory (no copy when the IDX reader already put it there), plus
@@ -64,33 +63,6 @@ function labelRowsOf(run: RunModel, data: Dataset, numTrain: number): { trainY: 
     return { trainY: labelRows.train.buffer as SharedArrayBuffer, testY: labelRows.test.buffer as SharedArrayBuffer };
   }
   return buildLabelRows(run.task, data, numTrain);
-}
-
-/** Every row's combined label by the task's label(), once, into shared memory (a TaskError names a row that fails). */
-export function buildLabelRows(task: LoadedTask, data: Dataset, numTrain: number): { trainY: SharedArrayBuffer; testY: SharedArrayBuffer } {
-  const w = task.labelWidth;
-  const trainY = new SharedArrayBuffer(numTrain * w * 4);
-  const testY = new SharedArrayBuffer(data.test.count * w * 4);
-  const given = data.train.labelRows;
-  if (given) {
-    // Combined labels that came with the data are used as they are.
-    if (given.width !== w) throw new DataError(`${data.dir ?? 'data'}: the combined labels have ${given.width} columns; ${task.name === 'built-in' ? 'the built-in task' : task.name} has labelWidth ${w}`);
-    new Float32Array(trainY).set(given.values.subarray(0, numTrain * w));
-    if (data.test.labelRows) new Float32Array(testY).set(data.test.labelRows.values);
-    return { trainY, testY };
-  }
-  fillLabelRows(task, data.train.labels.subarray(0, numTrain), new Float32Array(trainY));
-  fillLabelRows(task, data.test.labels, new Float32Array(testY));
-  return { trainY, testY };
-}
-
-/** Glorot-uniform kernels and zero biases, as Keras initialises Dense layers; seeded. */
-export function initWeights(layout: ParamLayout, seed: number, out: Float32Array): void {
-  const rng = new Rng(seed);
-  for (const p of layout.params) {
-    if (p.shape.length === 2) glorotUniform(rng, p.shape[0], p.shape[1], paramView(out, p));
-    else paramView(out, p).fill(0);
-  }
 }
 
 /** Predictions by the workers (forward only, in parallel), then the seed's report. */

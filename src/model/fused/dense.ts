@@ -16,7 +16,7 @@
 // (BatchMatMul, Conv2DBackpropFilter, Conv2DBackpropInput). An activation other than
 // ReLU and linear runs after the op, as the layer's own. The input's gradient is not
 // computed for a layer with no trainable weight before it (the model's first layers):
-// nothing reads it. Tested against stock tfjs-layers (test/fused-layers.test.ts).
+// nothing reads it. Tested against stock tfjs-layers (test/unit/fused-layers.test.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import type { FusableLayer, LayerCall, Weight } from './layer.js';
 import { oneInput } from './layer.js';

@@ -19,7 +19,7 @@
 // activations and the same derivatives, hardSigmoid's clip boundaries computed in
 // float32 as the engine does); only the order of some float additions differs.
 // Tested against stock tfjs-layers on the cpu backend, gradients within 1e-5
-// (test/fused-layers.test.ts).
+// (test/unit/fused-layers.test.ts).
 //
 // What stays on the stock path (the layer keeps its own call): dropout or recurrent
 // dropout, returnState, goBackwards, stateful layers, an initial state or a mask

@@ -7,7 +7,7 @@
 //   DepthwiseConv2dNativeBackpropFilter / Input   depthwise.ts: missing
 //   UnsortedSegmentSum    segment.ts: missing (Embedding's gradient)
 //   BatchMatMul           matmul.ts: transposed operands ran a scalar loop
-// Each is tested against the cpu backend's kernel (test/wasm-kernels.test.ts).
+// Each is tested against the cpu backend's kernel (test/unit/wasm-kernels.test.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilter, conv2DBackpropInput } from './conv.js';
 import { depthwiseBackpropFilter, depthwiseBackpropInput } from './depthwise.js';

@@ -1,0 +1,88 @@
+// The package as a user gets it: `npm pack`, installed into a fresh project outside the
+// repository. An ESM program imports train() and trains; a TypeScript file type-checks
+// against the declarations under moduleResolution nodenext, and an unknown option is a
+// type error; the bin trains and prints the report; one copy of tfjs-core is installed;
+// and the library never loads the chart libraries.
+import { describe, expect, it } from 'vitest';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../../src/run/paths.js';
+import { tmpDir } from '../helpers.js';
+
+const run = (cmd: string, args: string[], cwd: string) => spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 300_000, maxBuffer: 64 << 20 });
+const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+describe('the packed package in a fresh project', () => {
+  const project = tmpDir('pack-user-');
+
+  it('installs from the tarball (dist was built by pretest; packing does not rebuild under running tests)', () => {
+    const tarball = execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', project], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim().split('\n').at(-1)!;
+    expect(tarball).toMatch(/^tfjs-parallel-trainer-[\d.]+\.tgz$/);
+    expect(run('npm', ['init', '-y'], project).status).toBe(0);
+    const install = run('npm', ['install', `./${tarball}`, '@types/node@20', '--no-audit', '--no-fund', '--prefer-offline'], project);
+    expect(install.status, install.stderr).toBe(0);
+    // One copy of TF.js: the trainer's are peer dependencies, shared with the user's.
+    const copies = run('npm', ['ls', '@tensorflow/tfjs-core', '--all', '--parseable'], project).stdout.trim().split('\n').filter(Boolean);
+    expect(copies).toHaveLength(1);
+  });
+
+  it('an ESM program imports train() and trains', () => {
+    writeFileSync(join(project, 'main.mjs'), `
+import { train } from 'tfjs-parallel-trainer';
+const r = await train({ limit: 1280, epochs: 1 });
+console.log(JSON.stringify({ epochs: r.history.epoch, loss: r.history.history.loss, odd: r.eval.train.odd.accuracy, params: r.weights.length }));
+`);
+    const r = run(process.execPath, ['main.mjs'], project);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim()) as { epochs: number[]; loss: number[]; odd: number; params: number };
+    expect(out.epochs).toEqual([0]);
+    expect(out.loss[0]).toBeGreaterThan(0);
+    expect(out.odd).toBeGreaterThan(0.5);
+    expect(out.params).toBe(50890);
+  });
+
+  it('TypeScript type-checks against it under nodenext, and an unknown option is a type error', () => {
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', strict: true, noEmit: true, types: ['node'] },
+      files: ['good.mts'],
+    }));
+    writeFileSync(join(project, 'good.mts'), `
+import { train, ConfigError } from 'tfjs-parallel-trainer';
+import type { TrainResult } from 'tfjs-parallel-trainer';
+const r: TrainResult = await train({ workers: 2, epochs: 1, data: { dir: './idx' }, callbacks: { onEpochEnd: (epoch, logs) => console.log(epoch, logs.loss) } });
+const odd: number = r.eval!.train.odd.accuracy;
+const e = new ConfigError('x');
+const code: 'E_CONFIG' = e.code;
+console.log(odd, code, r.layout.numParams);
+`);
+    const good = run(process.execPath, [tsc, '-p', 'tsconfig.json'], project);
+    expect(good.status, good.stdout).toBe(0);
+    writeFileSync(join(project, 'bad.mts'), `
+import { train } from 'tfjs-parallel-trainer';
+await train({ wokers: 2 });
+`);
+    const bad = run(process.execPath, [tsc, '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--noEmit', '--types', 'node', 'bad.mts'], project);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stdout).toMatch(/bad\.mts.*'wokers' does not exist in type 'TrainOptions'/);
+  });
+
+  it('npx tfjs-parallel-trainer train trains and prints the report; the command answers --help', () => {
+    const r = run('npx', ['--no-install', 'tfjs-parallel-trainer', 'train', '--workers', '2', '--limit', '1280', '--epochs', '1'], project);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('== test set: 10000 rows');
+    expect(r.stdout).toContain('"event":"run_end"');
+    const help = run('npx', ['--no-install', 'tfjs-parallel-trainer', '--help'], project);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: tfjs-parallel-trainer <command>/);
+    const unknown = run('npx', ['--no-install', 'tfjs-parallel-trainer', 'fit'], project);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr.trim()).toBe('error: "fit": unknown command (expected one of train, eval, predict, report, profile; see --help)');
+  });
+
+  it('the library never loads vega or vega-lite (they are removed here, and train() still runs)', () => {
+    for (const dep of ['vega', 'vega-lite']) rmSync(join(project, 'node_modules', dep), { recursive: true, force: true });
+    const r = run(process.execPath, ['main.mjs'], project);
+    expect(r.status, r.stderr).toBe(0);
+  });
+});

@@ -1,0 +1,66 @@
+// Real worker threads: each loads the wasm backend and, in its step loop, computes a
+// gradient into its own slab; tensor counts stay constant; and the pool refuses to
+// start with a broken worker set-up.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closePool, createPool } from '../../src/engine/pool.js';
+import type { WorkerPool } from '../../src/engine/pool.js';
+import type { PingResult } from '../../src/engine/protocol.js';
+import { batchSlot } from '../../src/engine/shared-memory.js';
+import { planShards } from '../../src/engine/shards.js';
+import { oneStepGradient } from '../../src/engine/step-loops.js';
+import { loadShared } from '../../src/run/setup.js';
+import { initWeights } from '../../src/run/model-plan.js';
+import { mnistData } from '../helpers.js';
+
+const MODEL = { hidden: [{ units: 64, activation: 'relu' as const }], numClasses: 10 };
+
+describe('worker threads', () => {
+  let wp: WorkerPool;
+  let shared: ReturnType<typeof loadShared>;
+  beforeAll(async () => {
+    shared = loadShared(mnistData(), 1000, { kind: 'odd' }, { workers: 2, batchSize: 64, model: MODEL });
+    initWeights(shared.layout, 1, shared.views.weights);
+    wp = await createPool({ buffers: shared.buffers, model: shared.model, layout: shared.layout, backend: 'wasm' }, 2);
+  });
+  afterAll(async () => {
+    if (wp) await closePool(wp);
+  });
+
+  it('two threads each run the wasm backend and compute a gradient into their own slab', async () => {
+    const pings = await Promise.all([0, 1].map(() => wp.pool.run({ kind: 'ping' }) as Promise<PingResult>));
+    for (const p of pings) expect(p.backend).toBe('wasm');
+    expect(new Set(wp.threads.map((t) => t.threadId)).size).toBe(2);
+    batchSlot(shared.views, 0).set(Int32Array.from({ length: 64 }, (_, i) => i));
+    shared.views.slabs.forEach((s) => s.fill(NaN));
+    const grad = new Float32Array(shared.layout.numParams);
+    const g = await oneStepGradient(wp, shared.views, planShards(64, 2), 'batch', grad);
+    expect(g.results).toHaveLength(2);
+    for (const [i, r] of g.results.entries()) {
+      expect(r.weightsVersion).toBe(0);
+      expect(r.lossSum).toBeGreaterThan(0);
+      expect(r.numTensors).toBe(wp.baselineTensors);
+      const slab = shared.views.slabs[i];
+      expect(slab.every(Number.isFinite)).toBe(true);
+      expect(slab.some((v) => v !== 0)).toBe(true);
+    }
+    // The two shards' different rows give different gradient sums.
+    expect(shared.views.slabs[0].some((v, k) => v !== shared.views.slabs[1][k])).toBe(true);
+  });
+
+  it('every step leaves the tensor count unchanged, whatever the shard sizes', async () => {
+    for (let step = 0; step < 20; step++) {
+      const rows = 17 + step;
+      batchSlot(shared.views, 0).set(Int32Array.from({ length: 64 }, (_, i) => (i * 7 + step) % 1000));
+      // Uneven shards within the 64-row slots: [0, rows) and [rows, 64).
+      const plan = { tasks: [{ start: 0, end: rows, slab: 0, parts: [[0, rows]] as [number, number][] }, { start: rows, end: 64, slab: 1, parts: [[rows, 64]] as [number, number][] }], numSlabs: 2 };
+      const g = await oneStepGradient(wp, shared.views, plan, 'batch', new Float32Array(shared.layout.numParams));
+      for (const r of g.results) expect(r.numTensors).toBe(wp.baselineTensors);
+    }
+  });
+
+  it('a worker that cannot start (its layout check fails) fails the pool start-up loudly, and the pool is shut down', async () => {
+    const wrongLayout = { ...shared.layout, numParams: shared.layout.numParams + 1 };
+    await expect(createPool({ buffers: shared.buffers, model: shared.model, layout: wrongLayout, backend: 'wasm' }, 1))
+      .rejects.toThrow(/parameter layout mismatch/);
+  });
+});
