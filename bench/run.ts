@@ -142,7 +142,7 @@ for (const w of [1, 2]) {
   contenders.push({ name: `trainer, CNN example, ${w} worker${w > 1 ? 's' : ''}`, batchSize: 128, workers: w, group: 'cnn', run: () => trainer(w, 128, ['--task', CNN], CNN_STEPS * 128) });
 }
 
-// Real models (the examples the README compares with PyTorch): one epoch of a fresh
+// Real models (the examples docs/performance.md compares with PyTorch): one epoch of a fresh
 // process with 1 and 2 workers, and PyTorch's CPU training of the same network (same
 // loss, Adam, batch 128) with 2 threads, when torch is there.
 const MODELS = ['cnn-two-conv', 'gru-rows', 'lstm-rows'];

@@ -5,7 +5,7 @@
 // wall time and the CPU seconds of the main thread (the coordinator), of the step-loop
 // threads (the `numThreads` busiest) and of the rest (V8's compiler and GC threads,
 // libuv's). What it found: the seed's first epoch is slower than the next because V8
-// compiles the step's JavaScript in every worker as it runs (README: Performance).
+// compiles the step's JavaScript in every worker as it runs (docs/performance.md).
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,7 +1,7 @@
 // The general path: any tfjs-layers model and the task's own loss, differentiated by
 // stock TF.js autodiff (tf.variableGrads). A worker rebuilds the model from the
 // coordinator's topology JSON, so weight names and order are the same in every thread
-// (../shared/DESIGN.md, decision 12). Per step: the shared weights go into the model's
+// (docs/internals.md, engine decision 12). Per step: the shared weights go into the model's
 // variables as NEW tensors (XNNPACK caches packed weights by tensor id, decision 11),
 // then forward, the per-sample loss summed over the shard, backward, and every
 // gradient into the slab at its layout offset. Non-trainable weights get a zero

@@ -17,7 +17,7 @@ export async function initBackend(name: BackendName): Promise<void> {
     registerWasmKernels();
   }
   else if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
-  // Opt-in only, never a dependency (../shared/DESIGN.md, decision 1): a user's install.
+  // Opt-in only, never a dependency (docs/internals.md, engine decision 1): a user's install.
   else await import(['@tensorflow', 'tfjs-node'].join('/'));
   const ok = await tf.setBackend(name);
   if (!ok || tf.getBackend() !== name) {
@@ -85,7 +85,7 @@ export function maskedLoss(k: Kernels, logits: Info, label: Info, numClasses: nu
 // Why the backward pass is written out by hand rather than taken from tf.grads:
 // - tfjs autodiff through matMul emits transposed matmuls, which XNNPACK on wasm does
 //   not serve (a scalar loop: ~9 ms instead of ~0.75 ms for the first layer's weight
-//   gradient; ../shared/DESIGN.md, decision 3). Here every product is a plain matmul
+//   gradient; docs/internals.md, engine decision 3). Here every product is a plain matmul
 //   of operands transposed explicitly.
 // - The gradient tape and the engine's bookkeeping cost JavaScript time on every op of
 //   every step (see src/model/kernels.ts); the fused forward (bias and relu inside the

@@ -21,7 +21,7 @@ export function checkAgainstData(config: Config, data: Dataset, numClasses = con
   if (outside !== undefined) throw new ConfigError(`--mask: class ${outside} is outside the model's classes 0..${numClasses - 1}`);
 }
 
-/** The native backend is the user's own install, never ours (../shared/DESIGN.md, decision 1). */
+/** The native backend is the user's own install, never ours (docs/internals.md, engine decision 1). */
 export function checkBackend(config: Config): void {
   if (config.backend !== 'tensorflow') return;
   try {

@@ -163,8 +163,8 @@ flags override both):
   --batch-size B        global batch size, split across workers; >= workers (default 128)
   --lr X                Adam learning rate, > 0 (default 0.001)
   --seed S              seed for weight init and the per-epoch shuffle (default 42)
-  --task MODULE         an ES module exporting model() and loss() (README: "Your own
-                        model and loss"); default: the built-in task
+  --task MODULE         an ES module exporting model() and loss() (docs/tasks.md);
+                        default: the built-in task
   --engine E            auto (default) | general (any Layers model, TF.js autodiff) |
                         fast (the built-in task's hand-written MLP kernels)
   --mask RULE           condition column of the default label: odd | even | all |

@@ -1,6 +1,5 @@
 // The task module contract: what a user's ES module exports so that the trainer can
-// train their own TF.js Layers model with their own per-sample loss (README, "Your own
-// model and loss"). The built-in seed is a task of this same contract (builtin.ts).
+// train their own TF.js Layers model with their own per-sample loss (docs/tasks.md). The built-in seed is a task of this same contract (builtin.ts).
 // The trainer passes in the TF.js namespace it runs on, so a task needs no TF.js
 // import of its own and works from a file outside any project.
 //

@@ -72,7 +72,7 @@ export async function importTask(ref: TaskRef, mask: MaskRule): Promise<LoadedTa
 function checkExports(m: TaskModule, name: string, ref: TaskRef, mask: MaskRule): LoadedTask {
   const bad = (exp: string, what: string) => new TaskError(`${name}: export "${exp}" ${what}`);
   for (const exp of ['model', 'loss'] as const) {
-    if (m[exp] === undefined) throw bad(exp, 'is missing (a task module exports model and loss; see the README, "Your own model and loss")');
+    if (m[exp] === undefined) throw bad(exp, 'is missing (a task module exports model and loss; see docs/tasks.md)');
     if (typeof m[exp] !== 'function') throw bad(exp, `is not a function (it is ${typeof m[exp]})`);
   }
   for (const exp of ['label', 'weight'] as const) {

@@ -1,6 +1,6 @@
 // The `tf` namespace handed to task modules: tfjs-core's ops and tfjs-layers' API in one
 // object, as `import * as tf from '@tensorflow/tfjs'` gives them. Importing tfjs-layers
-// also registers every gradient (../shared/DESIGN.md, decision 9).
+// also registers every gradient (docs/internals.md, engine decision 9).
 import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -28,7 +28,7 @@ export const STOCK_CLASSES: ReadonlySet<string> = new Set(Object.keys(
  * `@tensorflow/tfjs` bundle adds to Tensor and tfjs-core's Node build does not: its
  * chained_ops modules use extensionless imports that Node's ESM loader cannot resolve.
  * A task writes TF.js as usual, and LSTM's Orthogonal initializer calls them too
- * (../shared/DESIGN.md, decision 10). Each method calls the op of the same name with
+ * (docs/internals.md, engine decision 10). Each method calls the op of the same name with
  * the tensor first, as tfjs-core's own chained_ops do.
  */
 const CHAINED = ['abs', 'acos', 'acosh', 'add', 'all', 'any', 'argMax', 'argMin', 'asin', 'asinh', 'atan', 'atan2', 'atanh', 'batchNorm',

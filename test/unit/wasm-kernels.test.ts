@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import * as tfl from '@tensorflow/tfjs-layers'; // registers the gradients (../shared/DESIGN.md, decision 9)
+import * as tfl from '@tensorflow/tfjs-layers'; // registers the gradients (docs/internals.md, engine decision 9)
 import { Rng } from '../../src/data/rng.js';
 import { initBackend } from '../../src/model/mlp.js';
 import { fuseLayers } from '../../src/model/fused/index.js';

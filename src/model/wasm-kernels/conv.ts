@@ -1,6 +1,6 @@
 // The gradients of Conv2D on the wasm backend, composed so that XNNPACK does the
 // arithmetic (tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter at all, and its
-// Conv2DBackpropInput is a plain C loop, no XNNPACK: ../shared/DESIGN.md, 10 and 10b).
+// Conv2DBackpropInput is a plain C loop, no XNNPACK: docs/internals.md, engine decision 10).
 //   Conv2DBackpropInput   a stride-1 Conv2D (XNNPACK) of dy, dilated by the stride in a
 //                         JS copy when the stride is above 1, padded so the output is
 //                         the input's size, with the filter turned by 180 degrees and

@@ -1,6 +1,6 @@
 // Kernels that the wasm backend of tfjs 4.22 lacks, gets wrong or runs slowly,
 // registered on it under their own names, so that stock TF.js gradients and any
-// user's model use them with no change (../shared/DESIGN.md, decisions 10 and 10b):
+// user's model use them with no change (docs/internals.md, engine decision 10):
 //   Conv2DBackpropInput, Conv2DBackpropFilter   conv.ts: on XNNPACK (the filter one is
 //                         missing, the input one a plain loop)
 //   MaxPoolGrad, AvgPoolGrad   pool.ts: in-order loops (MaxPoolGrad is wrong on wasm)

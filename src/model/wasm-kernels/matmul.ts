@@ -1,7 +1,7 @@
 // BatchMatMul on the wasm backend: XNNPACK serves only untransposed operands; a
 // transposed one (every Dense weight and input gradient under autodiff) ran a scalar
 // loop, 3.61 ms against 0.57 ms with an explicit Transpose first (x^T.dy, B=128;
-// ../shared/DESIGN.md, decision 10). The wrapper transposes first.
+// docs/internals.md, engine decision 10). The wrapper transposes first.
 import * as tf from '@tensorflow/tfjs-core';
 import type { Args, Info } from './backend.js';
 import { call } from './backend.js';

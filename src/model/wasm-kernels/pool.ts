@@ -2,7 +2,7 @@
 // by window, each input value read once per window that holds it.
 //   MaxPoolGrad   the stock one is wrong: its running maximum starts at FLT_MIN, not
 //                 -Infinity, so a window whose values are all <= 0 loses its gradient
-//                 (../shared/DESIGN.md, 10). As the cpu kernel: the first largest
+//                 (docs/internals.md, engine decision 10). As the cpu kernel: the first largest
 //                 value of a window (in row-major order) takes the window's gradient.
 //                 The maximum is the forward's output, checked against the window
 //                 (the stock wasm MaxPool writes wrong rows when the forward rounds up).
