@@ -125,7 +125,7 @@ const projected = batchSizes.flatMap((batch) => [8, 16, 32, 64].map((n) => ({ ba
 
 const f = (x: number, d = 2) => x.toFixed(d);
 const md = [
-  `Scaling, ${mode} mode, MNIST 784-64-10, ${steps} timed steps per cell after ${warmup} warm-up steps; ${cores} cores (cells marked * have more workers than cores).`,
+  `Scaling, ${mode} mode, MNIST 784-64-10, ${steps} timed steps per cell after ${warmup} warm-up steps; ${cores} cores (cells marked * have more workers than cores: their shards run on ${cores} threads).`,
   '',
   '**Measured**',
   '',

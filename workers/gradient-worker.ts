@@ -134,7 +134,8 @@ function generalGradient(s: State, channel: WorkerChannel, task: StepWork, injec
   s.general!.setWeights(weightsAt(views, task.step));
   let lossSum = 0;
   let weightSum = 0;
-  let microLossSums: number[] | undefined;
+  // Several parts (or none: a thread with no rows) report each part's loss, as on the fast path.
+  const microLossSums: number[] | undefined = micro ? [] : undefined;
   // Each part into its own slab.
   for (let j = 0; j < task.parts.length; j++) {
     const [start, end] = task.parts[j];
@@ -142,11 +143,11 @@ function generalGradient(s: State, channel: WorkerChannel, task: StepWork, injec
     // The non-trainable weights (BatchNorm's moving statistics) after the batch's first
     // part: the run keeps those computed on its rows.
     if (task.shard === 0 && j === 0 && views.state.length > 0) s.general!.readState(views.state);
-    if (micro) (microLossSums ??= []).push(r.lossSum);
+    microLossSums?.push(r.lossSum);
     lossSum += r.lossSum;
     weightSum += r.weightSum;
   }
-  if (injected === 'nan') views.slabs[task.slab][0] = NaN;
+  if (injected === 'nan' && task.parts.length > 0) views.slabs[task.slab][0] = NaN;
   let nonFinite = false;
   for (let j = 0; j < task.parts.length && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
   return { nonFinite, lossSum, microLossSums, weightSum, weightsVersion: task.weightsVersion, numTensors: heldBuffers(), computeMs: performance.now() - tReady, ...memoryMB() };
@@ -263,7 +264,7 @@ function gradient(s: State, channel: WorkerChannel, task: StepWork): ShardResult
   }
   // A NaN or infinity anywhere in the gradient would poison every weight through Adam:
   // report it so the run stops at this step instead.
-  if (injected === 'nan') views.slabs[task.slab][0] = NaN;
+  if (injected === 'nan' && task.parts.length > 0) views.slabs[task.slab][0] = NaN;
   let nonFinite = false;
   for (let j = 0; j < task.parts.length && !nonFinite; j++) nonFinite = !allFinite(views.slabs[task.slab + j]);
   const tEnd = performance.now();

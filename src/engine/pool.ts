@@ -1,4 +1,5 @@
-// The Piscina pool of gradient workers: one thread per shard, started and pinged once.
+// The Piscina pool of step-loop threads (one task of a step each: src/engine/shards.ts),
+// started and pinged once.
 import { existsSync } from 'node:fs';
 import { Piscina } from 'piscina';
 import { hold } from './faults.js';

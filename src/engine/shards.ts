@@ -53,7 +53,12 @@ export interface ShardPlan {
  * of whole parts, and every part's gradient lands in its own slab, so the reduce adds
  * the same numbers in the same order whatever the thread count: N workers on fewer
  * threads give the weights of N threads bit for bit, and deterministic mode those of
- * any worker count.
+ * any worker count. Two limits: a thread adds its parts' sample-weight sums before the
+ * coordinator adds the threads' (exact in float64 for the built-in task's counts and for
+ * weights of similar magnitude; weights many orders apart can differ in the last bit of
+ * the normaliser); and a thread's later parts run on a model whose non-trainable state
+ * (BatchNorm's moving statistics) its first part updated, which training-mode BatchNorm
+ * never reads.
  */
 export function planShards(batchSize: number, numWorkers: number, microRows = 0, numThreads = numWorkers): ShardPlan {
   const parts: [number, number][] = microRows > 0

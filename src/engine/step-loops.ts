@@ -92,7 +92,8 @@ export function checkStep(
     if (r.numTensors !== wp.baselineTensors) {
       throw new Error(`step ${step}: shard ${i}'s worker holds ${r.numTensors} tensors, expected ${wp.baselineTensors} (a leak)`);
     }
-    // Micro-shard losses are added one by one, in order, like their gradients.
+    // A task's part losses (its shards, or micro-shards) are added one by one, in order,
+    // like their gradients: the sum of N threads' shard losses.
     if (r.microLossSums) for (const l of r.microLossSums) lossSum += l;
     else lossSum += r.lossSum;
     weightSum += r.weightSum;

@@ -4,12 +4,14 @@
 // the fast path and on the general path (BatchNorm's statistics from the first shard,
 // Dropout seeded by each shard's first row); and run_start says how many threads ran.
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { train } from '../../src/index.js';
 import { resolveConfig } from '../../src/run/config.js';
 import { PROJECT_ROOT } from '../../src/run/paths.js';
 import { runTraining } from '../../src/run/train.js';
+import { listCheckpoints } from '../../src/run/checkpoint.js';
 import { mnistData, runCli, tmpDir } from '../helpers.js';
 
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -36,6 +38,31 @@ describe('N workers on fewer threads', () => {
     const [one, three] = [await run(1), await run(3)];
     expect(one.steps).toBe(10);
     expect(bytes(one.weights).equals(bytes(three.weights))).toBe(true);
+  }, 120_000);
+
+  it('more threads than micro-shards (threads with no rows) train as one worker does, on both paths', async () => {
+    const fast = (workers: number) => runTraining(resolveConfig(['--workers', String(workers), '--threads', String(workers), '--deterministic', '--micro-shard-rows', '64',
+      '--epochs', '1', '--limit', '1280', '--seed', '3']), pino({ level: 'silent' }), mnistData(), { evaluate: false });
+    const [one, four] = [await fast(1), await fast(4)]; // batch 128: 2 micro-shards, 2 threads with none
+    expect(bytes(four.weights).equals(bytes(one.weights))).toBe(true);
+    const general = (workers: number) => train({
+      task: join(PROJECT_ROOT, 'examples', 'batchnorm-dropout.mjs'), workers, threads: workers, deterministic: true, microShardRows: 30,
+      epochs: 1, limit: 300, batchSize: 60, seed: 4,
+    });
+    const [g1, g3] = [await general(1), await general(3)]; // 2 micro-shards on 3 threads
+    expect(bytes(g3.weights).equals(bytes(g1.weights))).toBe(true);
+  }, 120_000);
+
+  it('a thread of two shards that throws or exits is retried, and the weights equal the clean run\'s', () => {
+    const run = ['--workers', '4', '--threads', '2', '--epochs', '1', '--limit', '1920', '--step-timeout', '5000'];
+    const clean = join(tmpDir(), 'ckpt');
+    const faulted = join(tmpDir(), 'ckpt');
+    expect(runCli('src/cli/train.js', [...run, '--checkpoint-dir', clean]).status).toBe(0);
+    const r = runCli('src/cli/train.js', [...run, '--checkpoint-dir', faulted], { TRAINER_FAULTS: 'throw@5:1,exit@9:0' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.events.filter((e) => e.event === 'worker_fault').map((e) => [e.step, e.workerIndex])).toEqual([[5, 1], [9, 0]]);
+    const weights = (d: string) => readFileSync(join(d, listCheckpoints(d).at(-1)!, 'weights.bin'));
+    expect(weights(faulted).equals(weights(clean))).toBe(true);
   }, 120_000);
 
   it('a resumed run takes this machine\'s threads, not the checkpoint\'s (fewer workers than its --threads resume)', () => {

@@ -48,6 +48,24 @@ describe('flat Adam', () => {
 });
 
 describe('reduceGradients', () => {
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])('%i slabs of random floats: the bytes of one float32 add a pass, then one multiply', (shards) => {
+    const rng = new Rng(40 + shards);
+    const n = 2001;
+    const slabs = Array.from({ length: shards }, (_, s) => Float32Array.from({ length: n }, () => (rng.next() - 0.5) * 10 ** (s % 4 - 2)));
+    const normaliser = 97;
+    const out = new Float32Array(n);
+    reduceGradients(slabs, normaliser, out);
+    // The reference: each add stored (rounded to float32), then the stored sum times 1/normaliser.
+    const ref = new Float32Array(n);
+    if (shards === 2) for (let i = 0; i < n; i++) ref[i] = (slabs[0][i] + slabs[1][i]) * (1 / normaliser);
+    else {
+      ref.set(slabs[0]);
+      for (let s = 1; s < shards; s++) for (let i = 0; i < n; i++) ref[i] += slabs[s][i];
+      for (let i = 0; i < n; i++) ref[i] *= 1 / normaliser;
+    }
+    expect(Buffer.from(out.buffer).equals(Buffer.from(ref.buffer))).toBe(true);
+  });
+
   for (const shards of [1, 2, 3, 4, 5, 6]) {
     it(`sums ${shards} slabs in order and divides once`, () => {
       const slabs = Array.from({ length: shards }, (_, s) => Float32Array.from({ length: 7 }, (_, i) => (s + 1) * (i - 3)));
