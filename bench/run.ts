@@ -324,8 +324,8 @@ const lines = [
     '',
     '| build | workers | epoch s | 2nd epoch s | first step ms | compute ms | update ms | wait ms |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...[1, 2, 4].flatMap((w) => [['this', find(w, 128)], ['--baseline', baselineRows.find((r) => r.workers === w)!.median]] as const).map(([b, m], i) =>
-      `| ${b} | ${[1, 1, 2, 2, 4, 4][i]} | ${fmt(m.epochSeconds)} | ${fmt(m.secondEpochSeconds)} | ${Math.round(m.timeToFirstStepMs)} | ${fmt(m.phases!.computeMs)} | ${fmt(m.phases!.updateMs)} | ${fmt(m.phases!.waitMs)} |`),
+    ...[1, 2, 4].flatMap((w) => [{ build: 'this', w, m: find(w, 128) }, { build: '--baseline', w, m: baselineRows.find((r) => r.workers === w)!.median }]).map(({ build, w, m }) =>
+      `| ${build} | ${w} | ${fmt(m.epochSeconds)} | ${fmt(m.secondEpochSeconds)} | ${Math.round(m.timeToFirstStepMs)} | ${fmt(m.phases!.computeMs)} | ${fmt(m.phases!.updateMs)} | ${fmt(m.phases!.waitMs)} |`),
   ] : []),
   '',
   `Step breakdown, 2 workers, batch 128 (mean ms per step, timed by the step loops): step ${fmt(twoStepMs)} = compute ${fmt(two.phases!.computeMs)} (slowest shard's gradient with its weights in hand) + update ${fmt(two.phases!.updateMs)} (slowest slice's reduce and Adam) + wait ${fmt(two.phases!.waitMs)} (gather, barriers, wake-ups) + the rest; non-compute share ${fmt(overheadShare * 100, 1)}%.`,

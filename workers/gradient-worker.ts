@@ -31,6 +31,8 @@ interface State {
   k: Kernels;
   /** The general path's model (engine 'general'), else null. */
   general: GeneralModel | null;
+  /** Views of `buf` from a part's first row on, by that row's offset in the task (buffersAt). */
+  partBuffers: Map<number, ShardBuffers>;
   /** The step whose rows are already in `buf` (gathered while the loop waited at a barrier), and their condition count; -1: none. */
   gathered: { step: number; weightSum: number };
 }
@@ -58,7 +60,7 @@ async function setup(): Promise<State> {
     xT: new Float32Array(general ? 0 : maxRows * inputSize),
     label: new Float32Array(maxRows * (g ? g.labelWidth : numClasses + 1)),
   };
-  const s: State = { init, views, buf, k: new Kernels(), general: null, setupMs: 0, gathered: { step: -1, weightSum: 0 } };
+  const s: State = { init, views, buf, k: new Kernels(), general: null, setupMs: 0, partBuffers: new Map(), gathered: { step: -1, weightSum: 0 } };
   if (g) {
     const task = await importTask(g.task, g.mask);
     s.general = await GeneralModel.create(g.topology, init.layout, task, g.weighted);
@@ -167,12 +169,20 @@ function allFinite(a: Float32Array): boolean {
   return acc === 0;
 }
 
-/** The shard buffers from row `at` on: where a part's rows are gathered and read (its own xT block too). */
+/**
+ * The shard buffers from row `at` on: where a part's rows are gathered and read (its own
+ * xT block too). Made once per offset (a step asks for each of its parts twice).
+ */
 function buffersAt(s: State, at: number): ShardBuffers {
-  const { buf, init } = s;
-  const width = init.general ? init.general.labelWidth : init.model.numClasses + 1;
-  const offset = at * init.model.inputSize;
-  return { x: buf.x.subarray(offset), xT: buf.xT.subarray(offset), label: buf.label.subarray(at * width) };
+  let views = s.partBuffers.get(at);
+  if (!views) {
+    const { buf, init } = s;
+    const width = init.general ? init.general.labelWidth : init.model.numClasses + 1;
+    const offset = at * init.model.inputSize;
+    views = { x: buf.x.subarray(offset), xT: buf.xT.subarray(offset), label: buf.label.subarray(at * width) };
+    s.partBuffers.set(at, views);
+  }
+  return views;
 }
 
 /**

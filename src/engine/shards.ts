@@ -72,11 +72,6 @@ export function planShards(batchSize: number, numWorkers: number, microRows = 0,
   return { tasks, numSlabs: parts.length };
 }
 
-/** Rows of the largest part of a step: a worker's shard (the first get the extra row), or a micro-shard. */
-export function largestPart(batchSize: number, numWorkers: number, microRows = 0): number {
-  return microRows > 0 ? Math.min(microRows, batchSize) : Math.ceil(batchSize / numWorkers);
-}
-
 export interface ShardBuffers {
   /** [rows, inputSize] pixels scaled to [0, 1]. */
   x: Float32Array;

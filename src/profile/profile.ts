@@ -8,7 +8,7 @@ import { initBackend, shardLossAndGradient, weightInputs } from '../model/mlp.js
 import { Kernels } from '../model/kernels.js';
 import { GeneralModel } from '../model/general.js';
 import { fillConditions } from '../model/labels.js';
-import { gatherRows, gatherTaskRows, largestPart } from '../engine/shards.js';
+import { gatherRows, gatherTaskRows } from '../engine/shards.js';
 import { withSeededRandom } from '../task/load.js';
 import { KernelTimer } from './kernel-timer.js';
 import type { KernelStat } from './kernel-timer.js';
@@ -42,7 +42,7 @@ export interface ProfileResult {
 
 /** The rows one worker's shard has in this run (the first shards get the extra row). */
 export function shardRows(config: Prepared['config']): number {
-  return largestPart(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0);
+  return config.deterministic ? Math.min(config.microShardRows, config.batchSize) : Math.ceil(config.batchSize / config.workers);
 }
 
 export async function profileStep(prepared: Prepared, opts: ProfileOptions): Promise<ProfileResult> {

@@ -66,11 +66,11 @@ function labelRowsOf(run: RunModel, data: Dataset, numTrain: number): { trainY: 
 }
 
 /** Predictions by the workers (forward only, in parallel), then the seed's report. */
-export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: number, numThreads: number, mask: MaskRule, numClasses: number, steps: number) {
+export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: number, mask: MaskRule, numClasses: number, steps: number) {
   const numTest = views.testLabels.length;
   const jobs: Promise<unknown>[] = [];
   for (const [split, rows] of [['train', numTrain], ['test', numTest]] as const) {
-    for (const [start, end] of splitShards(rows, numThreads * 2)) {
+    for (const [start, end] of splitShards(rows, wp.threads.length * 2)) {
       if (end > start) jobs.push(wp.pool.run({ kind: TASK.predict, steps, split, start, end }));
     }
   }
@@ -97,11 +97,11 @@ export function stateRanges(run: RunModel): [number, number][] {
 }
 
 /** The general path's evaluation: the workers predict, the coordinator computes the row weights and the report. */
-export async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain: number, numThreads: number, run: RunModel, normalize: Config['normalize'], steps: number) {
+export async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain: number, run: RunModel, normalize: Config['normalize'], steps: number) {
   const sums = { train: { loss: 0, weight: 0 }, test: { loss: 0, weight: 0 } };
   const jobs: Promise<unknown>[] = [];
   for (const [split, rows] of [['train', numTrain], ['test', views.testLabels.length]] as const) {
-    for (const [start, end] of splitShards(rows, numThreads * 2)) {
+    for (const [start, end] of splitShards(rows, wp.threads.length * 2)) {
       if (end <= start) continue;
       jobs.push((wp.pool.run({ kind: TASK.predict, steps, split, start, end }) as Promise<PredictResult>).then((r) => {
         sums[split].loss += r.lossSum;

@@ -300,7 +300,7 @@ async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views
   const start = performance.now();
   // The built-in task keeps the seed's parity report on either path.
   if ('builtin' in run.task.ref) {
-    const report = await evaluate(wp, views, numTrain, wp.threads.length, config.mask, config.model.numClasses, steps);
+    const report = await evaluate(wp, views, numTrain, config.mask, config.model.numClasses, steps);
     log.info({ event: 'eval', mask: maskToString(config.mask), ms: round(performance.now() - start), ...report }, 'eval');
     return report;
   }
@@ -308,7 +308,7 @@ async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views
     log.info({ event: 'eval', task: run.task.name, skipped: `the model's output has no ${run.task.numClasses} class columns to evaluate` }, 'eval');
     return null;
   }
-  const report = await evaluateTask(wp, views, numTrain, wp.threads.length, run, config.normalize, steps);
+  const report = await evaluateTask(wp, views, numTrain, run, config.normalize, steps);
   log.info({ event: 'eval', task: run.task.name, ms: round(performance.now() - start), ...report }, 'eval');
   return report;
 }
