@@ -10,8 +10,8 @@
 //   reduce: reduceGradients over 4 slabs (4 workers, or their shards on fewer threads)
 //           against one add a pass (the reduce before it).
 // Both pairs are checked to give the same bits before they are timed.
-import { gatherRows } from '../src/engine/shards.js';
-import type { ShardBuffers } from '../src/engine/shards.js';
+import { gatherRows } from '../src/paths/fast/gather.js';
+import type { MlpInputs } from '../src/model/mlp.js';
 import { writeCombinedLabel } from '../src/model/labels.js';
 import { ADAM_DEFAULTS, adamStep, reduceGradients, updateSlice } from '../src/optim/adam.js';
 import { Rng } from '../src/data/rng.js';
@@ -35,9 +35,12 @@ const images = new Uint8Array(new SharedArrayBuffer(NUM * INPUT));
 for (let i = 0; i < images.length; i++) images[i] = Math.floor(rng.next() * 256);
 const labels = new Uint8Array(NUM).map(() => Math.floor(rng.next() * 10));
 const cond = labels.map((l) => l % 2);
+/** Every row's combined label, as the coordinator builds them once at load. */
+const labelRows = new Float32Array(new SharedArrayBuffer(NUM * 11 * 4));
+for (let i = 0; i < NUM; i++) writeCombinedLabel(labels[i], cond[i], 10, labelRows, i * 11);
 
-/** The gather before gatherRows' four-row loop: one row at a time, byte / 255. */
-function plainGather(indices: Int32Array, rows: number, out: ShardBuffers): number {
+/** The gather before gatherRows' four-row loop: one row at a time, byte / 255, each label written from its class and condition. */
+function plainGather(indices: Int32Array, rows: number, out: MlpInputs): number {
   let conditionSum = 0;
   for (let r = 0; r < rows; r++) {
     const i = indices[r];
@@ -57,14 +60,14 @@ function gatherCase(rows: number) {
   const buf = () => ({ x: new Float32Array(rows * INPUT), xT: new Float32Array(rows * INPUT), label: new Float32Array(rows * 11) });
   const a = buf();
   const b = buf();
-  gatherRows(images, labels, cond, indices, 0, rows, INPUT, 10, a);
+  gatherRows(images, labelRows, indices, 0, rows, INPUT, 11, a);
   plainGather(indices, rows, b);
   const same = ['x', 'xT', 'label'].every((k) => Buffer.from((a as never as Record<string, Float32Array>)[k].buffer).equals(Buffer.from((b as never as Record<string, Float32Array>)[k].buffer)));
   if (!same) throw new Error(`gather, ${rows} rows: gatherRows and the plain gather differ`);
   const iters = Math.max(50, Math.round(20000 / rows));
   return {
     name: `gather, ${rows} rows`,
-    now: () => { for (let i = 0; i < iters; i++) gatherRows(images, labels, cond, indices, 0, rows, INPUT, 10, a); return iters; },
+    now: () => { for (let i = 0; i < iters; i++) gatherRows(images, labelRows, indices, 0, rows, INPUT, 11, a); return iters; },
     before: () => { for (let i = 0; i < iters; i++) plainGather(indices, rows, b); return iters; },
   };
 }

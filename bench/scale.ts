@@ -12,8 +12,7 @@ import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
 import type { Dataset } from '../src/data/idx.js';
 import { closePool, createPool } from '../src/engine/pool.js';
 import { loadShared, workerInit } from '../src/run/setup.js';
-import { initWeights } from '../src/run/model-plan.js';
-import { fastModel } from '../src/run/model-plan.js';
+import { fastModel } from '../src/paths/fast/plan.js';
 import { shuffleForEpoch } from '../src/run/schedule.js';
 import { planShards } from '../src/engine/shards.js';
 import { oneStepGradient } from '../src/engine/step-loops.js';
@@ -74,12 +73,13 @@ const references = new Map<string, Float32Array>();
 async function firstStepGradient(workers: number, gb: number, deterministic: boolean): Promise<Float32Array> {
   const config = resolveConfig(['--workers', String(workers), '--batch-size', String(gb)]);
   const micro = deterministic ? config.microShardRows : 0;
-  const shared = loadShared(data, data.train.count, config.mask, { ...config, deterministic });
-  initWeights(shared.layout, config.seed, shared.views.weights);
+  const run = fastModel(config, data.train.inputSize);
+  const shared = loadShared(data, data.train.count, { ...config, deterministic }, run);
+  run.init(shared.views.weights);
   const perm = new Int32Array(data.train.count);
   shuffleForEpoch(config.seed, 0, perm);
   shared.views.batch.set(perm.subarray(0, gb));
-  const wp = await createPool(workerInit(shared.buffers, fastModel(config, data.train.inputSize), config), workers);
+  const wp = await createPool(workerInit(shared.buffers, run, config), workers);
   try {
     const grad = new Float32Array(shared.layout.numParams);
     await oneStepGradient(wp, shared.views, planShards(gb, workers, micro), config.normalize, grad);

@@ -1,8 +1,6 @@
 // The messages between the coordinator and a worker thread, and what a worker gets
 // once at start-up. Both sides import this file; nothing here runs TensorFlow.js.
-import type { ModelSpec, ParamLayout } from '../model/layout.js';
-import type { MaskRule } from '../model/labels.js';
-import type { TaskRef } from '../task/load.js';
+import type { ParamLayout } from '../model/layout.js';
 import type { SharedBuffers } from './shared-memory.js';
 import type { AdamConfig, Normalize } from '../optim/adam.js';
 import type { BackendName } from '../model/backends.js';
@@ -10,16 +8,22 @@ import type { BackendName } from '../model/backends.js';
 /** Handed to every worker once, through Piscina's `workerData`. */
 export interface WorkerInit {
   buffers: SharedBuffers;
-  model: ModelSpec;
   layout: ParamLayout;
   backend: BackendName;
-  /** fast (the default): the built-in MLP's hand-written kernels (src/model/mlp.ts); general: any Layers model (src/model/general.ts). */
-  engine?: 'fast' | 'general';
-  /** The general path's: the task to import, its topology to rebuild, its label width, --mask for its default label, and --seed for its random layers (Dropout). */
-  general?: { task: TaskRef; topology: object; labelWidth: number; mask: MaskRule; seed: number; weighted: boolean };
+  /** Values in one image row, and in one combined-label row (trainY, testY). */
+  inputSize: number;
+  labelWidth: number;
+  /**
+   * The model path (src/paths/registry.ts names them) and what its worker half needs:
+   * the engine passes it on without reading it.
+   */
+  path: { name: string; settings: unknown };
   /** Adam's settings for the update phase (default: tf.train.adam's). */
   adam?: AdamConfig;
 }
+
+/** Rows an evaluation runs through the model at a time. */
+export const PREDICT_ROWS = 1000;
 
 export const TASK = { ping: 'ping', loop: 'loop', predict: 'predict' } as const;
 
@@ -101,7 +105,7 @@ export interface PredictTask {
 
 export interface PredictResult {
   rows: number;
-  /** General path: the rows' loss and weight sums (for the eval's mean loss). */
+  /** The rows' loss and weight sums (for the eval's mean loss), when the path computes them. */
   lossSum: number;
   weightSum: number;
 }

@@ -7,9 +7,8 @@
 //   trainImages   Uint8Array or   count * inputSize          the data reader       once, at load
 //                 Float32Array
 //   trainLabels   Uint8Array      count                      the IDX reader        once, at load
-//   trainCond     Uint8Array      numTrain (0/1 condition)   coordinator           once, at load
-//   trainY        Float32Array    numTrain * labelWidth      coordinator           once, at load (general path)
-//   testY         Float32Array    numTest * labelWidth       coordinator           once, at load (general path)
+//   trainY        Float32Array    numTrain * labelWidth      coordinator           once, at load (combined labels)
+//   testY         Float32Array    numTest * labelWidth       coordinator           once, at load
 //   testImages    as trainImages  numTest * inputSize        the data reader       once, at load
 //   testLabels    Uint8Array      numTest                    the IDX reader        once, at load
 //   weights       Float32Array    2 * numParams (two slots)  worker i, its slice   the update phase of a step
@@ -32,11 +31,13 @@
 // (given to train() as typed arrays) are used as they are. The IDX reader
 // decodes straight into SharedArrayBuffers (`sharedBytes`), so the dataset is held
 // once, not as a file buffer plus a shared copy. With --limit, the first numTrain
-// rows (numTrain = trainCond's length) are the training set.
+// rows are the training set.
+import type { Images } from '../data/pixels.js';
 import type { ShardTask } from './shards.js';
 import { slabCount } from './shards.js';
 import { controlWords, RING } from './step-channel.js';
 export { RING };
+export type { Images };
 
 /**
  * One shard's result for one step, as its loop writes it (writeResult) and the
@@ -75,15 +76,14 @@ export interface StepTiming {
 const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5, updateMs: 6, stepMs: 7, endAt: 8, heapMB: 9, wasmMB: 10 } as const;
 const RESULT_FIELDS = 11;
 
-/** Pixels as the data came: bytes (scaled by 1/255 when read) or float32 (used as they are). */
-export type Images = Uint8Array | Float32Array;
 
 export interface SharedBuffers {
   /** True when the image regions hold float32 values, false for bytes. */
   floatImages: boolean;
+  /** The training rows: the first numTrain of trainImages and trainLabels (--limit). */
+  numTrain: number;
   trainImages: SharedArrayBuffer;
   trainLabels: SharedArrayBuffer;
-  trainCond: SharedArrayBuffer;
   trainY: SharedArrayBuffer;
   testImages: SharedArrayBuffer;
   testLabels: SharedArrayBuffer;
@@ -116,9 +116,9 @@ export interface SharedDataset {
   trainLabels: SharedArrayBuffer;
   testImages: SharedArrayBuffer;
   testLabels: SharedArrayBuffer;
-  /** The combined-label rows when already built (general path), else allocated here. */
-  trainY?: SharedArrayBuffer;
-  testY?: SharedArrayBuffer;
+  /** Every row's combined label (labelWidth floats): the task's label() or the data's own, built once. */
+  trainY: SharedArrayBuffer;
+  testY: SharedArrayBuffer;
 }
 
 export interface SharedSizes {
@@ -129,8 +129,6 @@ export interface SharedSizes {
   /** Result records and control words for this many step-loop tasks: one per worker, the most a run has (threads <= workers). */
   numShards: number;
   batchSize: number;
-  /** Columns of a combined-label row in trainY/testY; 0 on the fast path (it builds labels as it gathers). */
-  labelWidth: number;
   /** The model has non-trainable weights (BatchNorm's moving statistics). */
   hasState: boolean;
 }
@@ -138,9 +136,7 @@ export interface SharedSizes {
 export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers {
   return {
     ...data,
-    trainCond: new SharedArrayBuffer(s.numTrain),
-    trainY: data.trainY ?? new SharedArrayBuffer(s.numTrain * s.labelWidth * 4),
-    testY: data.testY ?? new SharedArrayBuffer(data.testLabels.byteLength * s.labelWidth * 4),
+    numTrain: s.numTrain,
     weights: new SharedArrayBuffer(2 * s.numParams * 4),
     adamM: new SharedArrayBuffer(2 * s.numParams * 4),
     adamV: new SharedArrayBuffer(2 * s.numParams * 4),
@@ -158,8 +154,7 @@ export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers 
 export interface SharedViews {
   trainImages: Images;
   trainLabels: Uint8Array;
-  trainCond: Uint8Array;
-  /** Combined-label rows, labelWidth floats each (general path). */
+  /** Combined-label rows, labelWidth floats each. */
   trainY: Float32Array;
   testImages: Images;
   testLabels: Uint8Array;
@@ -191,7 +186,7 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
   const numSlabs = b.slabs.byteLength / (numParams * 4);
   const slots = (sab: SharedArrayBuffer): [Float32Array, Float32Array] => [new Float32Array(sab, 0, numParams), new Float32Array(sab, numParams * 4, numParams)];
   const weightSlots = slots(b.weights);
-  const numTrain = b.trainCond.byteLength;
+  const { numTrain } = b;
   const bytesPerValue = b.floatImages ? 4 : 1;
   const inputSize = b.trainImages.byteLength / bytesPerValue / b.trainLabels.byteLength;
   const images = (sab: SharedArrayBuffer, count: number): Images => (b.floatImages ? new Float32Array(sab, 0, count) : new Uint8Array(sab, 0, count));
@@ -200,7 +195,6 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
   return {
     trainImages: images(b.trainImages, numTrain * inputSize),
     trainLabels: new Uint8Array(b.trainLabels, 0, numTrain),
-    trainCond: new Uint8Array(b.trainCond),
     trainY: new Float32Array(b.trainY),
     testY: new Float32Array(b.testY),
     state: new Float32Array(b.state),

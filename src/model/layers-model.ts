@@ -8,8 +8,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { CHECKPOINT_NAME, CheckpointError, readCheckpoint, readLatestCheckpoint } from '../run/checkpoint.js';
 import { readBytes, readJson } from '../run/files.js';
 import type { LoadedCheckpoint } from '../run/checkpoint.js';
-import { initBackend } from './mlp.js';
-import { scaledRows } from '../engine/shards.js';
+import { initBackend } from './init-backend.js';
+import { scaledRows } from '../data/pixels.js';
 
 /** Rows per predictOnBatch call: large enough to amortise the per-call cost, 3 MB of input. */
 export const DEFAULT_PREDICT_BATCH = 1000;

@@ -1,6 +1,7 @@
 // The model as the engine sees it: a stack of dense layers, and the flat, named
 // parameter layout (kernel then bias of every layer, Keras names) that weights,
 // gradients, Adam state and checkpoints all follow.
+import { glorotUniform, Rng } from '../data/rng.js';
 
 export type Activation = 'relu' | 'tanh' | 'sigmoid' | 'linear';
 
@@ -48,4 +49,13 @@ export function assertSameLayout(expected: ParamLayout, actual: ParamLayout): vo
 /** A parameter's region of a flat weights or gradient array (a view, not a copy). */
 export function paramView(flat: Float32Array, p: ParamSpec): Float32Array {
   return flat.subarray(p.offset, p.offset + p.size);
+}
+
+/** Glorot-uniform kernels and zero biases, as Keras initialises Dense layers; seeded. */
+export function initWeights(layout: ParamLayout, seed: number, out: Float32Array): void {
+  const rng = new Rng(seed);
+  for (const p of layout.params) {
+    if (p.shape.length === 2) glorotUniform(rng, p.shape[0], p.shape[1], paramView(out, p));
+    else paramView(out, p).fill(0);
+  }
 }

@@ -1,33 +1,24 @@
 // The model's math in TensorFlow.js kernels: dense layers with hand-written gradients,
 // the seed's masked loss, the gradient of its SUM over a shard, and the logits for
 // evaluation. Used by the workers, and by tests as the single-process reference.
-import * as tf from '@tensorflow/tfjs-core';
-import { registerWasmKernels } from './wasm-kernels/index.js';
 import type { Activation, ModelSpec, ParamLayout } from './layout.js';
 import { paramView } from './layout.js';
 import { reshaped } from './kernels.js';
 import type { Info, Kernels } from './kernels.js';
-import type { ShardBuffers } from '../engine/shards.js';
-import type { BackendName } from './backends.js';
-
-/** Sets the backend and fails loudly: tf.setBackend returns false instead of throwing. */
-export async function initBackend(name: BackendName): Promise<void> {
-  if (name === 'wasm') {
-    await import('@tensorflow/tfjs-backend-wasm');
-    registerWasmKernels();
-  }
-  else if (name === 'cpu') await import('@tensorflow/tfjs-backend-cpu');
-  // Opt-in only, never a dependency (docs/internals.md, engine decision 1): a user's install.
-  else await import(['@tensorflow', 'tfjs-node'].join('/'));
-  const ok = await tf.setBackend(name);
-  if (!ok || tf.getBackend() !== name) {
-    throw new Error(`could not initialise the TensorFlow.js '${name}' backend (tf.setBackend returned ${ok})`);
-  }
-}
 
 /** The fused activation of a dense layer: wasm fuses relu (a clamp) and sigmoid, not tanh. */
 function fusedActivation(act: Activation): 'relu' | 'sigmoid' | 'linear' {
   return act === 'relu' || act === 'sigmoid' ? act : 'linear';
+}
+
+/** A shard's rows as the MLP's training step reads them (src/paths/fast/gather.ts fills them). */
+export interface MlpInputs {
+  /** [rows, inputSize] pixels scaled to [0, 1]. */
+  x: Float32Array;
+  /** [inputSize, rows]: x transposed, so the first layer's weight gradient is a plain matmul. */
+  xT: Float32Array;
+  /** [rows, C + 1] combined labels. */
+  label: Float32Array;
 }
 
 const PLAIN = { transposeA: false, transposeB: false };
@@ -131,7 +122,7 @@ export function logitsInto(k: Kernels, w: Info[], model: ModelSpec, rows: number
  * `w` are the caller's.
  */
 export function shardLossAndGradient(
-  k: Kernels, w: Info[], model: ModelSpec, layout: ParamLayout, rows: number, buf: ShardBuffers, out: Float32Array,
+  k: Kernels, w: Info[], model: ModelSpec, layout: ParamLayout, rows: number, buf: MlpInputs, out: Float32Array,
 ): number {
   const mark = k.mark();
   try {

@@ -4,12 +4,10 @@
 // the step is outside kernels (the engine, the gradient tape, our own code).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Prepared } from '../run/prepare.js';
-import { initBackend, shardLossAndGradient, weightInputs } from '../model/mlp.js';
-import { Kernels } from '../model/kernels.js';
-import { GeneralModel } from '../model/general.js';
-import { fillConditions } from '../model/labels.js';
-import { gatherRows, gatherTaskRows } from '../engine/shards.js';
-import { withSeededRandom } from '../task/load.js';
+import { initBackend } from '../model/init-backend.js';
+import { startPathWorker } from '../paths/registry.js';
+import type { PathName } from '../paths/registry.js';
+import { loadShared, workerInit } from '../run/setup.js';
 import { KernelTimer } from './kernel-timer.js';
 import type { KernelStat } from './kernel-timer.js';
 
@@ -25,7 +23,8 @@ export interface ProfileOptions {
 
 export interface ProfileResult {
   task: string;
-  engine: 'fast' | 'general';
+  /** The model path (--engine). */
+  engine: PathName;
   backend: string;
   rows: number;
   steps: number;
@@ -49,40 +48,24 @@ export async function profileStep(prepared: Prepared, opts: ProfileOptions): Pro
   const { config, data, model } = prepared;
   await initBackend(config.backend);
   const rows = Math.min(opts.rows ?? shardRows(config), data.train.count);
-  const inputSize = data.train.inputSize;
+  // Shared memory for one shard of `rows` rows, and the model path's worker half on it,
+  // as a step-loop thread sets them up (its own checks and warm-up included).
+  const { buffers, views } = loadShared(data, Math.min(config.limit ?? Infinity, data.train.count), { workers: 1, batchSize: rows }, model);
+  model.init(views.weights);
+  const path = await startPathWorker(workerInit(buffers, model, config), views);
   const indices = Int32Array.from({ length: rows }, (_, i) => i); // the first rows of the training set
-  const weights = new Float32Array(model.layout.numParams);
-  model.init(weights);
+  path.gather(indices, 0, rows, 0);
   const slab = new Float32Array(model.layout.numParams);
   const timer = new KernelTimer(tf.getBackend(), opts.byShape);
   try {
-    let step: () => void;
-    if (model.engine === 'general') {
-      const labelWidth = model.task.labelWidth;
-      const x = new Float32Array(rows * inputSize);
-      const y = new Float32Array(rows * labelWidth);
-      gatherTaskRows(data.train.images, model.labelRows!.train, indices, 0, rows, inputSize, labelWidth, x, y);
-      const general = await GeneralModel.create(model.topology!, model.layout, model.task, config.normalize !== 'batch');
-      step = () => {
-        general.setWeights(weights);
-        withSeededRandom(config.seed, () => general.gradient(rows, x, y, slab));
-      };
-    } else {
-      const { numClasses } = model.spec;
-      const buf = { x: new Float32Array(rows * inputSize), xT: new Float32Array(rows * inputSize), label: new Float32Array(rows * (numClasses + 1)) };
-      const cond = new Uint8Array(data.train.count);
-      fillConditions(data.train.labels, config.mask, cond);
-      gatherRows(data.train.images, data.train.labels, cond, indices, 0, rows, inputSize, numClasses, buf);
-      const k = new Kernels();
-      step = () => {
-        const w = weightInputs(k, weights, model.layout);
-        try {
-          shardLossAndGradient(k, w, model.spec, model.layout, rows, buf, slab);
-        } finally {
-          k.release();
-        }
-      };
-    }
+    const step = () => {
+      path.useWeights(views.weights);
+      try {
+        path.gradient({ step: 0, start: 0, rows, at: 0 }, slab);
+      } finally {
+        path.release();
+      }
+    };
     for (let i = 0; i < opts.warmup; i++) step();
     timer.reset();
     const times: number[] = [];
@@ -97,7 +80,7 @@ export async function profileStep(prepared: Prepared, opts: ProfileOptions): Pro
     const mean = times.reduce((a, b) => a + b, 0) / times.length;
     const kernelMs = kernels.reduce((a, s) => a + s.selfMs, 0);
     return {
-      task: model.task.name, engine: model.engine, backend: tf.getBackend(), rows, steps: opts.steps, warmup: opts.warmup,
+      task: model.task.name, engine: model.path, backend: tf.getBackend(), rows, steps: opts.steps, warmup: opts.warmup,
       stepMs: { median: sorted[Math.floor(sorted.length / 2)], mean, min: sorted[0] },
       kernelMs, outsideMs: mean - kernelMs, kernelCalls: kernels.reduce((a, s) => a + s.calls, 0), kernels,
     };

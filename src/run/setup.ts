@@ -3,16 +3,12 @@
 // the evaluation by the workers.
 import type { Config } from './config.js';
 import type { Dataset } from '../data/idx.js';
-import { fillConditions } from '../model/labels.js';
-import type { MaskRule } from '../model/labels.js';
 import type { WorkerPool } from '../engine/pool.js';
 import { TASK } from '../engine/protocol.js';
 import { evalReport, taskReport } from '../report/eval-report.js';
 import type { TaskSplitReport } from '../report/eval-report.js';
 import { allocShared, sharedBytes, viewsOf } from '../engine/shared-memory.js';
-import { paramLayout } from '../model/layout.js';
 import type { SharedViews } from '../engine/shared-memory.js';
-import type { ModelSpec } from '../model/layout.js';
 import { planShards, splitShards } from '../engine/shards.js';
 import * as tfc from '@tensorflow/tfjs-core';
 import { firstLine } from '../task/load.js';
@@ -20,43 +16,35 @@ import { normaliserOf } from '../engine/step-loops.js';
 import { tf } from '../task/tf.js';
 import type { PredictResult, WorkerInit } from '../engine/protocol.js';
 import type { SharedBuffers } from '../engine/shared-memory.js';
-import type { RunModel } from './model-plan.js';
-import { buildLabelRows } from './model-plan.js';
+import type { RunModel } from '../paths/path.js';
+import { buildLabelRows } from '../task/label-rows.js';
 
 /**
- * The dataset's shared memory (no copy when the IDX reader already put it there), plus
- * weights and slabs; on the general path also every row's combined label (the task's
- * label(), once).
+ * The dataset's shared memory (no copy when the IDX reader already put it there), every
+ * row's combined label (the plan's, or built now for a caller that loads another number
+ * of rows), the weights and the slabs.
  */
 export function loadShared(
-  data: Dataset, numTrain: number, mask: MaskRule,
-  config: Pick<Config, 'workers' | 'batchSize' | 'model'> & Partial<Pick<Config, 'deterministic' | 'microShardRows'>>,
-  run?: RunModel,
+  data: Dataset, numTrain: number,
+  config: Pick<Config, 'workers' | 'batchSize'> & Partial<Pick<Config, 'deterministic' | 'microShardRows'>>,
+  run: RunModel,
 ) {
-  const model: ModelSpec = run?.spec ?? { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
-  const layout = run?.layout ?? paramLayout(model);
-  const general = run?.engine === 'general';
-  const labelWidth = general ? run.task.labelWidth : 0;
+  const { layout } = run;
   const buffers = allocShared({
     floatImages: data.train.images instanceof Float32Array,
     trainImages: sharedBytes(data.train.images), trainLabels: sharedBytes(data.train.labels),
     testImages: sharedBytes(data.test.images), testLabels: sharedBytes(data.test.labels),
-    ...(general ? labelRowsOf(run, data, numTrain) : {}),
+    ...labelRowsOf(run, data, numTrain),
   }, {
     numTrain, numParams: layout.numParams, batchSize: config.batchSize,
     numSlabs: planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0).numSlabs,
-    numShards: config.workers, labelWidth, hasState: general && run.trainable.some((t) => !t),
+    numShards: config.workers, hasState: run.trainable.some((t) => !t),
   });
   const views = viewsOf(buffers, layout.numParams);
-  fillConditions(views.trainLabels, mask, views.trainCond);
-  return { model, layout, buffers, views };
+  return { model: run.spec, layout, buffers, views };
 }
 
-/**
- * The general path's combined-label rows: planRunModel's (built and checked before
- * anything was written), or built now for a caller that loads another number of rows
- * (the tests and benchmarks call loadShared with their own).
- */
+/** The combined-label rows: the plan's when it built them for these rows, else built now. */
 function labelRowsOf(run: RunModel, data: Dataset, numTrain: number): { trainY: SharedArrayBuffer; testY: SharedArrayBuffer } {
   const { labelRows } = run;
   if (labelRows && labelRows.train.length === numTrain * run.task.labelWidth) {
@@ -66,7 +54,7 @@ function labelRowsOf(run: RunModel, data: Dataset, numTrain: number): { trainY: 
 }
 
 /** Predictions by the workers (forward only, in parallel), then the seed's report. */
-export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: number, mask: MaskRule, numClasses: number, steps: number) {
+export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: number, numClasses: number, steps: number) {
   const numTest = views.testLabels.length;
   const jobs: Promise<unknown>[] = [];
   for (const [split, rows] of [['train', numTrain], ['test', numTest]] as const) {
@@ -75,20 +63,20 @@ export async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: num
     }
   }
   await Promise.all(jobs);
-  const testCond = new Uint8Array(numTest);
-  fillConditions(views.testLabels, mask, testCond);
+  // The condition of each row is its combined label's last column.
+  const conditions = (y: Float32Array) => Uint8Array.from({ length: y.length / (numClasses + 1) }, (_, r) => y[(r + 1) * (numClasses + 1) - 1]);
   return {
-    train: evalReport(views.trainLabels, views.trainPredictions, views.trainCond, numClasses),
-    test: evalReport(views.testLabels, views.testPredictions, testCond, numClasses),
+    train: evalReport(views.trainLabels, views.trainPredictions, conditions(views.trainY), numClasses),
+    test: evalReport(views.testLabels, views.testPredictions, conditions(views.testY), numClasses),
   };
 }
 
-/** What every worker gets once: the shared memory, the layout, and how to compute a shard's gradient. */
-export function workerInit(buffers: SharedBuffers, run: RunModel, config: Pick<Config, 'backend' | 'mask' | 'seed' | 'normalize' | 'lr' | 'beta1' | 'beta2' | 'eps'>): WorkerInit {
-  const general = run.engine === 'general'
-    ? { task: run.task.ref, topology: run.topology!, labelWidth: run.task.labelWidth, mask: config.mask, seed: config.seed, weighted: config.normalize !== 'batch' }
-    : undefined;
-  return { buffers, model: run.spec, layout: run.layout, backend: config.backend, engine: run.engine, general, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps } };
+/** What every worker gets once: the shared memory, the layout, the model path and its settings, and Adam's. */
+export function workerInit(buffers: SharedBuffers, run: RunModel, config: Pick<Config, 'backend' | 'lr' | 'beta1' | 'beta2' | 'eps'>): WorkerInit {
+  return {
+    buffers, layout: run.layout, backend: config.backend, inputSize: run.spec.inputSize, labelWidth: run.task.labelWidth,
+    path: { name: run.path, settings: run.workerSettings }, adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps },
+  };
 }
 
 /** The ranges [start, end) of the non-trainable parameters (BatchNorm's moving statistics): after a step they take shard 0's values. */

@@ -30,8 +30,8 @@ import type { EpochSummary, StepSummary, StepCallbacks } from './run-log.js';
 import { BatchOrder, scheduleOf } from './schedule.js';
 import type { Schedule } from './schedule.js';
 import { evaluate, evaluateTask, loadShared, stateRanges, workerInit } from './setup.js';
-import { fastModel } from './model-plan.js';
-import type { RunModel } from './model-plan.js';
+import { fastModel } from '../paths/fast/plan.js';
+import type { RunModel } from '../paths/path.js';
 import { round, StepStats } from './step-stats.js';
 
 
@@ -75,7 +75,7 @@ export async function runTraining(config: Config, log: Logger, data: Dataset, op
   checkAgainstData(config, data);
   const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
   const runModel = options.model ?? fastModel(config, data.train.inputSize);
-  const { model, layout, buffers, views } = loadShared(data, numTrain, config.mask, config, runModel);
+  const { model, layout, buffers, views } = loadShared(data, numTrain, config, runModel);
   // 2. Weights, Adam and position: fresh, or exactly as a checkpoint left them, in the
   //    slot of their step count (the weights after k steps are in slot k % 2).
   const resume = options.resumeFrom;
@@ -300,7 +300,7 @@ async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views
   const start = performance.now();
   // The built-in task keeps the seed's parity report on either path.
   if ('builtin' in run.task.ref) {
-    const report = await evaluate(wp, views, numTrain, config.mask, config.model.numClasses, steps);
+    const report = await evaluate(wp, views, numTrain, config.model.numClasses, steps);
     log.info({ event: 'eval', mask: maskToString(config.mask), ms: round(performance.now() - start), ...report }, 'eval');
     return report;
   }

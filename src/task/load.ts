@@ -94,26 +94,6 @@ function checkExports(m: TaskModule, name: string, ref: TaskRef, mask: MaskRule)
   return { name, ref, module: m, numClasses, labelWidth, label, ownLabel: m.label !== undefined && !('builtin' in ref) };
 }
 
-/**
- * Every row's combined label, built once into `out` ([labels.length, labelWidth]) by
- * the task's label(); a throw or a non-finite value names the row and the class.
- */
-export function fillLabelRows(task: LoadedTask, labels: Uint8Array, out: Float32Array): void {
-  const w = task.labelWidth;
-  for (let i = 0; i < labels.length; i++) {
-    const row = out.subarray(i * w, (i + 1) * w);
-    try {
-      task.label(labels[i], row);
-    } catch (e) {
-      if (e instanceof TaskError) throw e;
-      throw new TaskError(`${task.name}: export "label" threw for class ${labels[i]} (data row ${i}): ${firstLine(e)}`);
-    }
-    for (let k = 0; k < w; k++) {
-      if (!Number.isFinite(row[k])) throw new TaskError(`${task.name}: export "label" wrote ${row[k]} at column ${k} for class ${labels[i]} (data row ${i})`);
-    }
-  }
-}
-
 /** What the coordinator knows of a task's model once it is built and checked. */
 export interface ModelPlan {
   /** The canonical topology (topology.ts) every worker rebuilds and checkpoints store. */

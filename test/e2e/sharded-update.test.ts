@@ -12,7 +12,7 @@ import { planShards } from '../../src/engine/shards.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
 import { adamStep, newAdamState } from '../../src/optim/adam.js';
 import { resolveConfig } from '../../src/run/config.js';
-import { fastModel } from '../../src/run/model-plan.js';
+import { fastModel } from '../../src/paths/fast/plan.js';
 import { BatchOrder, scheduleOf } from '../../src/run/schedule.js';
 import { loadShared, workerInit } from '../../src/run/setup.js';
 import { runTraining } from '../../src/run/train.js';
@@ -25,7 +25,7 @@ async function serialReference(args: string[]): Promise<Float32Array> {
   const config = resolveConfig(args);
   const data = mnistData();
   const run = fastModel(config, data.train.inputSize);
-  const shared = loadShared(data, NUM_TRAIN, config.mask, config, run);
+  const shared = loadShared(data, NUM_TRAIN, config, run);
   const { views, layout } = shared;
   run.init(views.weights);
   const schedule = scheduleOf(NUM_TRAIN, config.batchSize, config.epochs, 0, STEPS);

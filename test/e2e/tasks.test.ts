@@ -16,7 +16,8 @@ import { oneStepGradient } from '../../src/engine/step-loops.js';
 import { paramView } from '../../src/model/layout.js';
 import { resolveSettings } from '../../src/run/config.js';
 import type { Config } from '../../src/run/config.js';
-import { fastModel, planRunModel, taskOf } from '../../src/run/model-plan.js';
+import { planRunModel, taskOf } from '../../src/run/model-plan.js';
+import { fastModel } from '../../src/paths/fast/plan.js';
 import type { RunModel } from '../../src/run/model-plan.js';
 import { loadShared, workerInit } from '../../src/run/setup.js';
 import { PROJECT_ROOT } from '../../src/run/paths.js';
@@ -43,7 +44,7 @@ async function setUp(settings: Record<string, unknown>, engine?: 'fast'): Promis
   const data = mnistData();
   const task = await taskOf(config, data.train.inputSize);
   const run = engine === 'fast' ? fastModel(config, data.train.inputSize) : await planRunModel(config, data, task);
-  const shared = loadShared(data, NUM_TRAIN, config.mask, config, run);
+  const shared = loadShared(data, NUM_TRAIN, config, run);
   run.init(shared.views.weights);
   const wp = await createPool(workerInit(shared.buffers, run, config), config.workers);
   return { config, run, shared, wp };
@@ -159,7 +160,7 @@ describe('the general path against the fast path on the seed MLP', () => {
         const grad = new Float32Array(s.run.layout.numParams);
         await oneStepGradient(s.wp, s.shared.views, planShards(128, workers), 'batch', grad);
         grads.push(grad);
-        expect(s.run.engine).toBe(engine);
+        expect(s.run.path).toBe(engine);
       } finally {
         await closePool(s.wp);
       }

@@ -1,7 +1,7 @@
 // The flat Adam against tf.train.adam itself, and the reduce against a plain sum.
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../src/model/mlp.js';
+import { initBackend } from '../../src/model/init-backend.js';
 import { ADAM_DEFAULTS, adamStep, newAdamState, reduceGradients, updateSlice } from '../../src/optim/adam.js';
 import { Rng } from '../../src/data/rng.js';
 import { maxRelDiff } from '../helpers.js';

@@ -2,13 +2,16 @@
 // the gradient that one process computes on the full batch. The gradient comes through
 // the training loop's own step loops (oneStepGradient), the only way to one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend, shardLossAndGradient, weightInputs } from '../../src/model/mlp.js';
+import { initBackend } from '../../src/model/init-backend.js';
+import { shardLossAndGradient, weightInputs } from '../../src/model/mlp.js';
 import { Kernels } from '../../src/model/kernels.js';
 import { closePool, createPool } from '../../src/engine/pool.js';
 import type { WorkerPool } from '../../src/engine/pool.js';
-import { gatherRows, planShards, splitShards } from '../../src/engine/shards.js';
-import { loadShared } from '../../src/run/setup.js';
-import { initWeights } from '../../src/run/model-plan.js';
+import { planShards, splitShards } from '../../src/engine/shards.js';
+import { gatherRows } from '../../src/paths/fast/gather.js';
+import { fastModel } from '../../src/paths/fast/plan.js';
+import { ADAM_DEFAULTS } from '../../src/optim/adam.js';
+import { loadShared, workerInit } from '../../src/run/setup.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
 import { mnistData, maxRelDiff } from '../helpers.js';
 
@@ -25,7 +28,7 @@ function fullBatchGradient(shared: ReturnType<typeof loadShared>, batch: Int32Ar
   const { views, model, layout } = shared;
   const rows = batch.length;
   const buf = { x: new Float32Array(rows * 784), xT: new Float32Array(rows * 784), label: new Float32Array(rows * 11) };
-  const conditionSum = gatherRows(views.trainImages, views.trainLabels, views.trainCond, batch, 0, rows, 784, 10, buf);
+  const conditionSum = gatherRows(views.trainImages, views.trainY, batch, 0, rows, 784, 11, buf);
   const normaliser = normalize === 'batch' ? rows : Math.max(conditionSum, 1);
   const k = new Kernels();
   const flat = new Float32Array(layout.numParams);
@@ -50,9 +53,10 @@ describe.each([1, 2, 3, 4])('%i worker(s)', (numWorkers) => {
   let shared: ReturnType<typeof loadShared>;
 
   beforeAll(async () => {
-    shared = loadShared(mnistData(), NUM_TRAIN, mask, { workers: numWorkers, batchSize, model: MODEL });
-    initWeights(shared.layout, 11, shared.views.weights);
-    wp = await createPool({ buffers: shared.buffers, model: shared.model, layout: shared.layout, backend: 'wasm' }, numWorkers);
+    const run = fastModel({ model: MODEL, mask, seed: 11 }, 784);
+    shared = loadShared(mnistData(), NUM_TRAIN, { workers: numWorkers, batchSize }, run);
+    run.init(shared.views.weights);
+    wp = await createPool(workerInit(shared.buffers, run, { backend: 'wasm', ...ADAM_DEFAULTS }), numWorkers);
   });
   afterAll(async () => {
     if (wp) await closePool(wp);

@@ -2,7 +2,8 @@
 // the loss sum against central finite differences of an independent float64 forward.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { conditionOf, parseMask, writeCombinedLabel } from '../../src/model/labels.js';
-import { initBackend, maskedLoss, shardLossAndGradient, weightInputs } from '../../src/model/mlp.js';
+import { initBackend } from '../../src/model/init-backend.js';
+import { maskedLoss, shardLossAndGradient, weightInputs } from '../../src/model/mlp.js';
 import { heldBuffers, Kernels } from '../../src/model/kernels.js';
 import { paramLayout, paramView } from '../../src/model/layout.js';
 import type { Activation, ModelSpec } from '../../src/model/layout.js';

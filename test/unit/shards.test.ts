@@ -1,6 +1,15 @@
-// Shard splitting and row gathering.
+// Shard splitting, and the fast path's row gathering.
 import { describe, expect, it } from 'vitest';
-import { gatherRows, splitShards } from '../../src/engine/shards.js';
+import { splitShards } from '../../src/engine/shards.js';
+import { writeCombinedLabel } from '../../src/model/labels.js';
+import { gatherRows } from '../../src/paths/fast/gather.js';
+
+/** Every row's combined label [one-hot | condition], as the built-in task's label rows hold them. */
+function labelRows(labels: Uint8Array, cond: Uint8Array, numClasses: number): Float32Array {
+  const out = new Float32Array(labels.length * (numClasses + 1));
+  labels.forEach((l, i) => writeCombinedLabel(l, cond[i], numClasses, out, i * (numClasses + 1)));
+  return out;
+}
 
 describe('splitShards', () => {
   for (const [batch, n] of [[128, 1], [128, 2], [130, 4], [7, 3], [5, 5], [129, 8]]) {
@@ -22,13 +31,13 @@ describe('gatherRows', () => {
     const labels = Uint8Array.from([1, 0, 2]);
     const cond = Uint8Array.from([1, 0, 0]);
     const out = { x: new Float32Array(4), xT: new Float32Array(4), label: new Float32Array(8) };
-    const n = gatherRows(images, labels, cond, Int32Array.from([9, 0, 2]), 1, 3, 2, 3, out);
+    const n = gatherRows(images, labelRows(labels, cond, 3), Int32Array.from([9, 0, 2]), 1, 3, 2, 4, out);
     expect(n).toBe(1);
     const close = (a: Float32Array, b: number[]) => b.forEach((v, i) => expect(a[i]).toBeCloseTo(v, 6));
     close(out.x, [0, 1, 1, 0]); // rows 0 and 2 of the dataset
     close(out.xT, [0, 1, 1, 0].map((_, i) => [0, 1, 1, 0][(i % 2) * 2 + Math.floor(i / 2)]));
     const images2 = Uint8Array.from([51, 102, 255, 0]);
-    gatherRows(images2, labels, cond, Int32Array.from([0, 1]), 0, 2, 2, 3, out);
+    gatherRows(images2, labelRows(labels, cond, 3), Int32Array.from([0, 1]), 0, 2, 2, 4, out);
     close(out.x, [0.2, 0.4, 1, 0]);
     close(out.xT, [0.2, 1, 0.4, 0]);
     expect([...out.label]).toEqual([0, 1, 0, 1, 1, 0, 0, 0]);
@@ -46,7 +55,7 @@ describe('gatherRows, four rows at a time', () => {
     const cond = Uint8Array.from({ length: numRows }, (_, i) => (i * 7) % 3 === 0 ? 1 : 0);
     const indices = Int32Array.from({ length: rows + 3 }, () => next() % numRows);
     const out = { x: new Float32Array(rows * inputSize), xT: new Float32Array(rows * inputSize), label: new Float32Array(rows * 11) };
-    const n = gatherRows(images, labels, cond, indices, 3, rows + 3, inputSize, 10, out);
+    const n = gatherRows(images, labelRows(labels, cond, 10), indices, 3, rows + 3, inputSize, 11, out);
     const x = new Float32Array(rows * inputSize);
     const xT = new Float32Array(rows * inputSize);
     let conditions = 0;

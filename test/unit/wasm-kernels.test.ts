@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers'; // registers the gradients (docs/internals.md, engine decision 9)
 import { Rng } from '../../src/data/rng.js';
-import { initBackend } from '../../src/model/mlp.js';
+import { initBackend } from '../../src/model/init-backend.js';
 import { fuseLayers } from '../../src/model/fused/index.js';
 import { withSeededRandom } from '../../src/task/load.js';
 import '../../src/task/tf.js'; // the chained tensor methods the recurrent layers' initializer calls
@@ -304,7 +304,7 @@ describe('a kernel the wasm backend lacks is named with the layer that needs it'
   it('MaxPoolGrad unregistered: the CNN task names its MaxPooling2D layer', async () => {
     const { resolveSettings } = await import('../../src/run/config.js');
     const { planRunModel, taskOf } = await import('../../src/run/model-plan.js');
-    const { GeneralModel } = await import('../../src/model/general.js');
+    const { GeneralModel } = await import('../../src/paths/general/model.js');
     const { mnistData } = await import('../helpers.js');
     const { join } = await import('node:path');
     const { PROJECT_ROOT } = await import('../../src/run/paths.js');

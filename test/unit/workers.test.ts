@@ -8,8 +8,9 @@ import type { PingResult } from '../../src/engine/protocol.js';
 import { batchSlot } from '../../src/engine/shared-memory.js';
 import { planShards } from '../../src/engine/shards.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
-import { loadShared } from '../../src/run/setup.js';
-import { initWeights } from '../../src/run/model-plan.js';
+import { loadShared, workerInit } from '../../src/run/setup.js';
+import { fastModel } from '../../src/paths/fast/plan.js';
+import { ADAM_DEFAULTS } from '../../src/optim/adam.js';
 import { mnistData } from '../helpers.js';
 
 const MODEL = { hidden: [{ units: 64, activation: 'relu' as const }], numClasses: 10 };
@@ -17,10 +18,13 @@ const MODEL = { hidden: [{ units: 64, activation: 'relu' as const }], numClasses
 describe('worker threads', () => {
   let wp: WorkerPool;
   let shared: ReturnType<typeof loadShared>;
+  let init: ReturnType<typeof workerInit>;
   beforeAll(async () => {
-    shared = loadShared(mnistData(), 1000, { kind: 'odd' }, { workers: 2, batchSize: 64, model: MODEL });
-    initWeights(shared.layout, 1, shared.views.weights);
-    wp = await createPool({ buffers: shared.buffers, model: shared.model, layout: shared.layout, backend: 'wasm' }, 2);
+    const run = fastModel({ model: MODEL, mask: { kind: 'odd' }, seed: 1 }, 784);
+    shared = loadShared(mnistData(), 1000, { workers: 2, batchSize: 64 }, run);
+    run.init(shared.views.weights);
+    init = workerInit(shared.buffers, run, { backend: 'wasm', ...ADAM_DEFAULTS });
+    wp = await createPool(init, 2);
   });
   afterAll(async () => {
     if (wp) await closePool(wp);
@@ -59,8 +63,9 @@ describe('worker threads', () => {
   });
 
   it('a worker that cannot start (its layout check fails) fails the pool start-up loudly, and the pool is shut down', async () => {
-    const wrongLayout = { ...shared.layout, numParams: shared.layout.numParams + 1 };
-    await expect(createPool({ buffers: shared.buffers, model: shared.model, layout: wrongLayout, backend: 'wasm' }, 1))
+    // The same sizes, another name: only the worker's own layout, recomputed from the model spec, tells them apart.
+    const wrongLayout = { ...shared.layout, params: shared.layout.params.map((p, i) => (i === 0 ? { ...p, name: 'other/kernel' } : p)) };
+    await expect(createPool({ ...init, layout: wrongLayout }, 1))
       .rejects.toThrow(/parameter layout mismatch/);
   });
 });

@@ -10,13 +10,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { models } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import type { ParamLayout } from './layout.js';
-import { paramView } from './layout.js';
-import { fuseLayers } from './fused/index.js';
-import type { LoadedTask } from '../task/load.js';
-import { firstLine } from '../task/load.js';
-import { tf as tfNamespace } from '../task/tf.js';
-import type { Task } from '../task/tf.js';
+import type { ParamLayout } from '../../model/layout.js';
+import { paramView } from '../../model/layout.js';
+import { fuseLayers } from '../../model/fused/index.js';
+import type { LoadedTask } from '../../task/load.js';
+import { firstLine } from '../../task/load.js';
+import { tf as tfNamespace } from '../../task/tf.js';
+import type { Task } from '../../task/tf.js';
 
 /** A task export that threw or returned the wrong thing during training; the message names the export. */
 export class TaskRuntimeError extends Error {}

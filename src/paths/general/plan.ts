@@ -1,0 +1,35 @@
+// The general path on the coordinator: the task's Layers model built once, checked
+// against the data and the loss, its topology made canonical for the workers to
+// rebuild, and its first weights seeded.
+import type { Dataset } from '../../data/types.js';
+import { scaledRows } from '../../data/pixels.js';
+import { initWeights } from '../../model/layout.js';
+import type { ModelSpec } from '../../model/layout.js';
+import type { Config } from '../../run/config.js';
+import { buildLabelRows } from '../../task/label-rows.js';
+import { planModel } from '../../task/load.js';
+import type { LoadedTask } from '../../task/load.js';
+import type { RunModel } from '../path.js';
+import type { GeneralSettings } from './worker.js';
+
+export async function generalModel(config: Config, data: Dataset, task: LoadedTask): Promise<RunModel> {
+  const builtin = 'builtin' in task.ref;
+  // Every row's label (checked), then the first two rows and labels for planModel's check of loss() and weight().
+  const labels = buildLabelRows(task, data, Math.min(config.limit ?? Infinity, data.train.count));
+  const rows = Math.min(2, data.train.count);
+  const n = data.train.inputSize;
+  const x = scaledRows(data.train.images, 0, rows, n, new Float32Array(rows * n));
+  const y = new Float32Array(labels.trainY, 0, rows * task.labelWidth);
+  const rowShape = builtin ? [n] : data.train.shape;
+  const plan = await planModel(task, config.seed, rowShape, { x, y, rows });
+  const spec: ModelSpec = { inputSize: n, hidden: builtin ? config.model.hidden : [], numClasses: task.numClasses };
+  const workerSettings: GeneralSettings = { task: task.ref, topology: plan.topology, mask: config.mask, seed: config.seed, weighted: config.normalize !== 'batch' };
+  return {
+    path: 'general', task, spec, layout: plan.layout, topology: plan.topology, trainable: plan.trainable, classOutput: plan.classOutput,
+    labelRows: { train: new Float32Array(labels.trainY), test: new Float32Array(labels.testY) },
+    // The built-in task starts from the fast path's initial weights, so the two paths
+    // train the same numbers from the same seed.
+    init: builtin ? (out) => initWeights(plan.layout, config.seed, out) : (out) => out.set(plan.init),
+    workerSettings,
+  };
+}
