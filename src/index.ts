@@ -9,8 +9,15 @@ import { resolveSettings } from './run/config.js';
 import { createLogger, wrapLogger } from './run/log.js';
 import { runSession } from './run/session.js';
 import type { SessionCallbacks, TrainResult } from './run/session.js';
+import type { SettingValues } from './settings/settings.js';
 
-/** Every key of config/default.jsonc, with the same names and the same checks as the CLI's flags. */
+// Written out rather than mapped from the settings table (src/settings/settings.ts), so
+// that the package's .d.ts shows users a plain interface whose keys carry their own doc
+// comments, not the table's internals. The assertion below it keeps the two equal.
+/**
+ * Every key of config/default.jsonc, with the same names and the same checks as the CLI's
+ * flags (their defaults and meanings: the flag table of docs/cli.md).
+ */
 export interface TrainerSettings {
   workers?: number;
   /** Step-loop threads for the workers' shards, 1..workers; null (default): min(workers, cores). */
@@ -48,6 +55,13 @@ export interface TrainerSettings {
   resume?: string | null;
   model?: Config['model'];
 }
+
+// TrainerSettings has every key of the settings table, with the table's value types,
+// and no other: but for `data` (TrainOptions', where it also takes arrays) and `task`
+// (a URL too). `mask` is the rule's text, as in the table (Config holds it parsed).
+type Plain<T> = { [K in keyof T]: T[K] };
+type Same<A, B> = (<T>() => T extends Plain<A> ? 1 : 2) extends (<T>() => T extends Plain<B> ? 1 : 2) ? true : false;
+true satisfies Same<Required<TrainerSettings>, Omit<SettingValues, 'data' | 'task'> & { task: string | URL | null }>;
 
 export type { ArraySplit };
 

@@ -9,6 +9,7 @@ import { dirname } from 'node:path';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import pretty from 'pino-pretty';
+import type { LogFormat } from '../settings/settings.js';
 import { asWriteError, makeDirs } from './outputs.js';
 
 export type { Logger };
@@ -20,7 +21,7 @@ export interface RunLogger {
 }
 
 /** The CLI's logger: NDJSON (or pino-pretty) on stdout, and the log file when given. */
-export function createLogger(level: string, logFile: string | null, format: 'json' | 'pretty' = 'json'): RunLogger {
+export function createLogger(level: string, logFile: string | null, format: LogFormat = 'json'): RunLogger {
   const out = new Streams();
   if (format === 'pretty') {
     // Our own stdout destination under pino-pretty, so its write errors are kept too.
