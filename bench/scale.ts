@@ -11,8 +11,8 @@ import { resolveConfig } from '../src/run/config.js';
 import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
 import type { Dataset } from '../src/data/idx.js';
 import { closePool, createPool } from '../src/engine/pool.js';
-import { loadShared, workerInit } from '../src/run/setup.js';
-import { fastModel } from '../src/paths/fast/plan.js';
+import { prepareRun } from '../src/run/prepare.js';
+import { loadShared, workerInit } from '../src/run/start.js';
 import { shuffleForEpoch } from '../src/run/schedule.js';
 import { planShards } from '../src/engine/shards.js';
 import { oneStepGradient } from '../src/engine/step-loops.js';
@@ -64,7 +64,8 @@ async function timeCell(workers: number, batch: number, deterministic: boolean) 
     '--workers', String(workers), '--batch-size', String(gb), '--epochs', String(epochs), '--limit', String(rows),
     ...(deterministic ? ['--deterministic'] : []),
   ]);
-  const r = await runTraining(config, silent, data, { maxSteps: steps + warmup, warmupSteps: warmup, evaluate: false });
+  const { plan } = await prepareRun(() => config, () => data, undefined, { maxSteps: steps + warmup, warmupSteps: warmup, evaluate: false });
+  const r = await runTraining(plan, silent, data);
   return r.overall;
 }
 
@@ -73,15 +74,15 @@ const references = new Map<string, Float32Array>();
 async function firstStepGradient(workers: number, gb: number, deterministic: boolean): Promise<Float32Array> {
   const config = resolveConfig(['--workers', String(workers), '--batch-size', String(gb)]);
   const micro = deterministic ? config.microShardRows : 0;
-  const run = fastModel(config, data.train.inputSize);
-  const shared = loadShared(data, data.train.count, { ...config, deterministic }, run);
-  run.init(shared.views.weights);
+  const { plan } = await prepareRun(() => ({ ...config, deterministic }), () => data);
+  const shared = loadShared(data, plan);
+  plan.model.init(shared.views.weights);
   const perm = new Int32Array(data.train.count);
   shuffleForEpoch(config.seed, 0, perm);
   shared.views.batch.set(perm.subarray(0, gb));
-  const wp = await createPool(workerInit(shared.buffers, run, config), workers);
+  const wp = await createPool(workerInit(shared.buffers, plan), workers);
   try {
-    const grad = new Float32Array(shared.layout.numParams);
+    const grad = new Float32Array(plan.model.layout.numParams);
     await oneStepGradient(wp, shared.views, planShards(gb, workers, micro), config.normalize, grad);
     return grad;
   } finally {

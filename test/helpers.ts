@@ -1,4 +1,5 @@
-// Shared by the tests: the real MNIST data, loaded once, and running the CLI for real.
+// Shared by the tests: the real MNIST data, loaded once; runs planned as the CLI and
+// train() plan them; and running the CLI for real.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,10 +7,36 @@ import { join } from 'node:path';
 import { builtinMnistDir, loadIdxDataset } from '../src/data/idx.js';
 import type { Dataset } from '../src/data/idx.js';
 import { PROJECT_ROOT } from '../src/run/paths.js';
+import { pino } from 'pino';
+import { createPool } from '../src/engine/pool.js';
+import type { Config } from '../src/run/config.js';
+import type { RunLimits, RunPlan } from '../src/run/plan.js';
+import { prepareRun } from '../src/run/prepare.js';
+import { loadShared, workerInit } from '../src/run/start.js';
+import { runTraining } from '../src/run/train.js';
+import type { RunSummary } from '../src/run/train.js';
 
 let mnist: Dataset<Uint8Array> | undefined;
 export function mnistData(): Dataset<Uint8Array> {
   return (mnist ??= loadIdxDataset(builtinMnistDir(), 10));
+}
+
+/** The plan of a run of `config` on `data`, made as the CLI and train() make it (prepareRun: every check, the model path chosen and built). */
+export async function planOf(config: Config, limits: RunLimits = {}, data: Dataset = mnistData()): Promise<RunPlan> {
+  return (await prepareRun(() => config, () => data, undefined, limits)).plan;
+}
+
+/** A run of `config`, planned as the CLI plans it, logging nothing. */
+export async function trainPlanned(config: Config, limits: RunLimits = {}, data: Dataset = mnistData()): Promise<RunSummary> {
+  return runTraining(await planOf(config, limits, data), pino({ level: 'silent' }), data);
+}
+
+/** A plan's shared memory with its first weights, and a pool of one thread per worker (for oneStepGradient). */
+export async function startPlan(plan: RunPlan, data: Dataset = mnistData()) {
+  const shared = loadShared(data, plan);
+  plan.model.init(shared.views.weights);
+  const wp = await createPool(workerInit(shared.buffers, plan), plan.config.workers);
+  return { ...shared, wp };
 }
 
 export function tmpDir(prefix = 'trainer-test-'): string {

@@ -1,5 +1,5 @@
 // What every data reader produces (IDX, .npy, typed arrays) and the error it throws.
-import type { Images } from '../engine/shared-memory.js';
+import type { Images } from './pixels.js';
 
 export class DataError extends Error {
   readonly code = 'E_DATA';
@@ -40,4 +40,9 @@ export interface Dataset<I extends Images = Images> {
   dir: string | null;
   train: Split<I>;
   test: Split<I>;
+}
+
+/** The rows a run trains on: the first `limit` training rows (--limit), or all. */
+export function trainRows(data: Dataset, limit: number | null): number {
+  return Math.min(limit ?? Infinity, data.train.count);
 }

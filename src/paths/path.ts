@@ -19,8 +19,8 @@ export interface RunModel {
   init: (out: Float32Array) => void;
   /** The output has the numClasses class columns the evaluation reads. */
   classOutput: boolean;
-  /** Every row's combined label, built (and checked) before anything is written; else built when loaded (loadShared). */
-  labelRows?: { train: Float32Array; test: Float32Array };
+  /** Every row's combined label (the first numTrain training rows, all test rows), built and checked before anything is written, in shared memory. */
+  labelRows: { train: Float32Array; test: Float32Array };
   /** What the path's worker half gets at start-up (WorkerInit.path.settings). */
   workerSettings: unknown;
 }

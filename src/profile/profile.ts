@@ -4,10 +4,12 @@
 // the step is outside kernels (the engine, the gradient tape, our own code).
 import * as tf from '@tensorflow/tfjs-core';
 import type { Prepared } from '../run/prepare.js';
+import type { RunPlan } from '../run/plan.js';
 import { initBackend } from '../model/init-backend.js';
 import { startPathWorker } from '../paths/registry.js';
 import type { PathName } from '../paths/registry.js';
-import { loadShared, workerInit } from '../run/setup.js';
+import { planRun } from '../run/plan.js';
+import { loadShared, workerInit } from '../run/start.js';
 import { KernelTimer } from './kernel-timer.js';
 import type { KernelStat } from './kernel-timer.js';
 
@@ -40,19 +42,21 @@ export interface ProfileResult {
 }
 
 /** The rows one worker's shard has in this run (the first shards get the extra row). */
-export function shardRows(config: Prepared['config']): number {
+export function shardRows(config: RunPlan['config']): number {
   return config.deterministic ? Math.min(config.microShardRows, config.batchSize) : Math.ceil(config.batchSize / config.workers);
 }
 
 export async function profileStep(prepared: Prepared, opts: ProfileOptions): Promise<ProfileResult> {
-  const { config, data, model } = prepared;
+  const { plan, data } = prepared;
+  const { config, model } = plan;
   await initBackend(config.backend);
   const rows = Math.min(opts.rows ?? shardRows(config), data.train.count);
-  // Shared memory for one shard of `rows` rows, and the model path's worker half on it,
-  // as a step-loop thread sets them up (its own checks and warm-up included).
-  const { buffers, views } = loadShared(data, Math.min(config.limit ?? Infinity, data.train.count), { workers: 1, batchSize: rows }, model);
+  // Shared memory for one worker whose batch is the profiled shard, and the model path's
+  // worker half on it, as a step-loop thread sets them up (its checks and warm-up too).
+  const one = planRun({ ...config, workers: 1, threads: 1, batchSize: rows, deterministic: false }, data, model, null, { evaluate: false });
+  const { buffers, views } = loadShared(data, one);
   model.init(views.weights);
-  const path = await startPathWorker(workerInit(buffers, model, config), views);
+  const path = await startPathWorker(workerInit(buffers, one), views);
   const indices = Int32Array.from({ length: rows }, (_, i) => i); // the first rows of the training set
   path.gather(indices, 0, rows, 0);
   const slab = new Float32Array(model.layout.numParams);

@@ -6,8 +6,8 @@ import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import type { AdamState } from '../optim/adam.js';
 import { removeTemps, writeCheckpoint } from './checkpoint.js';
 import { configJson } from './config.js';
-import type { Config } from './config.js';
 import type { Logger } from './log.js';
+import type { RunPlan } from './plan.js';
 import type { Schedule } from './schedule.js';
 import { epochShuffleState } from './schedule.js';
 import { round } from './step-stats.js';
@@ -23,13 +23,16 @@ export interface RunState {
 
 export class CheckpointPolicy {
   private readonly dir: string | null;
+  private readonly every: number | null;
+  private readonly schedule: Schedule;
 
   constructor(
-    private readonly config: Config, private readonly schedule: Schedule, private readonly state: RunState, private readonly log: Logger,
+    private readonly plan: RunPlan, private readonly state: RunState, private readonly log: Logger,
     /** The weights version of the schedule's first step (a resumed checkpoint's). */
     private readonly firstVersion = 0,
   ) {
-    this.dir = config.checkpointDir ?? config.resume;
+    ({ dir: this.dir, every: this.every } = plan.checkpoints);
+    this.schedule = plan.schedule;
     // A crash (or a full disk) can leave `.tmp-*` in the checkpoint directory: never
     // valid, and on a full disk the space the next checkpoint needs.
     const removed = this.dir ? removeTemps(this.dir) : [];
@@ -44,7 +47,7 @@ export class CheckpointPolicy {
   next(completed: number): number {
     if (!this.dir) return Infinity;
     const { stepsPerEpoch, totalSteps } = this.schedule;
-    const every = this.config.checkpointEvery;
+    const { every } = this;
     const epochEnd = (Math.floor(completed / stepsPerEpoch) + 1) * stepsPerEpoch;
     const byEvery = every ? (Math.floor(completed / every) + 1) * every : Infinity;
     return Math.min(epochEnd, byEvery, totalSteps);
@@ -53,7 +56,7 @@ export class CheckpointPolicy {
   /** Why a checkpoint is due after `completed` steps (null: none is). */
   due(completed: number, epochDone: boolean): 'end' | 'epoch_end' | 'every' | null {
     if (epochDone) return completed === this.schedule.totalSteps ? 'end' : 'epoch_end';
-    const every = this.config.checkpointEvery;
+    const { every } = this;
     return every && completed % every === 0 ? 'every' : null;
   }
 
@@ -80,8 +83,8 @@ export class CheckpointPolicy {
     // The weights version counts steps, as it did when the coordinator published them.
     const name = writeCheckpoint(this.dir, {
       step: completed, epoch, stepInEpoch: completed % this.schedule.stepsPerEpoch, weightsVersion: this.firstVersion + (completed - this.schedule.firstStep),
-      rngState: epochShuffleState(this.config.seed, epoch), config: configJson(this.config), ...model, ...stateAt(completed),
-    }, this.config.keep);
+      rngState: epochShuffleState(this.plan.config.seed, epoch), config: configJson(this.plan.config), ...model, ...stateAt(completed),
+    }, this.plan.checkpoints.keep);
     this.log.info({ event: 'checkpoint', reason, step: completed, dir: this.dir, checkpoint: name, ms: round(performance.now() - t) }, 'checkpoint');
   }
 }

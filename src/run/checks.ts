@@ -2,17 +2,17 @@
 // checkpoint), made before anything is written; shared by the CLI and train().
 import { createRequire } from 'node:module';
 import type { Dataset } from '../data/idx.js';
-import { paramLayout } from '../model/layout.js';
+import { trainRows } from '../data/types.js';
 import { describeLayoutDifference } from './checkpoint.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { ConfigError } from './config.js';
-import type { RunModel } from './model-plan.js';
+import type { RunModel } from '../paths/path.js';
 import { topologyDifference } from '../task/topology.js';
 import type { Config } from './config.js';
 
 /** What can only be checked once the data is known. */
 export function checkAgainstData(config: Config, data: Dataset, numClasses = config.model.numClasses): void {
-  const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
+  const numTrain = trainRows(data, config.limit);
   if (numTrain < config.batchSize) {
     throw new ConfigError(`--batch-size: ${config.batchSize} is larger than the ${numTrain} training rows`);
   }
@@ -37,17 +37,15 @@ export function checkBackend(config: Config): void {
  * different shape is refused with the difference named; so are a different batch
  * size, row limit or seed, which would move the position in the epoch.
  */
-export function checkResume(config: Config, data: Dataset, ckpt: LoadedCheckpoint, run?: RunModel): void {
-  const model = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
-  const layout = run?.layout ?? paramLayout(model);
+export function checkResume(config: Config, ckpt: LoadedCheckpoint, run: RunModel): void {
   // A checkpoint of the built-in task does not continue a task module's run, nor the other way round.
   const [was, now] = [ckpt.config.task ?? null, config.task];
   if ((was === null) !== (now === null)) {
     throw new ConfigError(`--resume ${config.resume}: ${ckpt.checkpoint} was trained by ${was === null ? 'the built-in task' : `the task module ${was}`}, this run is ${now === null ? 'the built-in task' : `the task module ${now}`}`);
   }
   // A task model: the topology first (it names the layer and the setting that differ).
-  const topo = run?.topology && ckpt.topology ? topologyDifference(ckpt.topology, run.topology, ckpt.checkpoint, 'this run') : null;
-  const diff = topo ?? describeLayoutDifference(ckpt.layout, layout);
+  const topo = run.topology && ckpt.topology ? topologyDifference(ckpt.topology, run.topology, ckpt.checkpoint, 'this run') : null;
+  const diff = topo ?? describeLayoutDifference(ckpt.layout, run.layout);
   if (diff) throw new ConfigError(`--resume ${config.resume}: the model differs from ${ckpt.checkpoint}: ${diff}`);
   for (const key of ['batchSize', 'limit', 'seed'] as const) {
     if (ckpt.config[key] !== config[key]) {

@@ -12,14 +12,13 @@ import { ConfigError } from './config.js';
 import type { Config, ConfigBase } from './config.js';
 import { probeDir, probeFile } from './outputs.js';
 import { planRunModel, taskOf } from './model-plan.js';
-import type { RunModel } from './model-plan.js';
+import { planRun } from './plan.js';
+import type { RunLimits, RunPlan } from './plan.js';
 
 export interface Prepared {
-  config: Config;
+  /** Every setting resolved, the model built and checked: what the run reads. */
+  plan: RunPlan;
   data: Dataset;
-  /** The task and the model it trains, built and checked. */
-  model: RunModel;
-  resumeFrom: LoadedCheckpoint | undefined;
   /** Checkpoints a resume skipped, each with its one-line problem. */
   invalid: { checkpoint: string; problem: string }[];
 }
@@ -28,10 +27,11 @@ export interface Prepared {
  * `resolve` applies the user's settings over the defaults, or over `base` (a
  * checkpoint's config) when resuming; `data` is a dataset given as arrays (else the
  * config's directory, else MNIST). `onInvalid` hears of each skipped checkpoint at once.
+ * `limits` cut the run short (benchmarks, tests).
  */
 export async function prepareRun(
   resolve: (base?: ConfigBase) => Config, data: ((numClasses: number) => Dataset) | undefined,
-  onInvalid: (checkpoint: string, problem: string) => void = () => undefined,
+  onInvalid: (checkpoint: string, problem: string) => void = () => undefined, limits: RunLimits = {},
 ): Promise<Prepared> {
   let config = resolve();
   // Every output is created, written and fsynced once, then removed again, before
@@ -64,6 +64,6 @@ export async function prepareRun(
   checkAgainstData(config, dataset, numClasses);
   checkBackend(config);
   const model = await planRunModel(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
-  if (resumeFrom) checkResume(config, dataset, resumeFrom, model);
-  return { config, data: dataset, model, resumeFrom, invalid };
+  if (resumeFrom) checkResume(config, resumeFrom, model);
+  return { plan: planRun(config, dataset, model, resumeFrom ?? null, limits), data: dataset, invalid };
 }

@@ -59,15 +59,15 @@ export interface Session {
 const stopReason = (signal: AbortSignal): StopReason => (signal.reason === 'SIGINT' || signal.reason === 'SIGTERM' ? signal.reason : 'abort');
 
 export async function runSession(s: Session): Promise<TrainResult> {
-  const { config, data, resumeFrom, invalid, model } = await prepareRun(s.resolve, s.data, s.onInvalidCheckpoint);
+  const { plan, data, invalid } = await prepareRun(s.resolve, s.data, s.onInvalidCheckpoint);
   await s.beforeStart?.();
   const stopRequested = () => (s.signal?.aborted ? stopReason(s.signal) : null);
-  const logger = s.logger(config);
+  const logger = s.logger(plan.config);
   const { log } = logger;
   for (const i of invalid) log.warn({ event: 'checkpoint_invalid', ...i }, 'checkpoint_invalid');
   try {
-    const summary = await runTraining(config, log, data, {
-      resumeFrom, model, stopRequested, writeFailure: logger.failure, progressLine: s.progressLine, ...s.callbacks,
+    const summary = await runTraining(plan, log, data, {
+      stopRequested, writeFailure: logger.failure, progressLine: s.progressLine, ...s.callbacks,
     });
     const failure = logger.failure();
     if (failure) throw failure;

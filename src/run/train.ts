@@ -1,39 +1,33 @@
-// The training run, top to bottom: data into shared memory, weights and Adam (fresh or
-// from a checkpoint), the pool, then the coordinator's loop: the step loops run every
-// step themselves (gradient, reduce, Adam), and it publishes batches ahead and reads
-// results behind them (check, log, checkpoint, stop), then the evaluation. Accounting and logs
-// (run-log.ts), the checkpoint policy (checkpoint-policy.ts) and the step loops
+// The training run, top to bottom, as its plan (plan.ts) lays it out: data into shared
+// memory, weights and Adam (fresh or from a checkpoint), the pool, then the
+// coordinator's loop: the step loops run every step themselves (gradient, reduce, Adam),
+// and it publishes batches ahead and reads results behind them (check, log, checkpoint,
+// stop), then the evaluation. Accounting and logs (run-log.ts), the checkpoint policy
+// (checkpoint-policy.ts), the evaluation (evaluate.ts) and the step loops
 // (engine/step-loops.ts) are helpers; this file is the order of things.
 import type { Dataset } from '../data/idx.js';
-import { hold } from '../engine/faults.js';
 import { closePool, createPool } from '../engine/pool.js';
 import type { WorkerPool } from '../engine/pool.js';
 import { batchSlot, RING, weightsAt } from '../engine/shared-memory.js';
 import type { SharedViews } from '../engine/shared-memory.js';
-import { planShards } from '../engine/shards.js';
 import { checkStep, ShardFailedError, StepAbandoned, StepLoops } from '../engine/step-loops.js';
 import type { FaultPolicy, StopReason } from '../engine/step-loops.js';
 import type { ShardResult } from '../engine/shared-memory.js';
 export type { StopReason };
 import type { ParamLayout } from '../model/layout.js';
-import { maskToString } from '../model/labels.js';
 import type { SplitReport } from '../report/eval-report.js';
 import { ProgressLine } from './progress-line.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import { CheckpointPolicy } from './checkpoint-policy.js';
-import { checkAgainstData } from './checks.js';
-import { configJson, threadsOf } from './config.js';
-import type { Config } from './config.js';
+import { configJson } from './config.js';
+import { evaluateAndLog } from './evaluate.js';
 import type { Logger } from './log.js';
+import type { RunPlan } from './plan.js';
 import { RunLog } from './run-log.js';
 import type { EpochSummary, StepSummary, StepCallbacks } from './run-log.js';
-import { BatchOrder, scheduleOf } from './schedule.js';
-import type { Schedule } from './schedule.js';
-import { evaluate, evaluateTask, loadShared, stateRanges, workerInit } from './setup.js';
-import { fastModel } from '../paths/fast/plan.js';
-import type { RunModel } from '../paths/path.js';
+import { BatchOrder } from './schedule.js';
+import { loadShared, workerInit } from './start.js';
 import { round, StepStats } from './step-stats.js';
-
 
 export interface RunSummary {
   weights: Float32Array;
@@ -47,18 +41,8 @@ export interface RunSummary {
   stoppedBy: StopReason | null;
 }
 
-/** For programs that drive a run (the CLI, train(), benchmarks, tests). */
+/** How the program that drives a run (the CLI, train(), benchmarks, tests) hears of it and stops it. */
 export interface RunOptions extends StepCallbacks {
-  /** Stop after this many steps (epochs continue as configured up to it). */
-  maxSteps?: number;
-  /** Leave the first steps (JIT warm-up) out of `overall`. */
-  warmupSteps?: number;
-  /** Run the final evaluation (default true). */
-  evaluate?: boolean;
-  /** The model and path to train (prepareRun's); default: the built-in task on the fast path. */
-  model?: RunModel;
-  /** Continue from this checkpoint (already validated against the config by `checkResume`). */
-  resumeFrom?: LoadedCheckpoint;
   /** Polled after every step: a reason stops the run cleanly after a checkpoint. */
   stopRequested?: () => StopReason | null;
   /** Polled after every step: a failed log write (src/run/log.ts) stops the run with it. */
@@ -67,54 +51,47 @@ export interface RunOptions extends StepCallbacks {
   progressLine?: boolean;
 }
 
-/** Runs the job described by `config`, logging to `log`. Throws on any failure. */
-export async function runTraining(config: Config, log: Logger, data: Dataset, options: RunOptions = {}): Promise<RunSummary> {
+/** Runs the plan on `data` (prepareRun's), logging to `log`. Throws on any failure. */
+export async function runTraining(plan: RunPlan, log: Logger, data: Dataset, options: RunOptions = {}): Promise<RunSummary> {
   const runStart = performance.now();
-  // 1. Data (read by the caller, in shared memory already) and the model's layout. The
-  //    check is prepareRun's; it is repeated for the programs that call this directly.
-  checkAgainstData(config, data);
-  const numTrain = Math.min(config.limit ?? Infinity, data.train.count);
-  const runModel = options.model ?? fastModel(config, data.train.inputSize);
-  const { model, layout, buffers, views } = loadShared(data, numTrain, config, runModel);
+  const { config, schedule, model, resumeFrom: resume } = plan;
+  // 1. The dataset and label rows in shared memory, with the weights and slabs.
+  const { buffers, views } = loadShared(data, plan);
   // 2. Weights, Adam and position: fresh, or exactly as a checkpoint left them, in the
   //    slot of their step count (the weights after k steps are in slot k % 2).
-  const resume = options.resumeFrom;
-  const schedule = scheduleOf(numTrain, config.batchSize, config.epochs, resume?.step ?? 0, options.maxSteps, options.warmupSteps);
-  const adamT = resume ? restore(resume, views, schedule.firstStep) : (runModel.init(weightsAt(views, 0)), 0);
+  const adamT = resume ? restore(resume, views, schedule.firstStep) : (model.init(weightsAt(views, 0)), 0);
   // A stop that came while loading: no thread is started.
   const early = options.stopRequested?.();
-  if (early) return stoppedEarly(log, early, weightsAt(views, schedule.firstStep), layout, schedule.firstStep);
-  // 3. The pool: one thread per task (threadsOf: a worker's shard each, up to the
-  //    cores), started and pinged.
-  const threads = threadsOf(config);
-  const wp = await createPool(workerInit(buffers, runModel, config), threads,
+  if (early) return stoppedEarly(log, early, weightsAt(views, schedule.firstStep), model.layout, schedule.firstStep);
+  // 3. The pool: the plan's step-loop threads (a worker's shard each, up to the cores),
+  //    started and pinged.
+  const wp = await createPool(workerInit(buffers, plan), plan.threads,
     (err) => log.error({ event: 'pool_error', err }, 'pool_error'));
   try {
-    logStart(log, config, wp, { numTrain, numTest: data.test.count, layout, inputSize: model.inputSize, resume, startupMs: performance.now() - runStart });
-    const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0, threads);
+    logStart(log, plan, wp, performance.now() - runStart);
     const stateAt = (steps: number) => ({
       weights: weightsAt(views, steps), adam: { t: adamT + (steps - schedule.firstStep), m: views.adamM[steps % 2], v: views.adamV[steps % 2] },
     });
     const run: Run = {
-      config, options, views, wp, adamT, schedule,
-      loops: new StepLoops(wp, views, plan, schedule.totalSteps, faultPolicy(config, log), 'builtin' in runModel.task.ref ? null : runModel.task.name, {
-        batchSize: config.batchSize, normalize: config.normalize, apply: true, stateRanges: stateRanges(runModel),
+      plan, options, views, wp, adamT,
+      loops: new StepLoops(wp, views, plan.shards, schedule.totalSteps, faultPolicy(plan, log), 'builtin' in model.task.ref ? null : model.task.name, {
+        ...plan.update, stateRanges: [...plan.update.stateRanges], apply: true,
       }),
-      order: new BatchOrder(config.seed, numTrain, config.batchSize, schedule),
-      checkpoints: new CheckpointPolicy(config, schedule, { stateAt, layout, model, topology: runModel.topology }, log, resume?.weightsVersion ?? 0),
-      runLog: new RunLog(log, schedule, config.batchSize, config.progressEvery, options,
+      order: new BatchOrder(config.seed, plan.numTrain, config.batchSize, schedule),
+      checkpoints: new CheckpointPolicy(plan, { stateAt, layout: model.layout, model: model.spec, topology: model.topology }, log, resume?.weightsVersion ?? 0),
+      runLog: new RunLog(log, schedule, config.batchSize, plan.progressEvery, options,
         options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null),
     };
     // 4. The steps.
     const { completed, stoppedBy } = await runSteps(run, resume?.weightsVersion ?? 0);
     run.runLog.done();
-    const summary = { weights: weightsAt(views, completed).slice(), layout, steps: completed, epochs: run.runLog.epochs, overall: run.runLog.overall.summary(config.batchSize), stoppedBy };
+    const summary = { weights: weightsAt(views, completed).slice(), layout: model.layout, steps: completed, epochs: run.runLog.epochs, overall: run.runLog.overall.summary(config.batchSize), stoppedBy };
     if (stoppedBy) {
       log.warn({ event: 'run_stopped', signal: stoppedBy, step: completed }, 'run_stopped');
       return { ...summary, eval: null };
     }
     // 5. Evaluate on the training rows (as the seed did) and on the test set.
-    const report = options.evaluate === false ? null : await evaluateAndLog(log, config, wp, views, numTrain, runModel, completed);
+    const report = await evaluateAndLog(log, plan, wp, views, completed);
     log.info({
       event: 'run_end', steps: completed, seconds: round((performance.now() - runStart) / 1000), finalLoss: run.runLog.epochs.at(-1)?.loss ?? null,
       // maxRSS covers the whole process, every worker thread included.
@@ -128,13 +105,12 @@ export async function runTraining(config: Config, log: Logger, data: Dataset, op
 
 /** What the steps work with: built once by runTraining. */
 interface Run {
-  config: Config;
+  plan: RunPlan;
   options: RunOptions;
   views: SharedViews;
   wp: WorkerPool;
   /** Adam's step count before the schedule's first step. */
   adamT: number;
-  schedule: Schedule;
   loops: StepLoops;
   order: BatchOrder;
   checkpoints: CheckpointPolicy;
@@ -151,7 +127,8 @@ interface Run {
  * stopped early, if so.
  */
 async function runSteps(r: Run, firstVersion: number): Promise<{ completed: number; stoppedBy: StopReason | null }> {
-  const { config, options, views, schedule, loops, checkpoints, runLog } = r;
+  const { plan, options, views, loops, checkpoints, runLog } = r;
+  const { config, schedule } = plan;
   let completed = schedule.firstStep;
   let published = completed;
   /** The weights version step `step` reads: the updates since the run's first version. */
@@ -183,7 +160,7 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
    * checkpoint holds has been checked. Returns the steps completed.
    */
   const stopAndDrain = async (): Promise<number> => {
-    const finished = await stopLoops(loops, config);
+    const finished = await stopLoops(loops, plan);
     for (let step = completed; step < finished; step++) {
       account(step, await loops.results(step, versionOf(step)));
     }
@@ -236,13 +213,13 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
   }
   // After a stop every loop is asked to end; one that does not within 200 ms (a hung
   // thread) is terminated, so the process exits within the signal grace.
-  await loops.stop(stoppedBy ? Math.min(200, config.stepTimeout) : config.stepTimeout);
+  await loops.stop(stoppedBy ? Math.min(200, plan.faults.stepTimeoutMs) : plan.faults.stepTimeoutMs);
   return { completed, stoppedBy };
 }
 
 /** Stops the loops at their next wait (200 ms at most); returns the steps every one of them finished. */
-async function stopLoops(loops: StepLoops, config: Config): Promise<number> {
-  await loops.stop(Math.min(200, config.stepTimeout));
+async function stopLoops(loops: StepLoops, plan: RunPlan): Promise<number> {
+  await loops.stop(Math.min(200, plan.faults.stepTimeoutMs));
   return loops.channel.completed();
 }
 
@@ -260,8 +237,8 @@ function restore(ckpt: LoadedCheckpoint, views: SharedViews, steps: number): num
   return ckpt.adam.t;
 }
 
-function faultPolicy(config: Config, log: Logger): FaultPolicy {
-  return { stepTimeoutMs: config.stepTimeout, maxRetries: config.maxRetries, onFault: (f) => log.warn({ event: 'worker_fault', ...f }, 'worker_fault') };
+function faultPolicy(plan: RunPlan, log: Logger): FaultPolicy {
+  return { ...plan.faults, onFault: (f) => log.warn({ event: 'worker_fault', ...f }, 'worker_fault') };
 }
 
 /**
@@ -279,14 +256,13 @@ async function stepResults(loops: StepLoops, step: number, version: number, wake
   }
 }
 
-function logStart(log: Logger, config: Config, wp: WorkerPool, run: {
-  numTrain: number; numTest: number; layout: ParamLayout; inputSize: number; resume: LoadedCheckpoint | undefined; startupMs: number;
-}): void {
+function logStart(log: Logger, plan: RunPlan, wp: WorkerPool, startupMs: number): void {
+  const { config, model, resumeFrom } = plan;
   log.info({
-    event: 'run_start', config: configJson(config), backend: config.backend, numParams: run.layout.numParams, numWorkers: config.workers, numThreads: wp.threads.length,
-    numTrain: run.numTrain, numTest: run.numTest, inputSize: run.inputSize, layout: run.layout.params.map(({ name, shape }) => ({ name, shape })),
-    resumedFrom: run.resume ? { checkpoint: run.resume.checkpoint, step: run.resume.step } : null,
-    startupMs: round(run.startupMs),
+    event: 'run_start', config: configJson(config), backend: config.backend, numParams: model.layout.numParams, numWorkers: config.workers, numThreads: wp.threads.length,
+    numTrain: plan.numTrain, numTest: plan.numTest, inputSize: plan.inputSize, layout: model.layout.params.map(({ name, shape }) => ({ name, shape })),
+    resumedFrom: resumeFrom ? { checkpoint: resumeFrom.checkpoint, step: resumeFrom.step } : null,
+    startupMs: round(startupMs),
   }, 'run_start');
   // Worker-side events reach the log through the coordinator, tagged with workerIndex:
   // workers never open log streams of their own.
@@ -294,22 +270,3 @@ function logStart(log: Logger, config: Config, wp: WorkerPool, run: {
     log.child({ workerIndex }).info({ event: 'worker_ready', threadId: t.threadId, backend: t.backend, setupMs: round(t.setupMs) }, 'worker_ready');
   });
 }
-
-async function evaluateAndLog(log: Logger, config: Config, wp: WorkerPool, views: SharedViews, numTrain: number, run: RunModel, steps: number) {
-  hold('evaluating');
-  const start = performance.now();
-  // The built-in task keeps the seed's parity report on either path.
-  if ('builtin' in run.task.ref) {
-    const report = await evaluate(wp, views, numTrain, config.model.numClasses, steps);
-    log.info({ event: 'eval', mask: maskToString(config.mask), ms: round(performance.now() - start), ...report }, 'eval');
-    return report;
-  }
-  if (!run.classOutput) {
-    log.info({ event: 'eval', task: run.task.name, skipped: `the model's output has no ${run.task.numClasses} class columns to evaluate` }, 'eval');
-    return null;
-  }
-  const report = await evaluateTask(wp, views, numTrain, run, config.normalize, steps);
-  log.info({ event: 'eval', task: run.task.name, ms: round(performance.now() - start), ...report }, 'eval');
-  return report;
-}
-

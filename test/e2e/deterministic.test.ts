@@ -1,17 +1,13 @@
 // --deterministic: fixed micro-shards summed in order give bit-identical weights for
 // any worker count; the normal mode agrees within float rounding and is reproducible.
 import { describe, expect, it } from 'vitest';
-import { pino } from 'pino';
 import { resolveConfig } from '../../src/run/config.js';
-import { runTraining } from '../../src/run/train.js';
-import { maxRelDiff, mnistData } from '../helpers.js';
-
-const silent = pino({ level: 'silent' });
+import { maxRelDiff, trainPlanned } from '../helpers.js';
 
 /** 20 steps of batch 128 (an epoch of 2,560 rows) with the given flags; returns the weights. */
 async function weightsAfter20Steps(workers: number, extra: string[] = []): Promise<Float32Array> {
   const config = resolveConfig(['--workers', String(workers), '--epochs', '1', '--limit', '2560', ...extra]);
-  const summary = await runTraining(config, silent, mnistData());
+  const summary = await trainPlanned(config);
   expect(summary.steps).toBe(20);
   return summary.weights;
 }
@@ -24,7 +20,7 @@ describe('deterministic mode', () => {
     }
     for (const b of bytes.slice(1)) expect(b.equals(bytes[0])).toBe(true);
     // The weights moved: 20 Adam steps of lr 1e-3 change every kernel.
-    const init = await runTraining(resolveConfig(['--workers', '1', '--epochs', '1', '--limit', '2560', '--lr', '1e-30', '--deterministic']), silent, mnistData());
+    const init = await trainPlanned(resolveConfig(['--workers', '1', '--epochs', '1', '--limit', '2560', '--lr', '1e-30', '--deterministic']));
     expect(Buffer.from(init.weights.buffer).equals(bytes[0])).toBe(false);
   });
 

@@ -5,35 +5,29 @@
 // whole vector itself (adamStep, tested against tf.train.adam): also when the workers'
 // shards run on fewer threads.
 import { describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { closePool, createPool } from '../../src/engine/pool.js';
+import { closePool } from '../../src/engine/pool.js';
 import { batchSlot } from '../../src/engine/shared-memory.js';
 import { planShards } from '../../src/engine/shards.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
 import { adamStep, newAdamState } from '../../src/optim/adam.js';
 import { resolveConfig } from '../../src/run/config.js';
-import { fastModel } from '../../src/paths/fast/plan.js';
 import { BatchOrder, scheduleOf } from '../../src/run/schedule.js';
-import { loadShared, workerInit } from '../../src/run/setup.js';
-import { runTraining } from '../../src/run/train.js';
-import { mnistData } from '../helpers.js';
+import { planOf, startPlan, trainPlanned } from '../helpers.js';
 
 const NUM_TRAIN = 2400;
 const STEPS = 60;
 
 async function serialReference(args: string[]): Promise<Float32Array> {
   const config = resolveConfig(args);
-  const data = mnistData();
-  const run = fastModel(config, data.train.inputSize);
-  const shared = loadShared(data, NUM_TRAIN, config, run);
-  const { views, layout } = shared;
-  run.init(views.weights);
+  // The plan's model, first weights and shared memory; the schedule, the batch order and
+  // the shards (one thread per worker) are the reference's own.
+  const { views, wp } = await startPlan(await planOf(config));
+  const numParams = views.weights.length;
   const schedule = scheduleOf(NUM_TRAIN, config.batchSize, config.epochs, 0, STEPS);
   const order = new BatchOrder(config.seed, NUM_TRAIN, config.batchSize, schedule);
   const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0);
-  const adam = newAdamState(layout.numParams);
-  const grad = new Float32Array(layout.numParams);
-  const wp = await createPool(workerInit(shared.buffers, run, config), config.workers);
+  const adam = newAdamState(numParams);
+  const grad = new Float32Array(numParams);
   try {
     for (let step = 0; step < STEPS; step++) {
       order.fill(step, batchSlot(views, 0));
@@ -58,14 +52,14 @@ describe('sharded update vs serial reduce and Adam', () => {
   ])(`%s, ${STEPS} steps: the weights byte for byte`, async (_name, extra) => {
     const args = ['--batch-size', '100', '--epochs', '3', '--limit', String(NUM_TRAIN), '--seed', '5', ...extra];
     const config = resolveConfig(args);
-    const r = await runTraining(config, pino({ level: 'silent' }), mnistData(), { maxSteps: STEPS, evaluate: false });
+    const r = await trainPlanned(config, { maxSteps: STEPS, evaluate: false });
     expect(r.steps).toBe(STEPS);
     const ref = await serialReference(args);
     const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
     expect(bytes(r.weights).equals(bytes(ref))).toBe(true);
     // Not vacuous: the weights moved.
     const init = new Float32Array(ref.length);
-    fastModel(config, 784).init(init);
+    (await planOf(config)).model.init(init);
     expect(bytes(r.weights).equals(bytes(init))).toBe(false);
   }, 60_000);
 });

@@ -9,21 +9,19 @@ import '@tensorflow/tfjs-backend-cpu';
 import { models } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
-import { closePool, createPool } from '../../src/engine/pool.js';
+import { closePool } from '../../src/engine/pool.js';
 import type { WorkerPool } from '../../src/engine/pool.js';
 import { planShards, splitShards } from '../../src/engine/shards.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
 import { paramView } from '../../src/model/layout.js';
 import { resolveSettings } from '../../src/run/config.js';
 import type { Config } from '../../src/run/config.js';
-import { planRunModel, taskOf } from '../../src/run/model-plan.js';
-import { fastModel } from '../../src/paths/fast/plan.js';
-import type { RunModel } from '../../src/run/model-plan.js';
-import { loadShared, workerInit } from '../../src/run/setup.js';
+import type { RunModel } from '../../src/paths/path.js';
+import type { loadShared } from '../../src/run/start.js';
 import { PROJECT_ROOT } from '../../src/run/paths.js';
 import { tf as tfNamespace } from '../../src/task/tf.js';
 import { train } from '../../src/index.js';
-import { maxRelDiff, mnistData } from '../helpers.js';
+import { maxRelDiff, planOf, startPlan } from '../helpers.js';
 
 const NUM_TRAIN = 2000;
 const example = (name: string) => join(PROJECT_ROOT, 'examples', name);
@@ -39,15 +37,12 @@ interface Setup {
   wp: WorkerPool;
 }
 
-async function setUp(settings: Record<string, unknown>, engine?: 'fast'): Promise<Setup> {
-  const config = resolveSettings(settings);
-  const data = mnistData();
-  const task = await taskOf(config, data.train.inputSize);
-  const run = engine === 'fast' ? fastModel(config, data.train.inputSize) : await planRunModel(config, data, task);
-  const shared = loadShared(data, NUM_TRAIN, config, run);
-  run.init(shared.views.weights);
-  const wp = await createPool(workerInit(shared.buffers, run, config), config.workers);
-  return { config, run, shared, wp };
+/** A plan of these settings on the first NUM_TRAIN rows (as the CLI plans it), its shared memory and a pool. */
+async function setUp(settings: Record<string, unknown>): Promise<Setup> {
+  const config = resolveSettings({ limit: NUM_TRAIN, ...settings });
+  const plan = await planOf(config);
+  const { wp, ...shared } = await startPlan(plan);
+  return { config, run: plan.model, shared, wp };
 }
 
 /** Rows of the batch as the model takes them, and their combined labels, from the shared dataset. */
@@ -153,7 +148,7 @@ describe('the general path against the fast path on the seed MLP', () => {
   it.each([1, 2])('%i worker(s): the same reduced gradient within 1e-6', async (workers) => {
     const grads: Float32Array[] = [];
     for (const engine of ['fast', 'general'] as const) {
-      const s = await setUp({ workers, batchSize: 128, engine: engine === 'fast' ? 'auto' : 'general' }, engine === 'fast' ? 'fast' : undefined);
+      const s = await setUp({ workers, batchSize: 128, engine: engine === 'fast' ? 'auto' : 'general' });
       try {
         expect(s.wp.threads.length).toBe(workers);
         s.shared.views.batch.set(Int32Array.from({ length: 128 }, (_, i) => 11 * i));

@@ -6,13 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { train } from '../../src/index.js';
 import { resolveConfig } from '../../src/run/config.js';
 import { PROJECT_ROOT } from '../../src/run/paths.js';
-import { runTraining } from '../../src/run/train.js';
 import { listCheckpoints } from '../../src/run/checkpoint.js';
-import { mnistData, runCli, tmpDir } from '../helpers.js';
+import { runCli, tmpDir, trainPlanned } from '../helpers.js';
 
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
@@ -21,13 +19,13 @@ describe('N workers on fewer threads', () => {
     const weights: Float32Array[] = [];
     for (const threads of [4, 1, 2, 3]) {
       const config = resolveConfig(['--workers', '4', '--threads', String(threads), '--epochs', '1', '--limit', '2560', '--seed', '9']);
-      const r = await runTraining(config, pino({ level: 'silent' }), mnistData(), { evaluate: false });
+      const r = await trainPlanned(config, { evaluate: false });
       expect(r.steps).toBe(20);
       weights.push(r.weights);
     }
     for (const w of weights.slice(1)) expect(bytes(w).equals(bytes(weights[0]))).toBe(true);
     // Not vacuous: 4 threads and 2 workers (other shards, other float sums) differ.
-    const two = await runTraining(resolveConfig(['--workers', '2', '--epochs', '1', '--limit', '2560', '--seed', '9']), pino({ level: 'silent' }), mnistData(), { evaluate: false });
+    const two = await trainPlanned(resolveConfig(['--workers', '2', '--epochs', '1', '--limit', '2560', '--seed', '9']), { evaluate: false });
     expect(bytes(two.weights).equals(bytes(weights[0]))).toBe(false);
   }, 120_000);
 
@@ -41,8 +39,8 @@ describe('N workers on fewer threads', () => {
   }, 120_000);
 
   it('more threads than micro-shards (threads with no rows) train as one worker does, on both paths', async () => {
-    const fast = (workers: number) => runTraining(resolveConfig(['--workers', String(workers), '--threads', String(workers), '--deterministic', '--micro-shard-rows', '64',
-      '--epochs', '1', '--limit', '1280', '--seed', '3']), pino({ level: 'silent' }), mnistData(), { evaluate: false });
+    const fast = (workers: number) => trainPlanned(resolveConfig(['--workers', String(workers), '--threads', String(workers), '--deterministic', '--micro-shard-rows', '64',
+      '--epochs', '1', '--limit', '1280', '--seed', '3']), { evaluate: false });
     const [one, four] = [await fast(1), await fast(4)]; // batch 128: 2 micro-shards, 2 threads with none
     expect(bytes(four.weights).equals(bytes(one.weights))).toBe(true);
     const general = (workers: number) => train({

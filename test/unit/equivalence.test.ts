@@ -5,27 +5,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/model/init-backend.js';
 import { shardLossAndGradient, weightInputs } from '../../src/model/mlp.js';
 import { Kernels } from '../../src/model/kernels.js';
-import { closePool, createPool } from '../../src/engine/pool.js';
+import { closePool } from '../../src/engine/pool.js';
 import type { WorkerPool } from '../../src/engine/pool.js';
 import { planShards, splitShards } from '../../src/engine/shards.js';
 import { gatherRows } from '../../src/paths/fast/gather.js';
-import { fastModel } from '../../src/paths/fast/plan.js';
-import { ADAM_DEFAULTS } from '../../src/optim/adam.js';
-import { loadShared, workerInit } from '../../src/run/setup.js';
+import { resolveSettings } from '../../src/run/config.js';
+import type { RunPlan } from '../../src/run/plan.js';
+import type { loadShared } from '../../src/run/start.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
-import { mnistData, maxRelDiff } from '../helpers.js';
+import { maxRelDiff, planOf, startPlan } from '../helpers.js';
 
 const NUM_TRAIN = 3000;
 const MODEL = { hidden: [{ units: 64, activation: 'relu' as const }], numClasses: 10 };
-const mask = { kind: 'odd' } as const;
 
 beforeAll(async () => {
   await initBackend('wasm');
 });
 
 /** The single-process reference: the whole batch in this thread, divided by the normaliser. */
-function fullBatchGradient(shared: ReturnType<typeof loadShared>, batch: Int32Array, normalize: 'batch' | 'condition') {
-  const { views, model, layout } = shared;
+function fullBatchGradient(plan: RunPlan, shared: ReturnType<typeof loadShared>, batch: Int32Array, normalize: 'batch' | 'condition') {
+  const { views } = shared;
+  const { spec: model, layout } = plan.model;
   const rows = batch.length;
   const buf = { x: new Float32Array(rows * 784), xT: new Float32Array(rows * 784), label: new Float32Array(rows * 11) };
   const conditionSum = gatherRows(views.trainImages, views.trainY, batch, 0, rows, 784, 11, buf);
@@ -51,12 +51,11 @@ describe.each([1, 2, 3, 4])('%i worker(s)', (numWorkers) => {
   const batchSize = 130; // not divisible by 3 or 4: shards of unequal size
   let wp: WorkerPool;
   let shared: ReturnType<typeof loadShared>;
+  let plan: RunPlan;
 
   beforeAll(async () => {
-    const run = fastModel({ model: MODEL, mask, seed: 11 }, 784);
-    shared = loadShared(mnistData(), NUM_TRAIN, { workers: numWorkers, batchSize }, run);
-    run.init(shared.views.weights);
-    wp = await createPool(workerInit(shared.buffers, run, { backend: 'wasm', ...ADAM_DEFAULTS }), numWorkers);
+    plan = await planOf(resolveSettings({ workers: numWorkers, threads: numWorkers, batchSize, limit: NUM_TRAIN, seed: 11, model: MODEL, mask: 'odd' }));
+    ({ wp, ...shared } = await startPlan(plan));
   });
   afterAll(async () => {
     if (wp) await closePool(wp);
@@ -69,9 +68,9 @@ describe.each([1, 2, 3, 4])('%i worker(s)', (numWorkers) => {
       const batch = batchIndices(shared.views.trainLabels, batchSize, numWorkers > 1 ? shards[0][1] : 40, 100);
       expect(batch.length).toBe(batchSize);
       shared.views.batch.set(batch);
-      const grad = new Float32Array(shared.layout.numParams);
+      const grad = new Float32Array(plan.model.layout.numParams);
       const g = await oneStepGradient(wp, shared.views, planShards(batchSize, numWorkers), normalize, grad);
-      const ref = fullBatchGradient(shared, batch, normalize);
+      const ref = fullBatchGradient(plan, shared, batch, normalize);
       expect(maxRelDiff(grad, ref)).toBeLessThan(1e-5);
       // Not vacuous: the gradient is non-zero and the normaliser is the global one.
       expect(Math.max(...grad.map(Math.abs))).toBeGreaterThan(1e-3);
@@ -83,7 +82,7 @@ describe.each([1, 2, 3, 4])('%i worker(s)', (numWorkers) => {
   it('a batch with no condition-1 row gives a zero gradient with --normalize condition (no division by zero)', async () => {
     const batch = batchIndices(shared.views.trainLabels, batchSize, batchSize, 0);
     shared.views.batch.set(batch);
-    const grad = new Float32Array(shared.layout.numParams);
+    const grad = new Float32Array(plan.model.layout.numParams);
     const g = await oneStepGradient(wp, shared.views, planShards(batchSize, numWorkers), 'condition', grad);
     expect(g.normaliser).toBe(1);
     expect(g.loss).toBe(0);

@@ -8,23 +8,22 @@ import type { PingResult } from '../../src/engine/protocol.js';
 import { batchSlot } from '../../src/engine/shared-memory.js';
 import { planShards } from '../../src/engine/shards.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
-import { loadShared, workerInit } from '../../src/run/setup.js';
-import { fastModel } from '../../src/paths/fast/plan.js';
-import { ADAM_DEFAULTS } from '../../src/optim/adam.js';
-import { mnistData } from '../helpers.js';
+import { resolveSettings } from '../../src/run/config.js';
+import type { RunPlan } from '../../src/run/plan.js';
+import { loadShared, workerInit } from '../../src/run/start.js';
+import { mnistData, planOf } from '../helpers.js';
 
 const MODEL = { hidden: [{ units: 64, activation: 'relu' as const }], numClasses: 10 };
 
 describe('worker threads', () => {
   let wp: WorkerPool;
   let shared: ReturnType<typeof loadShared>;
-  let init: ReturnType<typeof workerInit>;
+  let plan: RunPlan;
   beforeAll(async () => {
-    const run = fastModel({ model: MODEL, mask: { kind: 'odd' }, seed: 1 }, 784);
-    shared = loadShared(mnistData(), 1000, { workers: 2, batchSize: 64 }, run);
-    run.init(shared.views.weights);
-    init = workerInit(shared.buffers, run, { backend: 'wasm', ...ADAM_DEFAULTS });
-    wp = await createPool(init, 2);
+    plan = await planOf(resolveSettings({ workers: 2, batchSize: 64, limit: 1000, seed: 1, model: MODEL }));
+    shared = loadShared(mnistData(), plan);
+    plan.model.init(shared.views.weights);
+    wp = await createPool(workerInit(shared.buffers, plan), 2);
   });
   afterAll(async () => {
     if (wp) await closePool(wp);
@@ -36,7 +35,7 @@ describe('worker threads', () => {
     expect(new Set(wp.threads.map((t) => t.threadId)).size).toBe(2);
     batchSlot(shared.views, 0).set(Int32Array.from({ length: 64 }, (_, i) => i));
     shared.views.slabs.forEach((s) => s.fill(NaN));
-    const grad = new Float32Array(shared.layout.numParams);
+    const grad = new Float32Array(plan.model.layout.numParams);
     const g = await oneStepGradient(wp, shared.views, planShards(64, 2), 'batch', grad);
     expect(g.results).toHaveLength(2);
     for (const [i, r] of g.results.entries()) {
@@ -56,16 +55,16 @@ describe('worker threads', () => {
       const rows = 17 + step;
       batchSlot(shared.views, 0).set(Int32Array.from({ length: 64 }, (_, i) => (i * 7 + step) % 1000));
       // Uneven shards within the 64-row slots: [0, rows) and [rows, 64).
-      const plan = { tasks: [{ start: 0, end: rows, slab: 0, parts: [[0, rows]] as [number, number][] }, { start: rows, end: 64, slab: 1, parts: [[rows, 64]] as [number, number][] }], numSlabs: 2 };
-      const g = await oneStepGradient(wp, shared.views, plan, 'batch', new Float32Array(shared.layout.numParams));
+      const uneven = { tasks: [{ start: 0, end: rows, slab: 0, parts: [[0, rows]] as [number, number][] }, { start: rows, end: 64, slab: 1, parts: [[rows, 64]] as [number, number][] }], numSlabs: 2 };
+      const g = await oneStepGradient(wp, shared.views, uneven, 'batch', new Float32Array(plan.model.layout.numParams));
       for (const r of g.results) expect(r.numTensors).toBe(wp.baselineTensors);
     }
   });
 
   it('a worker that cannot start (its layout check fails) fails the pool start-up loudly, and the pool is shut down', async () => {
     // The same sizes, another name: only the worker's own layout, recomputed from the model spec, tells them apart.
-    const wrongLayout = { ...shared.layout, params: shared.layout.params.map((p, i) => (i === 0 ? { ...p, name: 'other/kernel' } : p)) };
-    await expect(createPool({ ...init, layout: wrongLayout }, 1))
+    const wrongLayout = { ...plan.model.layout, params: plan.model.layout.params.map((p, i) => (i === 0 ? { ...p, name: 'other/kernel' } : p)) };
+    await expect(createPool({ ...workerInit(shared.buffers, plan), layout: wrongLayout }, 1))
       .rejects.toThrow(/parameter layout mismatch/);
   });
 });

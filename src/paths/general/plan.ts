@@ -2,6 +2,7 @@
 // against the data and the loss, its topology made canonical for the workers to
 // rebuild, and its first weights seeded.
 import type { Dataset } from '../../data/types.js';
+import { trainRows } from '../../data/types.js';
 import { scaledRows } from '../../data/pixels.js';
 import { initWeights } from '../../model/layout.js';
 import type { ModelSpec } from '../../model/layout.js';
@@ -15,7 +16,7 @@ import type { GeneralSettings } from './worker.js';
 export async function generalModel(config: Config, data: Dataset, task: LoadedTask): Promise<RunModel> {
   const builtin = 'builtin' in task.ref;
   // Every row's label (checked), then the first two rows and labels for planModel's check of loss() and weight().
-  const labels = buildLabelRows(task, data, Math.min(config.limit ?? Infinity, data.train.count));
+  const labels = buildLabelRows(task, data, trainRows(data, config.limit));
   const rows = Math.min(2, data.train.count);
   const n = data.train.inputSize;
   const x = scaledRows(data.train.images, 0, rows, n, new Float32Array(rows * n));

@@ -1,0 +1,107 @@
+// A run's plan: every setting resolved once, up front, into one frozen object (the
+// schedule, the shard plan and threads, the model path and its layout, label rows and
+// first weights, what every worker gets at start-up, the update's and the fault
+// policy's settings, the checkpoint and progress policy, which evaluation runs). The run
+// (train.ts) reads it and never re-derives; the CLI, train(), the tests and the benches
+// all get it from prepareRun (prepare.ts), which checks everything first.
+import type { Dataset } from '../data/types.js';
+import { trainRows } from '../data/types.js';
+import type { WorkerInit } from '../engine/protocol.js';
+import { planShards } from '../engine/shards.js';
+import type { ShardPlan } from '../engine/shards.js';
+import type { FaultPolicy } from '../engine/step-loops.js';
+import type { Normalize } from '../optim/adam.js';
+import type { RunModel } from '../paths/path.js';
+import type { LoadedCheckpoint } from './checkpoint.js';
+import { threadsOf } from './config.js';
+import type { Config } from './config.js';
+import { scheduleOf } from './schedule.js';
+import type { Schedule } from './schedule.js';
+
+/** What the programs that drive a run may cut short (benchmarks, tests, the profiler). */
+export interface RunLimits {
+  /** Stop after this many steps (epochs continue as configured up to it). */
+  maxSteps?: number;
+  /** Leave the first steps (JIT warm-up) out of the run's overall statistics. */
+  warmupSteps?: number;
+  /** Run the evaluation after the last step (default true). */
+  evaluate?: boolean;
+}
+
+/** The evaluation after the last step: the seed's parity report, a task's report, or none (and why). */
+export type EvaluationPlan = { kind: 'builtin' } | { kind: 'task' } | { kind: 'skip'; reason: string } | { kind: 'off' };
+
+export interface RunPlan {
+  /** The resolved settings, as run_start logs them and checkpoints store them. */
+  readonly config: Readonly<Config>;
+  /** Training rows (the first numTrain, --limit), test rows, values per row. */
+  readonly numTrain: number;
+  readonly numTest: number;
+  readonly inputSize: number;
+  readonly schedule: Schedule;
+  /** The step-loop threads, and each one's task of a step (its parts, its slabs). */
+  readonly threads: number;
+  readonly shards: ShardPlan;
+  /** The model, its path and layout, its label rows and first weights (src/paths/). */
+  readonly model: RunModel;
+  /** What every worker gets once, but the shared memory the run allocates. */
+  readonly worker: Omit<WorkerInit, 'buffers'>;
+  /** The update phase: the normaliser's inputs, and BatchNorm's ranges that take shard 0's values. */
+  readonly update: { readonly batchSize: number; readonly normalize: Normalize; readonly stateRanges: readonly [number, number][] };
+  readonly faults: Omit<FaultPolicy, 'onFault'>;
+  /** Where checkpoints go (--checkpoint-dir, else the --resume directory), how often, how many kept. */
+  readonly checkpoints: { readonly dir: string | null; readonly every: number | null; readonly keep: number };
+  readonly progressEvery: number;
+  readonly evaluation: EvaluationPlan;
+  /** The checkpoint the run continues from, already checked against the rest of the plan. */
+  readonly resumeFrom: LoadedCheckpoint | null;
+}
+
+/**
+ * The plan of a run of `config` on `data` with `model` (the registry's choice, built and
+ * checked), from `resumeFrom` when resuming. Assumes prepareRun's checks have passed.
+ */
+export function planRun(config: Config, data: Dataset, model: RunModel, resumeFrom: LoadedCheckpoint | null, limits: RunLimits = {}): RunPlan {
+  const numTrain = trainRows(data, config.limit);
+  const threads = threadsOf(config);
+  const plan: RunPlan = {
+    config: structuredClone(config),
+    numTrain, numTest: data.test.count, inputSize: data.train.inputSize,
+    schedule: scheduleOf(numTrain, config.batchSize, config.epochs, resumeFrom?.step ?? 0, limits.maxSteps, limits.warmupSteps),
+    threads,
+    shards: planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0, threads),
+    model,
+    worker: {
+      layout: model.layout, backend: config.backend, inputSize: model.spec.inputSize, labelWidth: model.task.labelWidth,
+      path: { name: model.path, settings: model.workerSettings },
+      adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps },
+    },
+    update: {
+      batchSize: config.batchSize, normalize: config.normalize,
+      stateRanges: model.layout.params.filter((_, i) => !model.trainable[i]).map((p) => [p.offset, p.offset + p.size]),
+    },
+    faults: { stepTimeoutMs: config.stepTimeout, maxRetries: config.maxRetries },
+    checkpoints: { dir: config.checkpointDir ?? config.resume, every: config.checkpointEvery, keep: config.keep },
+    progressEvery: config.progressEvery,
+    evaluation: evaluationOf(model, limits.evaluate ?? true),
+    resumeFrom: resumeFrom ?? null,
+  };
+  // Frozen all the way down but for the model (it holds the task module, typed arrays
+  // and functions) and the checkpoint's arrays: a consumer that tried to re-derive by
+  // writing into the plan fails loudly.
+  return deepFreeze(plan, new Set<unknown>([model, resumeFrom]));
+}
+
+/** The built-in task keeps the seed's parity report on either path; a task's report needs class columns. */
+function evaluationOf(model: RunModel, evaluate: boolean): EvaluationPlan {
+  if (!evaluate) return { kind: 'off' };
+  if ('builtin' in model.task.ref) return { kind: 'builtin' };
+  if (!model.classOutput) return { kind: 'skip', reason: `the model's output has no ${model.task.numClasses} class columns to evaluate` };
+  return { kind: 'task' };
+}
+
+function deepFreeze<T>(value: T, keep: Set<unknown>): T {
+  if (value === null || typeof value !== 'object' || keep.has(value) || ArrayBuffer.isView(value) || Object.isFrozen(value)) return value;
+  for (const v of Object.values(value)) deepFreeze(v, keep);
+  return Object.freeze(value);
+}
