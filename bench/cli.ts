@@ -1,8 +1,8 @@
-// Flags of the benchmark scripts, read by the trainer's own parser (src/run/config.ts
+// Flags of the benchmark scripts, read by the trainer's own parser (src/settings/config.ts
 // parseFlags) so that they answer --help and refuse a bad flag the way every command
 // does: one line on stderr naming it, exit 2.
-import { ConfigError, HelpRequested, parseFlags } from '../src/run/config.js';
-import { OutputError, probeDir, probeFile } from '../src/run/outputs.js';
+import { ConfigError, HelpRequested, parseFlags } from '../src/settings/config.js';
+import { OutputError, probeDir, probeFile } from '../src/files/outputs.js';
 import { intFlag as cliIntFlag } from '../src/cli/command.js';
 
 export function fail(message: string): never {

@@ -7,8 +7,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
-import { PROJECT_ROOT } from '../src/run/paths.js';
-import { makeDirs } from '../src/run/outputs.js';
+import { PROJECT_ROOT } from '../src/files/paths.js';
+import { makeDirs } from '../src/files/outputs.js';
 import { builtinMnistDir } from '../src/data/idx.js';
 import { benchFlags, checkOut, fail, intFlag } from './cli.js';
 

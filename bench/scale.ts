@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { resolveConfig } from '../src/run/config.js';
+import { resolveConfig } from '../src/settings/config.js';
 import { builtinMnistDir, loadDataset } from '../src/data/idx.js';
 import type { Dataset } from '../src/data/idx.js';
 import { closePool, createPool } from '../src/engine/pool.js';
@@ -17,12 +17,12 @@ import { shuffleForEpoch } from '../src/run/schedule.js';
 import { planShards } from '../src/engine/shards.js';
 import { oneStepGradient } from '../src/engine/step-loops.js';
 import { maxRelDiff } from './exactness.js';
-import { runTraining } from '../src/run/train.js';
-import { PROJECT_ROOT } from '../src/run/paths.js';
+import { runPlan } from '../src/run/coordinator.js';
+import { PROJECT_ROOT } from '../src/files/paths.js';
 import { fitProjection, project } from './projection.js';
 import type { Cell } from './projection.js';
 import { scaleChartSvg } from './scale-chart.js';
-import { makeDirs } from '../src/run/outputs.js';
+import { makeDirs } from '../src/files/outputs.js';
 import { benchFlags, checkOut, fail, intFlag } from './cli.js';
 
 const o = benchFlags({
@@ -65,7 +65,7 @@ async function timeCell(workers: number, batch: number, deterministic: boolean) 
     ...(deterministic ? ['--deterministic'] : []),
   ]);
   const { plan } = await prepareRun(() => config, () => data, undefined, { maxSteps: steps + warmup, warmupSteps: warmup, evaluate: false });
-  const r = await runTraining(plan, silent, data);
+  const r = await runPlan(plan, silent, data);
   return r.overall;
 }
 

@@ -15,7 +15,7 @@
 // it), which is why RSS is held to the first half's high, not to epoch 1.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../src/run/paths.js';
+import { PROJECT_ROOT } from '../src/files/paths.js';
 import { benchFlags, intFlag } from './cli.js';
 
 const o = benchFlags({ epochs: 'string', workers: 'string', limit: 'string', task: 'string' }, `Usage: npm run soak -- [--epochs 20] [--workers 2] [--limit ROWS] [--task MODULE]

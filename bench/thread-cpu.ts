@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../src/run/paths.js';
+import { PROJECT_ROOT } from '../src/files/paths.js';
 import { fail } from './cli.js';
 
 const args = process.argv.slice(2);

@@ -3,7 +3,7 @@
 // test/unit/settings.test.ts fails until then.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_CONFIG_FILE, PROJECT_ROOT } from '../src/run/paths.js';
+import { DEFAULT_CONFIG_FILE, PROJECT_ROOT } from '../src/files/paths.js';
 import { defaultJsonc, withDocsTable } from '../src/settings/render.js';
 
 const CLI_DOC = join(PROJECT_ROOT, 'docs', 'cli.md');

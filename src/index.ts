@@ -4,8 +4,8 @@
 import type { Logger } from 'pino';
 import { datasetFromArrays } from './data/arrays.js';
 import type { ArraySplit } from './data/arrays.js';
-import type { Config } from './run/config.js';
-import { resolveSettings } from './run/config.js';
+import type { Config } from './settings/config.js';
+import { resolveSettings } from './settings/config.js';
 import { createLogger, wrapLogger } from './run/log.js';
 import { runSession } from './run/session.js';
 import type { SessionCallbacks, TrainResult } from './run/session.js';
@@ -79,17 +79,17 @@ export interface TrainOptions extends TrainerSettings {
 }
 
 export type { TrainResult, SessionCallbacks as TrainCallbacks };
-export type { SplitReport, TaskSplitReport } from './report/eval-report.js';
+export type { SplitReport, TaskSplitReport } from './metrics/eval.js';
 export type { ModelContext, TaskContext, TaskModule } from './task/contract.js';
 export { TaskError } from './task/contract.js';
 export type { ParamLayout, ParamSpec } from './model/layout.js';
 export type { StepSummary } from './run/run-log.js';
-export type { StopReason } from './run/train.js';
+export type { StopReason } from './run/coordinator.js';
 
-export { ConfigError } from './run/config.js';
+export { ConfigError } from './settings/config.js';
 export { DataError } from './data/idx.js';
-export { CheckpointError } from './run/checkpoint.js';
-export { OutputError, WriteError } from './run/outputs.js';
+export { CheckpointError } from './checkpoint/checkpoint.js';
+export { OutputError, WriteError } from './files/outputs.js';
 export { NonFiniteError, ShardFailedError } from './engine/step-loops.js';
 
 /**

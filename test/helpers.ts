@@ -6,15 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinMnistDir, loadIdxDataset } from '../src/data/idx.js';
 import type { Dataset } from '../src/data/idx.js';
-import { PROJECT_ROOT } from '../src/run/paths.js';
+import { PROJECT_ROOT } from '../src/files/paths.js';
 import { pino } from 'pino';
 import { createPool } from '../src/engine/pool.js';
-import type { Config } from '../src/run/config.js';
+import type { Config } from '../src/settings/config.js';
 import type { RunLimits, RunPlan } from '../src/run/plan.js';
 import { prepareRun } from '../src/run/prepare.js';
 import { loadShared, workerInit } from '../src/run/start.js';
-import { runTraining } from '../src/run/train.js';
-import type { RunSummary } from '../src/run/train.js';
+import { runPlan } from '../src/run/coordinator.js';
+import type { RunSummary } from '../src/run/coordinator.js';
 
 let mnist: Dataset<Uint8Array> | undefined;
 export function mnistData(): Dataset<Uint8Array> {
@@ -28,7 +28,7 @@ export async function planOf(config: Config, limits: RunLimits = {}, data: Datas
 
 /** A run of `config`, planned as the CLI plans it, logging nothing. */
 export async function trainPlanned(config: Config, limits: RunLimits = {}, data: Dataset = mnistData()): Promise<RunSummary> {
-  return runTraining(await planOf(config, limits, data), pino({ level: 'silent' }), data);
+  return runPlan(await planOf(config, limits, data), pino({ level: 'silent' }), data);
 }
 
 /** A plan's shared memory with its first weights, and a pool of one thread per worker (for oneStepGradient). */

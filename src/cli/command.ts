@@ -1,9 +1,9 @@
 // The frame every command shares: required and integer flags with one wording, and the
 // one mapping from an error to an exit code (2 bad input, 1 anything else).
-import { CheckpointError } from '../run/checkpoint.js';
-import { ConfigError, HelpRequested } from '../run/config.js';
+import { CheckpointError } from '../checkpoint/checkpoint.js';
+import { ConfigError, HelpRequested } from '../settings/config.js';
 import { DataError } from '../data/idx.js';
-import { OutputError } from '../run/outputs.js';
+import { OutputError } from '../files/outputs.js';
 import { ReportInputError } from '../report/log-input.js';
 import { TaskError } from '../task/contract.js';
 

@@ -1,21 +1,22 @@
 // `npm run eval`: the seed's report for a checkpoint, computed by the checkpoint's
 // TensorFlow.js Layers model, logged as the trainer's `eval` event and printed as tables.
 import { pathToFileURL } from 'node:url';
-import { ConfigError } from '../run/config.js';
+import { ConfigError } from '../settings/config.js';
 import { builtinMnistDir, DataError, loadDataset } from '../data/idx.js';
 import type { Split } from '../data/idx.js';
 import { fillConditions, maskToString, parseMask } from '../model/labels.js';
 import type { MaskRule } from '../model/labels.js';
 import { createLogger } from '../run/log.js';
-import { probeFile } from '../run/outputs.js';
-import { parseFlags } from '../run/config.js';
-import { DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities } from '../model/layers-model.js';
+import { probeFile } from '../files/outputs.js';
+import { parseFlags } from '../settings/config.js';
+import { DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities } from '../checkpoint/layers-model.js';
 import { argmaxRows } from '../model/labels.js';
 import { intFlag, requiredFlag, runCommand } from './command.js';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { evalReport, formatReport } from '../report/eval-report.js';
-import type { SplitReport } from '../report/eval-report.js';
-import { round } from '../run/step-stats.js';
+import { formatReport } from '../report/eval-report.js';
+import { evalReport } from '../metrics/eval.js';
+import type { SplitReport } from '../metrics/eval.js';
+import { round } from '../metrics/step-stats.js';
 
 export const HELP = `Usage: tfjs-parallel-trainer eval --checkpoint DIR [flags]
        (in this repository: npm run eval -- --checkpoint DIR [flags])

@@ -4,9 +4,9 @@ import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DataError, readIdx } from '../data/idx.js';
-import { parseFlags } from '../run/config.js';
-import { asWriteError, makeDirs, probeFile } from '../run/outputs.js';
-import { DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities } from '../model/layers-model.js';
+import { parseFlags } from '../settings/config.js';
+import { asWriteError, makeDirs, probeFile } from '../files/outputs.js';
+import { DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictProbabilities } from '../checkpoint/layers-model.js';
 import { argmaxRows } from '../model/labels.js';
 import { intFlag, requiredFlag, runCommand } from './command.js';
 

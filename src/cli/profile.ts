@@ -1,7 +1,7 @@
 // `tfjs-parallel-trainer profile` (npm run profile): one shard's training step of the
 // run the same flags would start, timed kernel by kernel (src/profile/profile.ts).
 import { pathToFileURL } from 'node:url';
-import { ConfigError, HelpRequested, resolveConfig } from '../run/config.js';
+import { ConfigError, HelpRequested, resolveConfig } from '../settings/config.js';
 import { prepareRun } from '../run/prepare.js';
 import { formatProfile, profileStep } from '../profile/profile.js';
 import { intFlag, runCommand } from './command.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readLog, ReportInputError } from '../report/log-input.js';
-import { asWriteError, makeDirs, probeDir } from '../run/outputs.js';
+import { asWriteError, makeDirs, probeDir } from '../files/outputs.js';
 import { exitCodeOf, isInputError } from './command.js';
 
 export const HELP = `Usage: tfjs-parallel-trainer report --log FILE --out DIR

@@ -3,11 +3,11 @@
 // report. Exit 0 done, 2 bad input (one line on stderr, nothing written), 1 failure,
 // 130/143 signal.
 import { pathToFileURL } from 'node:url';
-import { HelpRequested, HELP, resolveConfig } from '../run/config.js';
+import { HelpRequested, HELP, resolveConfig } from '../settings/config.js';
 import { createLogger } from '../run/log.js';
 import type { Logger } from '../run/log.js';
 import { formatReport, formatTaskReport } from '../report/eval-report.js';
-import type { SplitReport, TaskSplitReport } from '../report/eval-report.js';
+import type { SplitReport, TaskSplitReport } from '../metrics/eval.js';
 import { runSession } from '../run/session.js';
 import { exitCodeOf } from './command.js';
 

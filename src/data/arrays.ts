@@ -2,7 +2,7 @@
 // array and what is wrong) and copied into shared memory, like the IDX reader's.
 import { classesOfRows, DataError } from './types.js';
 import type { Dataset, Split } from './types.js';
-import { sharedBytes } from '../engine/shared-memory.js';
+import { sharedBytes } from './shared.js';
 
 /**
  * One split as arrays: images of shape [N, ...] (bytes, scaled /255, or float32), and

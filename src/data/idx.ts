@@ -4,7 +4,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { sharedBytes } from '../engine/shared-memory.js';
+import { sharedBytes } from './shared.js';
 import { DataError } from './types.js';
 import type { Dataset, Split } from './types.js';
 import { isNpyDataset, loadNpyDataset } from './npy.js';

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { classesOfRows, DataError } from './types.js';
 import type { Dataset, Split } from './types.js';
-import { sharedBytes } from '../engine/shared-memory.js';
+import { sharedBytes } from './shared.js';
 
 const MAGIC = '\x93NUMPY';
 

@@ -5,7 +5,7 @@ import { Piscina } from 'piscina';
 import { hold } from './faults.js';
 import type { PingResult, Task, WorkerInit } from './protocol.js';
 import { TASK } from './protocol.js';
-import { WORKER_FILE } from '../run/paths.js';
+import { WORKER_FILE } from '../files/paths.js';
 
 export interface WorkerPool {
   pool: Piscina<Task, unknown>;

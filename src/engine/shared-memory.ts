@@ -29,7 +29,7 @@
 // Byte images stay bytes (47 MB for MNIST instead of 188 MB as floats); workers scale
 // the rows they read to [0, 1] while building their shard's input. Float32 images
 // (given to train() as typed arrays) are used as they are. The IDX reader
-// decodes straight into SharedArrayBuffers (`sharedBytes`), so the dataset is held
+// decodes straight into SharedArrayBuffers (src/data/shared.ts), so the dataset is held
 // once, not as a file buffer plus a shared copy. With --limit, the first numTrain
 // rows are the training set.
 import type { Images } from '../data/pixels.js';
@@ -101,15 +101,7 @@ export interface SharedBuffers {
   control: SharedArrayBuffer;
 }
 
-/** A typed array's values in a SharedArrayBuffer of their own: its own buffer when it already is one. */
-export function sharedBytes(a: Uint8Array | Float32Array): SharedArrayBuffer {
-  if (a.buffer instanceof SharedArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) return a.buffer;
-  const sab = new SharedArrayBuffer(a.byteLength);
-  new Uint8Array(sab).set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-  return sab;
-}
-
-/** The dataset's regions, already in shared memory (see `sharedBytes`). */
+/** The dataset's regions, already in shared memory (see src/data/shared.ts). */
 export interface SharedDataset {
   floatImages: boolean;
   trainImages: SharedArrayBuffer;

@@ -27,7 +27,7 @@
 /**
  * Steps whose batches and results are in shared memory at once: the workers run up to
  * RING - 1 steps ahead of the coordinator, which reads results and publishes batches
- * behind them (src/run/train.ts). The coordinator wakes every 20 ms (YIELD_MS in
+ * behind them (src/run/coordinator.ts). The coordinator wakes every 20 ms (YIELD_MS in
  * step-loops.ts), so RING steps must last longer than that for the loops never to wait
  * for it: 64 steps of the seed MLP at batch 128 take ~70-200 ms here. With 8, a step of
  * 2.5 ms left the loops 20 ms to run dry.

@@ -4,11 +4,11 @@
 // result behind them, checks it and restarts a shard that fails. The equivalence tests
 // and the scale script's exactness check call `oneStepGradient`, which runs the same
 // loops for a single step without updating. There is no other way to a gradient.
-import type { Config } from '../run/config.js';
 import type { WorkerPool } from './pool.js';
 import type { LoopResult, LoopTask, UpdateTask } from './protocol.js';
 import { TASK, TASK_FAULT } from './protocol.js';
 import { normaliserOf } from '../optim/adam.js';
+import type { Normalize } from '../optim/adam.js';
 import { readResult, readTiming } from './shared-memory.js';
 import type { ShardResult, SharedViews } from './shared-memory.js';
 import type { ShardPlan } from './shards.js';
@@ -79,7 +79,7 @@ export interface StepGradient {
  */
 export function checkStep(
   results: readonly ShardResult[], wp: WorkerPool, step: number, weightsVersion: number,
-  batchSize: number, normalize: Config['normalize'],
+  batchSize: number, normalize: Normalize,
 ): StepGradient {
   let lossSum = 0;
   let weightSum = 0;
@@ -111,7 +111,7 @@ export { normaliserOf };
  * tests and the scale script's exactness check run the code that trains.
  */
 export async function oneStepGradient(
-  wp: WorkerPool, views: SharedViews, plan: ShardPlan, normalize: Config['normalize'], grad: Float32Array,
+  wp: WorkerPool, views: SharedViews, plan: ShardPlan, normalize: Normalize, grad: Float32Array,
 ): Promise<StepGradient & { results: ShardResult[] }> {
   const batchSize = plan.tasks[plan.tasks.length - 1].end;
   const loops = new StepLoops(wp, views, plan, 1, NO_FAULT_TOLERANCE, null, { batchSize, normalize, apply: false, stateRanges: [] });

@@ -3,7 +3,10 @@
 // worker's half is PathWorker (src/engine/model-path.ts).
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import type { LoadedTask } from '../task/load.js';
-import type { PathName } from './registry.js';
+
+/** The model paths a run can take (registry.ts says which does what). */
+export const PATH_NAMES = ['fast', 'general'] as const;
+export type PathName = typeof PATH_NAMES[number];
 
 export interface RunModel {
   path: PathName;

@@ -5,13 +5,12 @@
 import type { PathWorker } from '../engine/model-path.js';
 import type { WorkerInit } from '../engine/protocol.js';
 import type { SharedViews } from '../engine/shared-memory.js';
-import type { Config } from '../run/config.js';
+import type { Config } from '../settings/config.js';
 import type { Dataset } from '../data/types.js';
 import type { LoadedTask } from '../task/load.js';
-import type { RunModel } from './path.js';
-
-export const PATH_NAMES = ['fast', 'general'] as const;
-export type PathName = typeof PATH_NAMES[number];
+import { PATH_NAMES } from './path.js';
+import type { PathName, RunModel } from './path.js';
+export type { PathName };
 
 /**
  * Which path trains `task`: the built-in task on its hand-written fast path unless

@@ -2,7 +2,7 @@
 // one chart spec each. No I/O and no rendering (src/report/charts.ts does both), so a
 // spec can be inspected or compiled on its own.
 import type { TopLevelSpec } from 'vega-lite';
-import type { LogPhase } from '../run/step-stats.js';
+import type { LogPhase } from '../metrics/step-stats.js';
 
 /** One `progress` window or one `epoch_end`: only the fields the report reads. */
 export interface WindowRow {

@@ -8,8 +8,8 @@ import type { TopLevelSpec } from 'vega-lite';
 import { confusionSpec, lossSpec, phasesSpec, throughputSpec } from './chart-specs.js';
 import type { ConfusionChart, WindowRow } from './chart-specs.js';
 import { num, obj } from './log-input.js';
-import { LEGACY_PHASES, PHASES } from '../run/step-stats.js';
-import type { Obj, RunLog } from './log-input.js';
+import { LEGACY_PHASES, PHASES } from '../metrics/step-stats.js';
+import type { Obj, ParsedLog } from './log-input.js';
 
 function confusionOf(evalEvent: Obj | undefined, split: 'train' | 'test', group: 'odd' | 'even'): ConfusionChart | undefined {
   const g = obj(obj(evalEvent, split), group);
@@ -26,7 +26,7 @@ interface Chart {
 }
 
 /** Which charts the run has data for, in page order. */
-export function chartsFor(run: RunLog): Chart[] {
+export function chartsFor(run: ParsedLog): Chart[] {
   const charts: Chart[] = [];
   const has = (field: 'loss' | 'samplesPerSec') => [...run.windows, ...run.epochs].some((r) => r.step !== undefined && r[field] !== undefined);
   if (has('loss')) charts.push({ file: 'loss.svg', caption: 'Loss', spec: lossSpec(run.windows, run.epochs) });
@@ -60,7 +60,7 @@ const esc = (s: unknown): string =>
 const fixed = (x: number | undefined, digits = 4) => (x === undefined ? '-' : x.toFixed(digits));
 const plural = (n: number | undefined, word: string) => `${n ?? '?'} ${word}${n === 1 ? '' : 's'}`;
 
-function runTitle(run: RunLog): string {
+function runTitle(run: ParsedLog): string {
   const s = run.runStart;
   if (!s) return 'Training run (the log has no run_start event)';
   const config = obj(s, 'config');
@@ -68,7 +68,7 @@ function runTitle(run: RunLog): string {
     `${plural(num(config, 'epochs'), 'epoch')}, mask ${String(config?.mask ?? '?')}, ${String(s.backend ?? '?')} backend`;
 }
 
-export function indexHtml(logFile: string, run: RunLog, charts: Chart[]): string {
+export function indexHtml(logFile: string, run: ParsedLog, charts: Chart[]): string {
   const title = runTitle(run);
   const s = run.runStart;
   const config = obj(s, 'config');

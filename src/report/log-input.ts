@@ -2,7 +2,7 @@
 // run, and the warnings to print. No chart library is loaded here.
 import { readFileSync } from 'node:fs';
 import type { WindowRow } from './chart-specs.js';
-import { LEGACY_PHASES, PHASES } from '../run/step-stats.js';
+import { LEGACY_PHASES, PHASES } from '../metrics/step-stats.js';
 
 export class ReportInputError extends Error {
   readonly code = 'E_REPORT_INPUT';
@@ -19,7 +19,7 @@ export const obj = (o: Obj | undefined, key: string): Obj | undefined => (isObj(
 const TRAINER_EVENTS = new Set(['run_start', 'progress', 'epoch_end', 'eval', 'run_end', 'run_failed']);
 
 /** The events of one run, checked once here; everything downstream reads these. */
-export interface RunLog {
+export interface ParsedLog {
   runStart: Obj | undefined;
   windows: WindowRow[];
   epochs: WindowRow[];
@@ -29,7 +29,7 @@ export interface RunLog {
 }
 
 /** Reads the log: trainer events of the last run, and the warnings to print. */
-export function readLog(file: string): { run: RunLog; warnings: string[] } {
+export function readLog(file: string): { run: ParsedLog; warnings: string[] } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -4,16 +4,16 @@
 import { hold } from '../engine/faults.js';
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import type { AdamState } from '../optim/adam.js';
-import { removeTemps, writeCheckpoint } from './checkpoint.js';
-import { configJson } from './config.js';
+import { removeTemps, writeCheckpoint } from '../checkpoint/checkpoint.js';
+import { configJson } from '../settings/config.js';
 import type { Logger } from './log.js';
 import type { RunPlan } from './plan.js';
 import type { Schedule } from './schedule.js';
 import { epochShuffleState } from './schedule.js';
-import { round } from './step-stats.js';
+import { round } from '../metrics/step-stats.js';
 
 /** What a checkpoint copies: the shared buffers of a step count, read synchronously while no step writes them. */
-export interface RunState {
+export interface CheckpointSource {
   /** The weights and Adam's state after `steps` steps (their slot, steps % 2). */
   stateAt: (steps: number) => { weights: Float32Array; adam: AdamState };
   layout: ParamLayout;
@@ -27,7 +27,7 @@ export class CheckpointPolicy {
   private readonly schedule: Schedule;
 
   constructor(
-    private readonly plan: RunPlan, private readonly state: RunState, private readonly log: Logger,
+    private readonly plan: RunPlan, private readonly state: CheckpointSource, private readonly log: Logger,
     /** The weights version of the schedule's first step (a resumed checkpoint's). */
     private readonly firstVersion = 0,
   ) {
@@ -42,7 +42,7 @@ export class CheckpointPolicy {
   /**
    * The step count after `completed` at which the next checkpoint is due (every
    * --checkpoint-every steps, each epoch's end, the end); Infinity without a directory.
-   * The step loops are never let past it before it is written (src/run/train.ts).
+   * The step loops are never let past it before it is written (src/run/coordinator.ts).
    */
   next(completed: number): number {
     if (!this.dir) return Infinity;

@@ -3,12 +3,12 @@
 import { createRequire } from 'node:module';
 import type { Dataset } from '../data/idx.js';
 import { trainRows } from '../data/types.js';
-import { describeLayoutDifference } from './checkpoint.js';
-import type { LoadedCheckpoint } from './checkpoint.js';
-import { ConfigError } from './config.js';
+import { describeLayoutDifference } from '../checkpoint/checkpoint.js';
+import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
+import { ConfigError } from '../settings/config.js';
 import type { RunModel } from '../paths/path.js';
 import { topologyDifference } from '../task/topology.js';
-import type { Config } from './config.js';
+import type { Config } from '../settings/config.js';
 
 /** What can only be checked once the data is known. */
 export function checkAgainstData(config: Config, data: Dataset, numClasses = config.model.numClasses): void {

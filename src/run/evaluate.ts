@@ -11,14 +11,14 @@ import type { SharedViews } from '../engine/shared-memory.js';
 import { normaliserOf } from '../engine/step-loops.js';
 import { maskToString } from '../model/labels.js';
 import type { RunModel } from '../paths/path.js';
-import { evalReport, taskReport } from '../report/eval-report.js';
-import type { SplitReport, TaskSplitReport } from '../report/eval-report.js';
+import { evalReport, taskReport } from '../metrics/eval.js';
+import type { SplitReport, TaskSplitReport } from '../metrics/eval.js';
 import { firstLine } from '../task/load.js';
 import { tf } from '../task/tf.js';
 import type { Normalize } from '../optim/adam.js';
 import type { Logger } from './log.js';
 import type { RunPlan } from './plan.js';
-import { round } from './step-stats.js';
+import { round } from '../metrics/step-stats.js';
 
 /** The plan's evaluation of the weights after `steps` steps, logged as the `eval` event; null when none runs. */
 export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool, views: SharedViews, steps: number): Promise<{ train: SplitReport; test: SplitReport } | null> {

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import type { Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogFormat } from '../settings/settings.js';
-import { asWriteError, makeDirs } from './outputs.js';
+import { asWriteError, makeDirs } from '../files/outputs.js';
 
 export type { Logger };
 
@@ -78,7 +78,7 @@ class Streams {
 
   /**
    * Opened here, not by sonic-boom's `mkdir` option: that is Node's recursive mkdir,
-   * which never returns for some paths (src/run/outputs.ts).
+   * which never returns for some paths (src/files/outputs.ts).
    */
   addFile(path: string): void {
     makeDirs(dirname(path));

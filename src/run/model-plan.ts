@@ -5,8 +5,8 @@ import { builtinLoaded, loadTask } from '../task/load.js';
 import type { LoadedTask } from '../task/load.js';
 import { planPath } from '../paths/registry.js';
 import type { RunModel } from '../paths/path.js';
-import { ConfigError, defaultConfig } from './config.js';
-import type { Config } from './config.js';
+import { ConfigError, defaultConfig } from '../settings/config.js';
+import type { Config } from '../settings/config.js';
 
 export type { RunModel };
 

@@ -2,7 +2,7 @@
 // schedule, the shard plan and threads, the model path and its layout, label rows and
 // first weights, what every worker gets at start-up, the update's and the fault
 // policy's settings, the checkpoint and progress policy, which evaluation runs). The run
-// (train.ts) reads it and never re-derives; the CLI, train(), the tests and the benches
+// (coordinator.ts) reads it and never re-derives; the CLI, train(), the tests and the benches
 // all get it from prepareRun (prepare.ts), which checks everything first.
 import type { Dataset } from '../data/types.js';
 import { trainRows } from '../data/types.js';
@@ -12,9 +12,9 @@ import type { ShardPlan } from '../engine/shards.js';
 import type { FaultPolicy } from '../engine/step-loops.js';
 import type { Normalize } from '../optim/adam.js';
 import type { RunModel } from '../paths/path.js';
-import type { LoadedCheckpoint } from './checkpoint.js';
-import { threadsOf } from './config.js';
-import type { Config } from './config.js';
+import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
+import { threadsOf } from '../settings/config.js';
+import type { Config } from '../settings/config.js';
 import { scheduleOf } from './schedule.js';
 import type { Schedule } from './schedule.js';
 

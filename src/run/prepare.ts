@@ -5,12 +5,12 @@
 import { builtinMnistDir, loadDataset } from '../data/idx.js';
 import type { Dataset } from '../data/idx.js';
 import { hold } from '../engine/faults.js';
-import { listCheckpoints, readLatestCheckpoint } from './checkpoint.js';
-import type { LoadedCheckpoint } from './checkpoint.js';
+import { listCheckpoints, readLatestCheckpoint } from '../checkpoint/checkpoint.js';
+import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { checkAgainstData, checkBackend, checkResume } from './checks.js';
-import { ConfigError } from './config.js';
-import type { Config, ConfigBase } from './config.js';
-import { probeDir, probeFile } from './outputs.js';
+import { ConfigError } from '../settings/config.js';
+import type { Config, ConfigBase } from '../settings/config.js';
+import { probeDir, probeFile } from '../files/outputs.js';
 import { planRunModel, taskOf } from './model-plan.js';
 import { planRun } from './plan.js';
 import type { RunLimits, RunPlan } from './plan.js';

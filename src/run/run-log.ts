@@ -6,7 +6,7 @@ import type { ProgressLine } from './progress-line.js';
 import type { ShardResult } from '../engine/shared-memory.js';
 import type { Logger } from './log.js';
 import type { Schedule } from './schedule.js';
-import { round, StepStats } from './step-stats.js';
+import { round, StepStats } from '../metrics/step-stats.js';
 
 /** Mean loss, throughput, step-time percentiles and phase means of some steps. */
 export type StepSummary = ReturnType<StepStats['summary']>;

@@ -1,17 +1,17 @@
 // One training session as both the CLI and train() run it: every check before anything
-// is written (prepare.ts), then the logger, then the run (train.ts), then the result in
+// is written (prepare.ts), then the logger, then the run (coordinator.ts), then the result in
 // the shape a TF.js user knows (tf.History). Errors are thrown, never turned into exits.
 import type { Dataset } from '../data/idx.js';
 import { hold } from '../engine/faults.js';
 import type { ParamLayout } from '../model/layout.js';
-import type { SplitReport } from '../report/eval-report.js';
-import type { Config, ConfigBase } from './config.js';
+import type { SplitReport } from '../metrics/eval.js';
+import type { Config, ConfigBase } from '../settings/config.js';
 import type { RunLogger } from './log.js';
-import { WriteError } from './outputs.js';
+import { WriteError } from '../files/outputs.js';
 import { prepareRun } from './prepare.js';
 import type { EpochSummary, StepCallbacks } from './run-log.js';
-import { runTraining } from './train.js';
-import type { StopReason } from './train.js';
+import { runPlan } from './coordinator.js';
+import type { StopReason } from './coordinator.js';
 
 /** What train() resolves to. */
 export interface TrainResult {
@@ -66,7 +66,7 @@ export async function runSession(s: Session): Promise<TrainResult> {
   const { log } = logger;
   for (const i of invalid) log.warn({ event: 'checkpoint_invalid', ...i }, 'checkpoint_invalid');
   try {
-    const summary = await runTraining(plan, log, data, {
+    const summary = await runPlan(plan, log, data, {
       stopRequested, writeFailure: logger.failure, progressLine: s.progressLine, ...s.callbacks,
     });
     const failure = logger.failure();

@@ -3,7 +3,8 @@
 // with the weights, Adam's state and the slabs; and what each worker gets at start-up.
 import type { Dataset } from '../data/types.js';
 import type { WorkerInit } from '../engine/protocol.js';
-import { allocShared, sharedBytes, viewsOf } from '../engine/shared-memory.js';
+import { sharedBytes } from '../data/shared.js';
+import { allocShared, viewsOf } from '../engine/shared-memory.js';
 import type { SharedBuffers } from '../engine/shared-memory.js';
 import type { RunPlan } from './plan.js';
 

@@ -20,7 +20,7 @@ export const oneOf = <T extends string>(choices: readonly T[]): ChoiceCheck<T> =
   Object.assign((v: unknown) => (typeof v === 'string' && (choices as readonly string[]).includes(v) ? null : `one of ${choices.join(', ')}`), { choices });
 export const nullable = <T>(c: Check<T>): Check<T | null> => (v) => (v === null ? null : c(v));
 export const str: Check<string> = (v) => (typeof v === 'string' && v.length > 0 ? null : 'a non-empty string');
-/** The mask's text (odd, classes=1,3,7, ...); the run parses it once (src/run/config.ts). */
+/** The mask's text (odd, classes=1,3,7, ...); the run parses it once (src/settings/config.ts). */
 export const mask: Check<string> = (v) => (typeof v !== 'string' ? 'a string' : (() => { const r = parseMask(v); return typeof r === 'string' ? r : null; })());
 
 export interface ModelSettings {

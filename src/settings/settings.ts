@@ -1,7 +1,7 @@
 // Every training setting, written once: its check, default, flag, --help text, the why
 // of its default and its meaning in the docs. The rest follows from this table: the
 // Config type and the checks of config files, flags and train()'s options
-// (src/run/config.ts), --help, config/default.jsonc and the flag table of docs/cli.md
+// (src/settings/config.ts), --help, config/default.jsonc and the flag table of docs/cli.md
 // (src/settings/render.ts; the two files are written by `npm run gen:settings`, and a
 // unit test fails when they are stale). The order here is the order of the "allowed:"
 // list in the unknown-key errors, of --help and of both files.

@@ -9,7 +9,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { ConfigError, DataError, train } from '../../src/index.js';
 import type { SplitReport, TrainResult } from '../../src/index.js';
-import { listCheckpoints, readLatestCheckpoint } from '../../src/run/checkpoint.js';
+import { listCheckpoints, readLatestCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { mnistData, runCli, tmpDir } from '../helpers.js';
 
 const ROWS = 2560; // 20 steps an epoch at batch 128

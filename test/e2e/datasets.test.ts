@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { IDX_FILES } from '../../src/data/idx.js';
 import { Rng } from '../../src/data/rng.js';
-import { listCheckpoints } from '../../src/run/checkpoint.js';
+import { listCheckpoints } from '../../src/checkpoint/checkpoint.js';
 import { mnistData, runCli, tmpDir } from '../helpers.js';
 
 function idx(dims: number[], data: Uint8Array): Buffer {

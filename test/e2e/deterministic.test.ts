@@ -1,7 +1,7 @@
 // --deterministic: fixed micro-shards summed in order give bit-identical weights for
 // any worker count; the normal mode agrees within float rounding and is reproducible.
 import { describe, expect, it } from 'vitest';
-import { resolveConfig } from '../../src/run/config.js';
+import { resolveConfig } from '../../src/settings/config.js';
 import { maxRelDiff, trainPlanned } from '../helpers.js';
 
 /** 20 steps of batch 128 (an epoch of 2,560 rows) with the given flags; returns the weights. */

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../src/run/paths.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
 
 describe('examples/from-code.mjs', () => {
   it('trains 3 epochs and prints the history and the report: odd >= 0.97, even <= 0.01', () => {

@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listCheckpoints } from '../../src/run/checkpoint.js';
+import { listCheckpoints } from '../../src/checkpoint/checkpoint.js';
 import { runCli, tmpDir } from '../helpers.js';
 
 const RUN = ['--epochs', '1', '--limit', '3200', '--progress-every', '5']; // 25 steps

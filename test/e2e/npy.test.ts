@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { train } from '../../src/index.js';
 import { NPY_FILES, parseNpy } from '../../src/data/npy.js';
 import { mnistData, runCli, tmpDir } from '../helpers.js';
-import { PROJECT_ROOT } from '../../src/run/paths.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
 
 /** A .npy file (format 1.0) as NumPy writes it: the header padded to 64 bytes, then the data. */
 function npy(descr: string, shape: number[], data: Uint8Array | Float32Array | BigInt64Array | Int32Array, fortran = false): Buffer {

@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { listCheckpoints, readLatestCheckpoint } from '../../src/run/checkpoint.js';
+import { listCheckpoints, readLatestCheckpoint } from '../../src/checkpoint/checkpoint.js';
 import { builtinMnistDir, IDX_FILES } from '../../src/data/idx.js';
-import { PROJECT_ROOT } from '../../src/run/paths.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
 import { runCli, tmpDir } from '../helpers.js';
 
 const RUN = ['--epochs', '2', '--limit', '3200']; // 25 steps an epoch, 50 in all

@@ -5,7 +5,7 @@
 // a kernel's self time cannot exceed its total.
 import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { PROJECT_ROOT } from '../../src/run/paths.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
 import type { ProfileResult } from '../../src/profile/profile.js';
 import { runCli } from '../helpers.js';
 

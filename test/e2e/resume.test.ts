@@ -7,9 +7,9 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { listCheckpoints } from '../../src/run/checkpoint.js';
-import { layersModelArtifacts } from '../../src/model/layers-model.js';
-import { PROJECT_ROOT } from '../../src/run/paths.js';
+import { listCheckpoints } from '../../src/checkpoint/checkpoint.js';
+import { layersModelArtifacts } from '../../src/checkpoint/layers-model.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
 import { runCli, tmpDir } from '../helpers.js';
 
 const RUN = ['--epochs', '2', '--limit', '3200', '--progress-every', '1']; // 25 steps an epoch, 50 in all

@@ -1,4 +1,4 @@
-// The sharded update against the serial one, end to end: runTraining, where every
+// The sharded update against the serial one, end to end: runPlan, where every
 // thread reduces and applies Adam to its slice of the parameters, must end with the
 // weights, byte for byte, of a coordinator that takes each step's reduced gradient
 // (oneStepGradient: one thread per worker, the same shards) and applies Adam to the
@@ -10,7 +10,7 @@ import { batchSlot } from '../../src/engine/shared-memory.js';
 import { planShards } from '../../src/engine/shards.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
 import { adamStep, newAdamState } from '../../src/optim/adam.js';
-import { resolveConfig } from '../../src/run/config.js';
+import { resolveConfig } from '../../src/settings/config.js';
 import { BatchOrder, scheduleOf } from '../../src/run/schedule.js';
 import { planOf, startPlan, trainPlanned } from '../helpers.js';
 

@@ -12,8 +12,8 @@
 import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { listCheckpoints, readLatestCheckpoint } from '../../src/run/checkpoint.js';
-import { PROJECT_ROOT } from '../../src/run/paths.js';
+import { listCheckpoints, readLatestCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
 import { tmpDir } from '../helpers.js';
 
 const HOLD_MS = 600;

@@ -8,9 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { train } from '../../src/index.js';
-import { layersModelArtifacts } from '../../src/model/layers-model.js';
-import { readLatestCheckpoint } from '../../src/run/checkpoint.js';
-import { PROJECT_ROOT } from '../../src/run/paths.js';
+import { layersModelArtifacts } from '../../src/checkpoint/layers-model.js';
+import { readLatestCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
 import { runCli, tmpDir } from '../helpers.js';
 
 const CNN = join(PROJECT_ROOT, 'examples', 'cnn-masked.mjs');

@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { train } from '../../src/index.js';
-import { resolveConfig } from '../../src/run/config.js';
-import { PROJECT_ROOT } from '../../src/run/paths.js';
-import { listCheckpoints } from '../../src/run/checkpoint.js';
+import { resolveConfig } from '../../src/settings/config.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
+import { listCheckpoints } from '../../src/checkpoint/checkpoint.js';
 import { runCli, tmpDir, trainPlanned } from '../helpers.js';
 
 const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);

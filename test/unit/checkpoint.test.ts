@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
   CheckpointError, describeLayoutDifference, listCheckpoints, readLatestCheckpoint, writeCheckpoint,
-} from '../../src/run/checkpoint.js';
-import { layersModelArtifacts } from '../../src/model/layers-model.js';
-import type { LoadedCheckpoint, TrainingState } from '../../src/run/checkpoint.js';
-import { configJson, resolveConfig } from '../../src/run/config.js';
-import type { ConfigJson } from '../../src/run/config.js';
+} from '../../src/checkpoint/checkpoint.js';
+import { layersModelArtifacts } from '../../src/checkpoint/layers-model.js';
+import type { LoadedCheckpoint, TrainingState } from '../../src/checkpoint/checkpoint.js';
+import { configJson, resolveConfig } from '../../src/settings/config.js';
+import type { ConfigJson } from '../../src/settings/config.js';
 import { Rng } from '../../src/data/rng.js';
 import { paramLayout, paramView } from '../../src/model/layout.js';
 import type { ModelSpec } from '../../src/model/layout.js';

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, readConfigFile, resolveConfig } from '../../src/run/config.js';
-import { PROJECT_ROOT } from '../../src/run/paths.js';
+import { ConfigError, readConfigFile, resolveConfig } from '../../src/settings/config.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
 import { runCli, tmpDir } from '../helpers.js';
 
 const file = (text: string) => {

@@ -9,7 +9,7 @@ import { closePool } from '../../src/engine/pool.js';
 import type { WorkerPool } from '../../src/engine/pool.js';
 import { planShards, splitShards } from '../../src/engine/shards.js';
 import { gatherRows } from '../../src/paths/fast/gather.js';
-import { resolveSettings } from '../../src/run/config.js';
+import { resolveSettings } from '../../src/settings/config.js';
 import type { RunPlan } from '../../src/run/plan.js';
 import type { loadShared } from '../../src/run/start.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';

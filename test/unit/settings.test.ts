@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, HELP, defaultConfig, readConfigFile, resolveSettings } from '../../src/run/config.js';
-import { DEFAULT_CONFIG_FILE, PROJECT_ROOT } from '../../src/run/paths.js';
+import { ConfigError, HELP, defaultConfig, readConfigFile, resolveSettings } from '../../src/settings/config.js';
+import { DEFAULT_CONFIG_FILE, PROJECT_ROOT } from '../../src/files/paths.js';
 import { defaultJsonc, docsTable, withDocsTable } from '../../src/settings/render.js';
 import { ENTRIES, defaults } from '../../src/settings/settings.js';
 import { tmpDir } from '../helpers.js';

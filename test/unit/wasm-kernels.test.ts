@@ -1,4 +1,4 @@
-// The wasm kernel replacements (src/model/wasm-kernels.ts) against the cpu backend's
+// The wasm kernel replacements (src/model/wasm-kernels/) against the cpu backend's
 // kernels, the oracle (Conv2DBackpropFilter, MaxPoolGrad, UnsortedSegmentSum, the
 // depthwise gradients): the same inputs, random and all-negative, several shapes, strides
 // and paddings, within 1e-5. Then the point of it: a Conv2D -> MaxPool -> Dense Layers
@@ -302,12 +302,12 @@ describe('a Layers model\'s gradient on wasm, as the workers take it (and with e
 
 describe('a kernel the wasm backend lacks is named with the layer that needs it', () => {
   it('MaxPoolGrad unregistered: the CNN task names its MaxPooling2D layer', async () => {
-    const { resolveSettings } = await import('../../src/run/config.js');
+    const { resolveSettings } = await import('../../src/settings/config.js');
     const { planRunModel, taskOf } = await import('../../src/run/model-plan.js');
     const { GeneralModel } = await import('../../src/paths/general/model.js');
     const { mnistData } = await import('../helpers.js');
     const { join } = await import('node:path');
-    const { PROJECT_ROOT } = await import('../../src/run/paths.js');
+    const { PROJECT_ROOT } = await import('../../src/files/paths.js');
     await tf.setBackend('wasm');
     const config = resolveSettings({ task: join(PROJECT_ROOT, 'examples', 'cnn-masked.mjs'), limit: 256 });
     const task = await taskOf(config, 784);

@@ -8,7 +8,7 @@ import type { PingResult } from '../../src/engine/protocol.js';
 import { batchSlot } from '../../src/engine/shared-memory.js';
 import { planShards } from '../../src/engine/shards.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
-import { resolveSettings } from '../../src/run/config.js';
+import { resolveSettings } from '../../src/settings/config.js';
 import type { RunPlan } from '../../src/run/plan.js';
 import { loadShared, workerInit } from '../../src/run/start.js';
 import { mnistData, planOf } from '../helpers.js';

@@ -4,8 +4,8 @@
 import type { Dataset } from '../../data/types.js';
 import { trainRows } from '../../data/types.js';
 import { buildLabelRows } from '../../task/label-rows.js';
-import { ConfigError } from '../../run/config.js';
-import type { Config } from '../../run/config.js';
+import { ConfigError } from '../../settings/config.js';
+import type { Config } from '../../settings/config.js';
 import { initWeights, paramLayout } from '../../model/layout.js';
 import type { ModelSpec } from '../../model/layout.js';
 import { builtinLoaded } from '../../task/load.js';

@@ -6,7 +6,7 @@ import { trainRows } from '../../data/types.js';
 import { scaledRows } from '../../data/pixels.js';
 import { initWeights } from '../../model/layout.js';
 import type { ModelSpec } from '../../model/layout.js';
-import type { Config } from '../../run/config.js';
+import type { Config } from '../../settings/config.js';
 import { buildLabelRows } from '../../task/label-rows.js';
 import { planModel } from '../../task/load.js';
 import type { LoadedTask } from '../../task/load.js';

@@ -5,10 +5,10 @@ import { io, slice, tensor, tidy } from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { CHECKPOINT_NAME, CheckpointError, readCheckpoint, readLatestCheckpoint } from '../run/checkpoint.js';
-import { readBytes, readJson } from '../run/files.js';
-import type { LoadedCheckpoint } from '../run/checkpoint.js';
-import { initBackend } from './init-backend.js';
+import { CHECKPOINT_NAME, CheckpointError, readCheckpoint, readLatestCheckpoint } from './checkpoint.js';
+import { readBytes, readJson } from '../files/files.js';
+import type { LoadedCheckpoint } from './checkpoint.js';
+import { initBackend } from '../model/init-backend.js';
 import { scaledRows } from '../data/pixels.js';
 
 /** Rows per predictOnBatch call: large enough to amortise the per-call cost, 3 MB of input. */

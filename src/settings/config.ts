@@ -9,9 +9,9 @@ import { parse as parseJsonc, printParseErrorCode } from 'jsonc-parser';
 import type { ParseError } from 'jsonc-parser';
 import { maskToString, parseMask } from '../model/labels.js';
 import type { MaskRule } from '../model/labels.js';
-import { helpText } from '../settings/render.js';
-import { ENTRIES, SETTINGS, defaults, settingOf } from '../settings/settings.js';
-import type { Flag, SettingValues } from '../settings/settings.js';
+import { helpText } from './render.js';
+import { ENTRIES, SETTINGS, defaults, settingOf } from './settings.js';
+import type { Flag, SettingValues } from './settings.js';
 
 export class ConfigError extends Error {
   readonly code = 'E_CONFIG';

@@ -15,11 +15,11 @@ import type { FaultPolicy, StopReason } from '../engine/step-loops.js';
 import type { ShardResult } from '../engine/shared-memory.js';
 export type { StopReason };
 import type { ParamLayout } from '../model/layout.js';
-import type { SplitReport } from '../report/eval-report.js';
+import type { SplitReport } from '../metrics/eval.js';
 import { ProgressLine } from './progress-line.js';
-import type { LoadedCheckpoint } from './checkpoint.js';
+import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { CheckpointPolicy } from './checkpoint-policy.js';
-import { configJson } from './config.js';
+import { configJson } from '../settings/config.js';
 import { evaluateAndLog } from './evaluate.js';
 import type { Logger } from './log.js';
 import type { RunPlan } from './plan.js';
@@ -27,7 +27,7 @@ import { RunLog } from './run-log.js';
 import type { EpochSummary, StepSummary, StepCallbacks } from './run-log.js';
 import { BatchOrder } from './schedule.js';
 import { loadShared, workerInit } from './start.js';
-import { round, StepStats } from './step-stats.js';
+import { round, StepStats } from '../metrics/step-stats.js';
 
 export interface RunSummary {
   weights: Float32Array;
@@ -52,7 +52,7 @@ export interface RunOptions extends StepCallbacks {
 }
 
 /** Runs the plan on `data` (prepareRun's), logging to `log`. Throws on any failure. */
-export async function runTraining(plan: RunPlan, log: Logger, data: Dataset, options: RunOptions = {}): Promise<RunSummary> {
+export async function runPlan(plan: RunPlan, log: Logger, data: Dataset, options: RunOptions = {}): Promise<RunSummary> {
   const runStart = performance.now();
   const { config, schedule, model, resumeFrom: resume } = plan;
   // 1. The dataset and label rows in shared memory, with the weights and slabs.
@@ -72,7 +72,7 @@ export async function runTraining(plan: RunPlan, log: Logger, data: Dataset, opt
     const stateAt = (steps: number) => ({
       weights: weightsAt(views, steps), adam: { t: adamT + (steps - schedule.firstStep), m: views.adamM[steps % 2], v: views.adamV[steps % 2] },
     });
-    const run: Run = {
+    const run: Steps = {
       plan, options, views, wp, adamT,
       loops: new StepLoops(wp, views, plan.shards, schedule.totalSteps, faultPolicy(plan, log), 'builtin' in model.task.ref ? null : model.task.name, {
         ...plan.update, stateRanges: [...plan.update.stateRanges], apply: true,
@@ -103,8 +103,8 @@ export async function runTraining(plan: RunPlan, log: Logger, data: Dataset, opt
   }
 }
 
-/** What the steps work with: built once by runTraining. */
-interface Run {
+/** What the steps work with: built once by runPlan. */
+interface Steps {
   plan: RunPlan;
   options: RunOptions;
   views: SharedViews;
@@ -126,9 +126,9 @@ interface Run {
  * them: checks, logs, checkpoints, stops. Returns the steps completed and why it
  * stopped early, if so.
  */
-async function runSteps(r: Run, firstVersion: number): Promise<{ completed: number; stoppedBy: StopReason | null }> {
+async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: number; stoppedBy: StopReason | null }> {
   const { plan, options, views, loops, checkpoints, runLog } = r;
-  const { config, schedule } = plan;
+  const { schedule } = plan;
   let completed = schedule.firstStep;
   let published = completed;
   /** The weights version step `step` reads: the updates since the run's first version. */
@@ -150,7 +150,7 @@ async function runSteps(r: Run, firstVersion: number): Promise<{ completed: numb
   };
   /** b. Checks step `step`'s results and its loss over the global normaliser; d. accounts and logs it. Returns true at an epoch's end. */
   const account = (step: number, results: ShardResult[]): boolean => {
-    const g = checkStep(results, r.wp, step, versionOf(step), config.batchSize, config.normalize);
+    const g = checkStep(results, r.wp, step, versionOf(step), plan.update.batchSize, plan.update.normalize);
     completed = step + 1;
     return runLog.stepDone(step, g.loss, loops.timing(step, results), results);
   };
