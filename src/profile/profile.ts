@@ -56,12 +56,12 @@ export async function profileStep(prepared: Prepared, opts: ProfileOptions): Pro
   const one = planRun({ ...config, workers: 1, threads: 1, batchSize: rows, deterministic: false }, data, model, null, { evaluate: false });
   const { buffers, views } = loadShared(data, one);
   model.init(views.weights);
-  const path = await startPathWorker(workerInit(buffers, one), views);
-  const indices = Int32Array.from({ length: rows }, (_, i) => i); // the first rows of the training set
-  path.gather(indices, 0, rows, 0);
-  const slab = new Float32Array(model.layout.numParams);
   const timer = new KernelTimer(tf.getBackend(), opts.byShape);
   try {
+    const path = await startPathWorker(workerInit(buffers, one), views);
+    const indices = Int32Array.from({ length: rows }, (_, i) => i); // the first rows of the training set
+    path.gather(indices, 0, rows, 0);
+    const slab = new Float32Array(model.layout.numParams);
     const step = () => {
       path.useWeights(views.weights);
       try {
