@@ -9,6 +9,7 @@ import * as tfc from '@tensorflow/tfjs-core';
 import { models } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { Rng } from '../data/rng.js';
+import { quietCpuBackend } from '../model/init-backend.js';
 import type { ParamLayout, ParamSpec } from '../model/layout.js';
 import { conditionOf, writeCombinedLabel } from '../model/labels.js';
 import type { MaskRule } from '../model/labels.js';
@@ -241,6 +242,7 @@ function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], p
 async function ensureBackend(): Promise<void> {
   if ((tfc.engine() as unknown as { backendName: string | null }).backendName) return;
   await import('@tensorflow/tfjs-backend-cpu');
+  quietCpuBackend();
   await tfc.setBackend('cpu');
 }
 

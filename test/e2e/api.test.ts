@@ -10,20 +10,28 @@ import { pino } from 'pino';
 import { ConfigError, DataError, train } from '../../src/index.js';
 import type { SplitReport, TrainResult } from '../../src/index.js';
 import { listCheckpoints, readLatestCheckpoint } from '../../src/checkpoint/checkpoint.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
 import { mnistData, runCli, tmpDir } from '../helpers.js';
 
 const ROWS = 2560; // 20 steps an epoch at batch 128
 const SETTINGS = { limit: ROWS, epochs: 2, workers: 2 } as const;
 
-let quiet: { out: ReturnType<typeof vi.spyOn>; err: ReturnType<typeof vi.spyOn> };
+let quiet: ReturnType<typeof vi.spyOn>[];
 beforeEach(() => {
-  quiet = { out: vi.spyOn(process.stdout, 'write'), err: vi.spyOn(process.stderr, 'write') };
+  // Both streams, and the console (TF.js writes its advice with console.warn).
+  quiet = [vi.spyOn(process.stdout, 'write'), vi.spyOn(process.stderr, 'write'), ...(['log', 'info', 'warn', 'error'] as const).map((m) => vi.spyOn(console, m))];
 });
 afterEach(() => {
   // The library writes nothing to stdout or stderr unless asked.
-  expect(quiet.out).not.toHaveBeenCalled();
-  expect(quiet.err).not.toHaveBeenCalled();
+  for (const spy of quiet) expect(spy).not.toHaveBeenCalled();
   vi.restoreAllMocks();
+});
+
+describe('train() with a task module', () => {
+  it('writes nothing either: no TF.js advice to install tfjs-node', async () => {
+    const r = await train({ task: join(PROJECT_ROOT, 'examples', 'cnn-masked.mjs'), limit: 256, batchSize: 64, epochs: 1 });
+    expect(r.steps).toBe(4);
+  });
 });
 
 describe('train()', () => {
@@ -58,13 +66,13 @@ describe('train()', () => {
   });
 
   it('equals the CLI on the same settings, bit for bit (the CLI is a layer over the same session)', () => {
-    quiet.out.mockRestore(); // the CLI runs as a child process; nothing of it reaches ours
+    quiet[0].mockRestore(); // the CLI runs as a child process; nothing of it reaches ours
     const dir = tmpDir();
     const r = runCli('src/cli/train.js', ['--limit', String(ROWS), '--epochs', '2', '--workers', '2', '--checkpoint-dir', dir]);
     expect(r.status, r.stderr).toBe(0);
     const cliWeights = readFileSync(join(dir, listCheckpoints(dir).at(-1)!, 'weights.bin'));
     expect(cliWeights.equals(Buffer.from(result.weights.buffer))).toBe(true);
-    quiet.out = vi.spyOn(process.stdout, 'write');
+    quiet[0] = vi.spyOn(process.stdout, 'write');
   });
 
   it('typed arrays (bytes, and the same pixels as float32) train exactly as the IDX directory they came from', async () => {

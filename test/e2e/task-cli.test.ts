@@ -44,8 +44,10 @@ describe('a task module that misbehaves at start-up: exit 2, one line naming the
       const log = join(dir, `${name.replace(/\W/g, '-')}.log`);
       const r = cli(['--task', task, '--limit', '256', '--checkpoint-dir', ckpt, '--log-file', log]);
       expect(r.status, r.stderr).toBe(2);
-      const lines = r.stderr.split('\n').filter((l) => l.startsWith('error:'));
+      // The whole of stderr is the one line: no TF.js advice, no stack.
+      const lines = r.stderr.trimEnd().split('\n');
       expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^error: /);
       expect(lines[0]).toMatch(message);
       expect(r.stdout).toBe('');
       expect(existsSync(ckpt)).toBe(false);
@@ -114,6 +116,7 @@ describe("settings only the built-in task understands are refused with a task mo
     it(args.slice(2).join(' '), () => {
       const r = cli([...args, '--limit', '256']);
       expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(r.stderr).toContain(`error: ${message}`);
     });
   }
@@ -125,6 +128,9 @@ describe('the CNN task: checkpoints, predict, resume', () => {
   it('trains, and tf.loadLayersModel of @tensorflow/tfjs loads the checkpoint and predicts as `predict` does', async () => {
     const r = cli(['--task', CNN, '--limit', '512', '--batch-size', '64', '--epochs', '1', '--checkpoint-dir', ckpt]);
     expect(r.status, r.stderr).toBe(0);
+    // stderr holds the report it meant to print and nothing else (no "install tfjs-node" advice).
+    expect(r.stderr).toMatch(/^\n== training set: 512 rows/);
+    expect(r.stderr).not.toMatch(/tfjs-node|Hi, looks like/);
     const evalEvent = r.events.find((e) => e.event === 'eval') as { test: { rows: number; accuracy: number; weighted: { rows: number }; confusion: number[][]; loss: number } };
     expect(evalEvent.test.rows).toBe(10_000);
     expect(evalEvent.test.weighted.rows).toBe(5074);
