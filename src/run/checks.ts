@@ -5,7 +5,8 @@ import type { Dataset } from '../data/idx.js';
 import { trainRows } from '../data/types.js';
 import { describeLayoutDifference } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { ConfigError } from '../settings/config.js';
+import { ConfigError, defaultConfig } from '../settings/config.js';
+import { maskToString } from '../model/labels.js';
 import type { RunModel } from '../paths/path.js';
 import { topologyDifference } from '../task/topology.js';
 import type { Config } from '../settings/config.js';
@@ -19,6 +20,24 @@ export function checkAgainstData(config: Config, data: Dataset, numClasses = con
   const { mask } = config;
   const outside = mask.kind === 'classes' ? mask.classes.find((c) => c >= numClasses) : undefined;
   if (outside !== undefined) throw new ConfigError(`--mask: class ${outside} is outside the model's classes 0..${numClasses - 1}`);
+}
+
+/**
+ * A setting that would change nothing is refused, naming it: the user meant something by
+ * it. The defaults (or a resumed checkpoint's values) are not "set".
+ */
+export function checkEffects(config: Config, data: Dataset): void {
+  const defaults = defaultConfig();
+  const set = (key: keyof Config) => JSON.stringify(config[key]) !== JSON.stringify(defaults[key]);
+  const given = data.train.labelRows;
+  if (given && set('mask')) {
+    throw new ConfigError(`--mask ${maskToString(config.mask)}: has no effect: the labels of ${data.dir ?? 'the data'} are combined rows of ${given.width} columns, used as they are`);
+  }
+  if (!config.deterministic && set('microShardRows')) throw new ConfigError(`--micro-shard-rows ${config.microShardRows}: has no effect without --deterministic`);
+  if (!config.checkpointDir && !config.resume) {
+    if (set('checkpointEvery')) throw new ConfigError(`--checkpoint-every ${config.checkpointEvery}: has no effect without --checkpoint-dir`);
+    if (set('keep')) throw new ConfigError(`--keep ${config.keep}: has no effect without --checkpoint-dir`);
+  }
 }
 
 /** The native backend is the user's own install, never ours (docs/internals.md, engine decision 1). */

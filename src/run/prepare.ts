@@ -7,8 +7,9 @@ import type { Dataset } from '../data/idx.js';
 import { hold } from '../engine/faults.js';
 import { listCheckpoints, readLatestCheckpoint } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { checkAgainstData, checkBackend, checkResume } from './checks.js';
+import { checkAgainstData, checkBackend, checkEffects, checkResume } from './checks.js';
 import { ConfigError } from '../settings/config.js';
+import { OWN_RUN_KEYS } from '../settings/settings.js';
 import type { Config, ConfigBase } from '../settings/config.js';
 import { probeDir, probeFile } from '../files/outputs.js';
 import { planRunModel, taskOf } from './model-plan.js';
@@ -46,10 +47,11 @@ export async function prepareRun(
       invalid.push({ checkpoint, problem });
       onInvalid(checkpoint, problem);
     });
-    // Where the earlier run read from and wrote to is not part of the experiment: a
-    // checkpoint copied elsewhere goes on writing next to itself, not to the old path.
-    // Nor is the thread count (it changes no weight): the resumed run takes this machine's.
-    const { checkpointDir: _dir, resume: _resume, logFile: _log, threads: _threads, ...experiment } = resumeFrom.config;
+    // Where the earlier run wrote to and what it printed are not part of the experiment
+    // (a checkpoint copied elsewhere goes on writing next to itself, not to the old path;
+    // the log level, format and progress are this command's), nor is the thread count (it
+    // changes no weight): the settings table marks them ownRun.
+    const experiment = Object.fromEntries(Object.entries(resumeFrom.config).filter(([key]) => !OWN_RUN_KEYS.includes(key)));
     config = resolve({ name: `${config.resume}/${resumeFrom.checkpoint}`, config: experiment });
     if (!config.checkpointDir) probeDir('--resume', config.resume!);
   } else if (config.checkpointDir && listCheckpoints(config.checkpointDir).length > 0) {
@@ -62,6 +64,7 @@ export async function prepareRun(
   const numClasses = module?.numClasses ?? config.model.numClasses;
   const dataset = data ? data(numClasses) : loadDataset(config.data ?? builtinMnistDir(), numClasses);
   checkAgainstData(config, dataset, numClasses);
+  checkEffects(config, dataset);
   checkBackend(config);
   const model = await planRunModel(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
   if (resumeFrom) checkResume(config, resumeFrom, model);

@@ -37,6 +37,12 @@ export interface Setting<T> {
   why: string;
   /** Its meaning in the flag table of docs/cli.md (Markdown). */
   doc: string;
+  /**
+   * true: a resumed run does not take it from the checkpoint but from its own command
+   * line (or the default): where a run writes and what it prints, and how this machine
+   * runs it, are not part of the experiment.
+   */
+  ownRun?: true;
 }
 
 /**
@@ -54,6 +60,7 @@ export const SETTINGS = {
     doc: 'workers; every batch is split into N contiguous shards (sizes differ by at most one)',
   }),
   threads: setting({
+    ownRun: true,
     check: nullable(int(1, 256)), default: null, defaultText: 'min(N, cores)',
     flag: { name: 'threads', arg: 'T', kind: 'number', help: "run the workers' shards on T threads, 1..N" },
     why: "Threads the workers' shards run on; null: one per worker, up to the core count.",
@@ -129,18 +136,21 @@ export const SETTINGS = {
     doc: '`auto`: the built-in task on its `fast` path, a task module on the general path; `general` forces the general path',
   }),
   progressEvery: setting({
+    ownRun: true,
     check: int(1), default: 100,
     flag: { name: 'progress-every', arg: 'K', kind: 'number', help: 'log a progress event every K steps' },
     why: 'A progress event every 100 steps: ~4 lines per MNIST epoch, cheap on the hot path.',
     doc: 'a `progress` event every K steps',
   }),
   logLevel: setting({
+    ownRun: true,
     check: oneOf(LOG_LEVELS), default: 'info',
     flag: { name: 'log-level', arg: 'L', kind: 'string', help: LOG_LEVELS.join(' | ') },
     why: 'info: every event the trainer writes (none is below info); warn keeps only the faults, stops and failures.',
     doc: `pino level: ${LOG_LEVELS.join(', ')}`,
   }),
   logFile: setting({
+    ownRun: true,
     check: nullable(str), default: null, defaultText: 'none',
     flag: { name: 'log-file', arg: 'PATH', kind: 'string', help: 'also write the NDJSON log to PATH (appends)' },
     why: 'null: log to stdout only.',
@@ -156,6 +166,7 @@ export const SETTINGS = {
     doc: '`wasm` (XNNPACK, SIMD), `cpu` (pure JS, slow), `tensorflow` (only if you installed `@tensorflow/tfjs-node` yourself: it is known to fail in more than one worker thread; without it, exit 2 says how to install it)',
   }),
   logFormat: setting({
+    ownRun: true,
     check: oneOf(LOG_FORMATS), default: 'json',
     flag: {
       name: 'log-format', arg: 'F', kind: 'string',
@@ -201,6 +212,7 @@ export const SETTINGS = {
     doc: 'stop after R consecutive failures of the same shard',
   }),
   checkpointDir: setting({
+    ownRun: true,
     check: nullable(str), default: null, defaultText: 'none',
     flag: { name: 'checkpoint-dir', arg: 'DIR', kind: 'string', help: 'write checkpoints to DIR: every --checkpoint-every steps, at each epoch end, at the end, and on SIGINT/SIGTERM' },
     why: 'null: no checkpoints unless --checkpoint-dir (or --resume) names a directory.',
@@ -219,6 +231,7 @@ export const SETTINGS = {
     doc: 'keep the newest N checkpoints',
   }),
   resume: setting({
+    ownRun: true,
     check: nullable(str), default: null, defaultText: 'none',
     flag: { name: 'resume', arg: 'DIR', kind: 'string', help: 'continue from the newest valid checkpoint in DIR (checkpoints go on being written there unless --checkpoint-dir says otherwise)' },
     why: 'null: start fresh.',
@@ -232,6 +245,9 @@ export const SETTINGS = {
 };
 
 export type SettingKey = keyof typeof SETTINGS;
+
+/** The settings a resumed run takes from its own command line, not from the checkpoint. */
+export const OWN_RUN_KEYS: readonly string[] = Object.entries(SETTINGS).filter(([, s]) => (s as Setting<unknown>).ownRun).map(([k]) => k);
 
 /** Every setting's value, as config files, checkpoints and the run_start event hold them. */
 export type SettingValues = { -readonly [K in SettingKey]: (typeof SETTINGS)[K]['default'] };

@@ -55,6 +55,7 @@ export const BAD_INPUTS: [string, string[], RegExp][] = [
   ['epochs not a number', ['--epochs', 'x'], /^error: --epochs: expected a number, got "x"$/],
   ['unknown mask', ['--mask', 'prime'], /^error: --mask: expected odd, even, all or classes=1,3,7, got "prime"$/],
   ['unknown normalize', ['--normalize', 'mean'], /^error: --normalize: expected one of batch, condition, weight, got "mean"$/],
+  ['micro-shard-rows without --deterministic', ['--micro-shard-rows', '32'], /^error: --micro-shard-rows 32: has no effect without --deterministic$/],
   ['step-timeout 0', ['--step-timeout', '0'], /^error: --step-timeout: expected an integer from 1 to 2147483647, got "0"$/],
   ['unknown flag', ['--frobnicate', '3'], /^error: --frobnicate: unknown flag \(see --help\)$/],
   ['flag without value', ['--workers'], /^error: --workers: needs a value$/],
@@ -76,6 +77,15 @@ export const BAD_INPUTS: [string, string[], RegExp][] = [
 ];
 
 describe('bad input', () => {
+  it('checkpoint settings without a checkpoint directory would do nothing: exit 2, one line naming the flag', () => {
+    for (const [args, message] of [[['--checkpoint-every', '10'], 'error: --checkpoint-every 10: has no effect without --checkpoint-dir'], [['--keep', '5'], 'error: --keep 5: has no effect without --checkpoint-dir']] as const) {
+      const r = runCli('src/cli/train.js', ['--limit', '256', ...args]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toBe(`${message}\n`);
+      expect(r.stdout).toBe('');
+    }
+  });
+
   for (const [name, args, message] of BAD_INPUTS) {
     it(`${name}: exit 2, one line, nothing written`, () => {
       const dir = tmpDir();

@@ -83,6 +83,10 @@ describe('.npy datasets', () => {
     const r = runCli('src/cli/main.js', ['train', '--data', dir]);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain(`error: --data ${dir}: its labels are combined rows of 11 columns; the built-in task's fast path builds its own from --mask`);
+    // --mask fills only labels the trainer builds: with the data's own it would do nothing.
+    const masked = runCli('src/cli/main.js', ['train', '--data', dir, '--engine', 'general', '--mask', 'even']);
+    expect(masked.status, masked.stderr).toBe(2);
+    expect(masked.stderr).toBe(`error: --mask even: has no effect: the labels of ${dir} are combined rows of 11 columns, used as they are\n`);
   });
 
   it('parses what NumPy writes: version 2 headers too', () => {

@@ -106,6 +106,21 @@ describe('checkpoint and resume', () => {
     expect(finalWeights(dir).equals(referenceWeights)).toBe(true);
   });
 
+  it('a resumed run takes what it prints from its own command line, not from the checkpoint', () => {
+    const dir = tmpDir();
+    const quiet = runCli('src/cli/train.js', ['--epochs', '1', '--limit', '640', '--log-level', 'warn', '--progress-every', '1', '--checkpoint-dir', dir]);
+    expect(quiet.status, quiet.stderr).toBe(0);
+    expect(quiet.events.find((e) => e.event === 'run_start')).toBeUndefined();
+    // Resumed without --log-level: the default (info), not the checkpoint's warn.
+    const resumed = runCli('src/cli/train.js', ['--resume', dir, '--epochs', '2']);
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.events.find((e) => e.event === 'run_start')).toMatchObject({ config: { logLevel: 'info', progressEvery: 100, epochs: 2, limit: 640 } });
+    // And a level given on its command line is the one it logs at.
+    const again = runCli('src/cli/train.js', ['--resume', dir, '--epochs', '3', '--log-level', 'error']);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.events).toEqual([]);
+  });
+
   it('resuming with a different model shape is refused, naming the difference; nothing is written', () => {
     const config = join(tmpDir(), 'wide.jsonc');
     writeFileSync(config, '{ "model": { "hidden": [{ "units": 128, "activation": "relu" }], "numClasses": 10 } }');
