@@ -54,6 +54,14 @@ export function builtinLoaded(spec: BuiltinSpec): LoadedTask {
 export async function loadTask(source: string, mask: MaskRule): Promise<LoadedTask> {
   const { url, path } = taskUrl(source);
   if (!existsSync(path)) throw new TaskError(`--task ${source}: module not found`);
+  // Every worker thread imports the module too, and a loader such as tsx registered on
+  // the main thread does not reach Piscina's threads on Node 20 (tried: tsx 4.23 with
+  // --import, the coordinator loads the file and every worker fails on it). So a
+  // TypeScript task is refused up front, saying what runs, unless this Node strips types
+  // itself (process.features.typescript, Node 22.6+ when enabled, in every thread).
+  if (/\.[cm]?ts$/.test(path) && !(process.features as { typescript?: unknown }).typescript) {
+    throw new TaskError(`--task ${source}: a TypeScript task module must be compiled to a JavaScript ES module first (tsc to a .mjs, or a .js in a "type": "module" package): every worker thread imports it, and Node ${process.versions.node} runs no TypeScript there`);
+  }
   let module: Record<string, unknown>;
   try {
     module = await import(url) as Record<string, unknown>;

@@ -54,6 +54,14 @@ describe('a task module that misbehaves at start-up: exit 2, one line naming the
       expect(existsSync(log)).toBe(false);
     });
   }
+  it('a TypeScript module: refused in one line saying what runs (the worker threads of Node 20 import no TypeScript)', () => {
+    const task = join(dir, 'typed.ts');
+    writeFileSync(task, readFileSync(CNN, 'utf8'));
+    const r = cli(['--task', task, '--limit', '256']);
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toBe(`error: --task ${task}: a TypeScript task module must be compiled to a JavaScript ES module first (tsc to a .mjs, or a .js in a "type": "module" package): every worker thread imports it, and Node ${process.versions.node} runs no TypeScript there\n`);
+    expect(r.stdout).toBe('');
+  });
   it('a module that does not exist', () => {
     const r = cli(['--task', join(dir, 'nope.mjs')]);
     expect(r.status).toBe(2);
