@@ -53,6 +53,10 @@ export interface TrainerSettings {
   checkpointEvery?: number | null;
   keep?: number;
   resume?: string | null;
+  /** After the last step, evaluate on `all` (default: the training rows and the test set), the `test` set only, or `none`. */
+  evaluate?: Config['evaluate'];
+  /** Evaluate on the first N rows of each split only; null (default): every row. */
+  evalLimit?: number | null;
   model?: Config['model'];
 }
 

@@ -84,10 +84,11 @@ async function runCli(argv: string[], stopRequested: () => NodeJS.Signals | null
     return stop ? SIGNAL_EXIT[stop] : exitCodeOf(e);
   }
   if (result.stoppedBy) return SIGNAL_EXIT[result.stoppedBy];
-  const r = result.eval;
-  const isTask = (x: SplitReport): x is TaskSplitReport => 'loss' in x;
-  if (r && isTask(r.train) && isTask(r.test)) process.stderr.write(`\n${formatTaskReport('training', r.train)}\n\n${formatTaskReport('test', r.test)}\n`);
-  else if (r) process.stderr.write(`\n${formatReport('training', r.train)}\n\n${formatReport('test', r.test)}\n`);
+  // The report of each split evaluated (--eval), a task's with its loss.
+  const format = (name: string, x: SplitReport) => ('loss' in x ? formatTaskReport(name, x as TaskSplitReport) : formatReport(name, x));
+  const { train, test } = result.eval ?? {};
+  const parts = [train && format('training', train), test && format('test', test)].filter((p): p is string => !!p);
+  if (parts.length > 0) process.stderr.write(`\n${parts.join('\n\n')}\n`);
   return 0;
 }
 

@@ -15,12 +15,12 @@ import type { FaultPolicy, StopReason } from '../engine/step-loops.js';
 import type { ShardResult } from '../engine/shared-memory.js';
 export type { StopReason };
 import type { ParamLayout } from '../model/layout.js';
-import type { SplitReport } from '../metrics/eval.js';
 import { ProgressLine } from './progress-line.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { CheckpointPolicy } from './checkpoint-policy.js';
 import { configJson } from '../settings/config.js';
 import { evaluateAndLog } from './evaluate.js';
+import type { EvalReports } from './evaluate.js';
 import type { Logger } from './log.js';
 import type { RunPlan } from './plan.js';
 import { RunLog } from './run-log.js';
@@ -36,7 +36,8 @@ export interface RunSummary {
   epochs: EpochSummary[];
   /** Every step after the first `warmupSteps` (for scaling scripts). */
   overall: StepSummary;
-  eval: { train: SplitReport; test: SplitReport } | null;
+  /** The evaluation's reports of the splits --eval names; null when none ran. */
+  eval: EvalReports | null;
   /** Set when the run was stopped early. */
   stoppedBy: StopReason | null;
 }

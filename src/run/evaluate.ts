@@ -12,17 +12,21 @@ import { normaliserOf } from '../engine/step-loops.js';
 import { maskToString } from '../model/labels.js';
 import type { RunModel } from '../paths/path.js';
 import { evalReport, taskReport } from '../metrics/eval.js';
-import type { SplitReport, TaskSplitReport } from '../metrics/eval.js';
+import type { SplitReport } from '../metrics/eval.js';
 import { firstLine } from '../task/load.js';
 import { tf } from '../task/tf.js';
-import type { Normalize } from '../optim/adam.js';
 import type { Logger } from './log.js';
 import type { RunPlan } from './plan.js';
 import { round } from '../metrics/step-stats.js';
 
+export type SplitName = 'train' | 'test';
+
+/** The evaluation's reports, of the splits the plan names (--eval). */
+export type EvalReports = { train?: SplitReport; test?: SplitReport };
+
 /** The plan's evaluation of the weights after `steps` steps, logged as the `eval` event; null when none runs. */
-export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool, views: SharedViews, steps: number): Promise<{ train: SplitReport; test: SplitReport } | null> {
-  const { evaluation, model, numTrain } = plan;
+export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool, views: SharedViews, steps: number): Promise<EvalReports | null> {
+  const { evaluation, model } = plan;
   if (evaluation.kind === 'off') return null;
   if (evaluation.kind === 'skip') {
     log.info({ event: 'eval', task: model.task.name, skipped: evaluation.reason }, 'eval');
@@ -30,39 +34,33 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
   }
   hold('evaluating');
   const start = performance.now();
-  if (evaluation.kind === 'builtin') {
-    const report = await evaluate(wp, views, numTrain, model.task.numClasses, steps);
-    log.info({ event: 'eval', mask: maskToString(plan.config.mask), ms: round(performance.now() - start), ...report }, 'eval');
-    return report;
-  }
-  const report = await evaluateTask(wp, views, numTrain, model, plan.config.normalize, steps);
-  log.info({ event: 'eval', task: model.task.name, ms: round(performance.now() - start), ...report }, 'eval');
-  return report;
-}
-
-/** Predictions by the workers (forward only, in parallel), then the seed's report. */
-async function evaluate(wp: WorkerPool, views: SharedViews, numTrain: number, numClasses: number, steps: number) {
-  const numTest = views.testLabels.length;
-  const jobs: Promise<unknown>[] = [];
-  for (const [split, rows] of [['train', numTrain], ['test', numTest]] as const) {
-    for (const [start, end] of splitShards(rows, wp.threads.length * 2)) {
-      if (end > start) jobs.push(wp.pool.run({ kind: TASK.predict, steps, split, start, end }));
+  const sums = await predictSplits(wp, steps, evaluation.rows);
+  const C = model.task.numClasses;
+  const reports: EvalReports = {};
+  for (const [split, rows] of Object.entries(evaluation.rows) as [SplitName, number][]) {
+    const { labels, predictions, y } = splitViews(views, split, rows, model.task.labelWidth);
+    if (evaluation.kind === 'builtin') {
+      // The condition of each row is its combined label's last column.
+      reports[split] = evalReport(labels, predictions, Uint8Array.from({ length: rows }, (_, r) => y[(r + 1) * (C + 1) - 1]), C);
+    } else {
+      const { loss, weight } = sums[split];
+      reports[split] = taskReport(labels, predictions, rowWeights(model, y, rows), C, loss / normaliserOf(plan.config.normalize, rows, weight));
     }
   }
-  await Promise.all(jobs);
-  // The condition of each row is its combined label's last column.
-  const conditions = (y: Float32Array) => Uint8Array.from({ length: y.length / (numClasses + 1) }, (_, r) => y[(r + 1) * (numClasses + 1) - 1]);
-  return {
-    train: evalReport(views.trainLabels, views.trainPredictions, conditions(views.trainY), numClasses),
-    test: evalReport(views.testLabels, views.testPredictions, conditions(views.testY), numClasses),
-  };
+  const what = evaluation.kind === 'builtin' ? { mask: maskToString(plan.config.mask) } : { task: model.task.name };
+  log.info({ event: 'eval', ...what, ms: round(performance.now() - start), ...reports }, 'eval');
+  return reports;
 }
 
-/** The general path's evaluation: the workers predict, the coordinator computes the row weights and the report. */
-async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain: number, run: RunModel, normalize: Normalize, steps: number) {
+/**
+ * The workers predict the first rows of each split (forward only, in parallel, each
+ * split cut into two jobs a thread): the classes into the shared predictions, and each
+ * split's loss and weight sums (when the path computes them).
+ */
+async function predictSplits(wp: WorkerPool, steps: number, rowsOf: { train?: number; test?: number }) {
   const sums = { train: { loss: 0, weight: 0 }, test: { loss: 0, weight: 0 } };
   const jobs: Promise<unknown>[] = [];
-  for (const [split, rows] of [['train', numTrain], ['test', views.testLabels.length]] as const) {
+  for (const [split, rows] of Object.entries(rowsOf) as [SplitName, number][]) {
     for (const [start, end] of splitShards(rows, wp.threads.length * 2)) {
       if (end <= start) continue;
       jobs.push((wp.pool.run({ kind: TASK.predict, steps, split, start, end }) as Promise<PredictResult>).then((r) => {
@@ -72,13 +70,16 @@ async function evaluateTask(wp: WorkerPool, views: SharedViews, numTrain: number
     }
   }
   await Promise.all(jobs);
-  const report = (split: 'train' | 'test', labels: Uint8Array, predictions: Uint8Array, y: Float32Array): TaskSplitReport => {
-    const { loss, weight } = sums[split];
-    return taskReport(labels, predictions, rowWeights(run, y, labels.length), run.task.numClasses, loss / normaliserOf(normalize, labels.length, weight));
-  };
+  return sums;
+}
+
+/** A split's first `rows` labels, predictions and combined-label rows. */
+function splitViews(views: SharedViews, split: SplitName, rows: number, labelWidth: number) {
+  const train = split === 'train';
   return {
-    train: report('train', views.trainLabels, views.trainPredictions, views.trainY.subarray(0, numTrain * run.task.labelWidth)),
-    test: report('test', views.testLabels, views.testPredictions, views.testY),
+    labels: (train ? views.trainLabels : views.testLabels).subarray(0, rows),
+    predictions: (train ? views.trainPredictions : views.testPredictions).subarray(0, rows),
+    y: (train ? views.trainY : views.testY).subarray(0, rows * labelWidth),
   };
 }
 

@@ -28,8 +28,11 @@ export interface RunLimits {
   evaluate?: boolean;
 }
 
-/** The evaluation after the last step: the seed's parity report, a task's report, or none (and why). */
-export type EvaluationPlan = { kind: 'builtin' } | { kind: 'task' } | { kind: 'skip'; reason: string } | { kind: 'off' };
+/** The evaluation after the last step: the seed's parity report or a task's, on the first rows of each split it names; or none (and why). */
+export type EvaluationPlan =
+  | { kind: 'builtin' | 'task'; rows: { readonly train?: number; readonly test?: number } }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'off' };
 
 export interface RunPlan {
   /** The resolved settings, as run_start logs them and checkpoints store them. */
@@ -83,7 +86,7 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
     faults: { stepTimeoutMs: config.stepTimeout, maxRetries: config.maxRetries },
     checkpoints: { dir: config.checkpointDir ?? config.resume, every: config.checkpointEvery, keep: config.keep },
     progressEvery: config.progressEvery,
-    evaluation: evaluationOf(model, limits.evaluate ?? true),
+    evaluation: evaluationOf(config, model, numTrain, data.test.count, limits.evaluate ?? true),
     resumeFrom: resumeFrom ?? null,
   };
   // Frozen all the way down but for the model (it holds the task module, typed arrays
@@ -92,12 +95,16 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
   return deepFreeze(plan, new Set<unknown>([model, resumeFrom]));
 }
 
-/** The built-in task keeps the seed's parity report on either path; a task's report needs class columns. */
-function evaluationOf(model: RunModel, evaluate: boolean): EvaluationPlan {
-  if (!evaluate) return { kind: 'off' };
-  if ('builtin' in model.task.ref) return { kind: 'builtin' };
-  if (!model.classOutput) return { kind: 'skip', reason: `the model's output has no ${model.task.numClasses} class columns to evaluate` };
-  return { kind: 'task' };
+/**
+ * --eval and --eval-limit: the splits and how many of their first rows. The built-in task
+ * keeps the seed's parity report on either path; a task's report needs class columns.
+ */
+function evaluationOf(config: Config, model: RunModel, numTrain: number, numTest: number, evaluate: boolean): EvaluationPlan {
+  if (!evaluate || config.evaluate === 'none') return { kind: 'off' };
+  if (!('builtin' in model.task.ref) && !model.classOutput) return { kind: 'skip', reason: `the model's output has no ${model.task.numClasses} class columns to evaluate` };
+  const limit = config.evalLimit ?? Infinity;
+  const rows = { ...(config.evaluate === 'all' ? { train: Math.min(numTrain, limit) } : {}), test: Math.min(numTest, limit) };
+  return { kind: 'builtin' in model.task.ref ? 'builtin' : 'task', rows };
 }
 
 function deepFreeze<T>(value: T, keep: Set<unknown>): T {

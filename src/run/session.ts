@@ -18,12 +18,13 @@ export interface TrainResult {
   /** The shape of tf.History: `epoch[i]` is the epoch of `history.loss[i]`. */
   history: { epoch: number[]; history: Record<'loss' | 'seconds' | 'samplesPerSec' | 'stepMsMedian', number[]> };
   /**
-   * The report on the training rows and the test set, as in the `eval` log event: the
-   * seed's parity report for the built-in task; for a task module a TaskSplitReport (the
-   * same fields plus its mean loss, the whole confusion matrix and the weighted split).
-   * Null when stopped before the last step, or when a task's output has no class columns.
+   * The report on the training rows and the test set (those `evaluate` names: both by
+   * default), as in the `eval` log event: the seed's parity report for the built-in task;
+   * for a task module a TaskSplitReport (the same fields plus its mean loss, the whole
+   * confusion matrix and the weighted split). Null when stopped before the last step,
+   * with `evaluate: 'none'`, or when a task's output has no class columns.
    */
-  eval: { train: SplitReport; test: SplitReport } | null;
+  eval: { train?: SplitReport; test?: SplitReport } | null;
   /** The trained weights, flat, in `layout` order. */
   weights: Float32Array;
   layout: ParamLayout;

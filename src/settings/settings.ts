@@ -18,6 +18,8 @@ export type Engine = typeof ENGINES[number];
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = typeof LOG_LEVELS[number];
 export const LOG_FORMATS = ['json', 'pretty'] as const;
+export const EVALUATIONS = ['all', 'test', 'none'] as const;
+export type Evaluation = typeof EVALUATIONS[number];
 export type LogFormat = typeof LOG_FORMATS[number];
 
 /** The command line's side of a setting: `--flag ARG`, or a bare `--flag` for a boolean. */
@@ -236,6 +238,20 @@ export const SETTINGS = {
     flag: { name: 'resume', arg: 'DIR', kind: 'string', help: 'continue from the newest valid checkpoint in DIR (checkpoints go on being written there unless --checkpoint-dir says otherwise)' },
     why: 'null: start fresh.',
     doc: 'continue from the newest valid checkpoint in DIR',
+  }),
+  evaluate: setting({
+    ownRun: true,
+    check: oneOf(EVALUATIONS), default: 'all',
+    flag: { name: 'eval', arg: 'SPLITS', kind: 'string', help: 'after the last step, evaluate on: all (the training rows and the test set) | test | none' },
+    why: "The seed's report: the training rows and the test set.",
+    doc: 'after the last step, evaluate on `all` (the training rows and the test set), the `test` set only, or `none`',
+  }),
+  evalLimit: setting({
+    ownRun: true,
+    check: nullable(int(1)), default: null, defaultText: 'all',
+    flag: { name: 'eval-limit', arg: 'N', kind: 'number', help: 'evaluate on the first N rows of each split only' },
+    why: 'null: every row of each split evaluated.',
+    doc: 'evaluate on the first N rows of each split only (an evaluation of a large model over every row takes a while)',
   }),
   model: setting({
     check: model, default: { hidden: [{ units: 64, activation: 'relu' }], numClasses: 10 }, defaultText: '64 relu, 10 classes',

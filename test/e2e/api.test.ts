@@ -27,6 +27,18 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+describe('train(): which evaluation runs', () => {
+  it("evaluate: 'test' with evalLimit: the test set's first rows only; 'none': eval is null and onTrainEnd hears so", async () => {
+    const some = await train({ limit: 640, epochs: 1, evaluate: 'test', evalLimit: 100 });
+    expect(some.eval!.train).toBeUndefined();
+    expect(some.eval!.test!.rows).toBe(100);
+    let ended: unknown = 'not called';
+    const none = await train({ limit: 640, epochs: 1, evaluate: 'none', callbacks: { onTrainEnd: (logs) => { ended = logs.eval; } } });
+    expect(none.eval).toBeNull();
+    expect(ended).toBeNull();
+  });
+});
+
 describe('train() with a task module', () => {
   it('writes nothing either: no TF.js advice to install tfjs-node', async () => {
     const r = await train({ task: join(PROJECT_ROOT, 'examples', 'cnn-masked.mjs'), limit: 256, batchSize: 64, epochs: 1 });
@@ -57,8 +69,8 @@ describe('train()', () => {
     expect(result.history.history.loss).toEqual(epochs.map((e) => e.loss));
     expect(result.history.history.loss[1]).toBeLessThan(result.history.history.loss[0]);
     expect(ended).toEqual({ steps: 40, loss: result.history.history.loss[1], eval: result.eval });
-    expect(result.eval!.train.rows).toBe(ROWS);
-    expect(result.eval!.test.rows).toBe(10_000);
+    expect(result.eval!.train!.rows).toBe(ROWS);
+    expect(result.eval!.test!.rows).toBe(10_000);
     expect((result.eval!.train as SplitReport).odd.accuracy).toBeGreaterThan(0.5);
     expect((result.eval!.train as SplitReport).even.accuracy).toBe(0);
     expect(result.layout.params.map((p) => p.name)).toEqual(['dense/kernel', 'dense/bias', 'dense_1/kernel', 'dense_1/bias']);
@@ -84,7 +96,7 @@ describe('train()', () => {
     const f = (s: ReturnType<typeof split>) => ({ ...s, images: Float32Array.from(s.images, (v) => v / 255) });
     const floats = await train({ ...SETTINGS, data: { train: f(split(m.train, ROWS)), test: f(split(m.test, 100)) } });
     expect(Buffer.from(floats.weights.buffer).equals(Buffer.from(result.weights.buffer))).toBe(true);
-    expect(floats.eval!.test.rows).toBe(100);
+    expect(floats.eval!.test!.rows).toBe(100);
   });
 
   it('an AbortSignal stops after the step in flight with a checkpoint; resuming ends bit-identical', async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IDX_FILES } from '../../src/data/idx.js';
-import { runCli, tmpDir } from '../helpers.js';
+import { mnistData, runCli, tmpDir } from '../helpers.js';
 
 function idx(dims: number[], data: number[] | Uint8Array, magic = [0, 0, 8, dims.length]): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
@@ -113,5 +113,39 @@ describe('bad input', () => {
   it('a valid small dataset from the same builder trains (the bad cases fail for their own reason)', () => {
     const r = runCli('src/cli/train.js', ['--config', numClasses3, '--data', dataDir(() => undefined), '--epochs', '1']);
     expect(r.status, r.stderr).toBe(0);
+  });
+});
+
+describe('--eval and --eval-limit', () => {
+  const RUN = ['--epochs', '1', '--limit', '640'];
+  const evalOf = (r: ReturnType<typeof runCli>) => r.events.find((e) => e.event === 'eval') as Record<string, { rows: number; trueCounts: number[] }> | undefined;
+
+  it('--eval test: the test set only, in the event and on stderr', () => {
+    const r = runCli('src/cli/train.js', [...RUN, '--eval', 'test']);
+    expect(r.status, r.stderr).toBe(0);
+    const e = evalOf(r)!;
+    expect(Object.keys(e)).not.toContain('train');
+    expect(e.test.rows).toBe(10_000);
+    expect(r.stderr).toMatch(/^\n== test set: 10000 rows/);
+    expect(r.stderr).not.toContain('== training set');
+  });
+
+  it('--eval none: no evaluation, nothing on stderr', () => {
+    const r = runCli('src/cli/train.js', [...RUN, '--eval', 'none']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(evalOf(r)).toBeUndefined();
+    expect(r.events.at(-1)!.event).toBe('run_end');
+    expect(r.stderr).toBe('');
+  });
+
+  it('--eval-limit N: the first N rows of each split', () => {
+    const r = runCli('src/cli/train.js', [...RUN, '--eval-limit', '300']);
+    expect(r.status, r.stderr).toBe(0);
+    const e = evalOf(r)!;
+    const { train, test } = mnistData();
+    const counts = (labels: Uint8Array) => Array.from({ length: 10 }, (_, c) => labels.subarray(0, 300).filter((l) => l === c).length);
+    expect([e.train.rows, e.test.rows]).toEqual([300, 300]);
+    expect(e.train.trueCounts).toEqual(counts(train.labels));
+    expect(e.test.trueCounts).toEqual(counts(test.labels));
   });
 });
