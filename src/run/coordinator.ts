@@ -142,8 +142,11 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
   // next one (two slots). So with it the loops get the next batch only after the
   // callback: one step at a time, the coordinator back on the step's path.
   const lockstep = options.onBatchEnd !== undefined;
+  // Likewise a caller's onEpochEnd may stop the run at the epoch's end (Keras's
+  // stop_training): the loops do not start the next epoch before it has been heard.
+  const epochGate = () => (options.onEpochEnd ? (schedule.epochOf(handled) + 1) * schedule.stepsPerEpoch : Infinity);
   const publishAhead = () => {
-    const gate = Math.min(completed + (lockstep ? 1 : RING), checkpoints.next(handled) + 1, schedule.totalSteps);
+    const gate = Math.min(completed + (lockstep ? 1 : RING), checkpoints.next(handled) + 1, epochGate(), schedule.totalSteps);
     for (; published < gate; published++) {
       r.order.fill(published, batchSlot(views, published));
       loops.publishBatch(published);

@@ -113,6 +113,15 @@ describe('train()', () => {
     expect(Buffer.from(resumed.weights.buffer).equals(Buffer.from(result.weights.buffer))).toBe(true);
   });
 
+  it('an abort in onEpochEnd stops at that epoch\'s end, not steps later, and returns its history', async () => {
+    const abort = new AbortController();
+    const stopped = await train({ limit: 12800, epochs: 3, signal: abort.signal, callbacks: { onEpochEnd: (epoch) => { if (epoch === 0) abort.abort(); } } });
+    expect(stopped.stoppedBy).toBe('abort');
+    expect(stopped.steps).toBe(100); // 12,800 rows, batch 128: one epoch
+    expect(stopped.history.epoch).toEqual([0]);
+    expect(stopped.history.history.loss).toHaveLength(1);
+  });
+
   it('hands every event to a caller\'s pino logger', async () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });

@@ -51,7 +51,7 @@ console.log(JSON.stringify({ epochs: r.history.epoch, loss: r.history.history.lo
 import { train, ConfigError } from 'tfjs-parallel-trainer';
 import type { TrainResult } from 'tfjs-parallel-trainer';
 const r: TrainResult = await train({ workers: 2, epochs: 1, data: { dir: './idx' }, callbacks: { onEpochEnd: (epoch, logs) => console.log(epoch, logs.loss) } });
-const odd: number = r.eval!.train.odd.accuracy;
+const odd: number = r.eval!.train!.odd.accuracy;
 const e = new ConfigError('x');
 const code: 'E_CONFIG' = e.code;
 console.log(odd, code, r.layout.numParams);
