@@ -9,6 +9,7 @@ import { resolveSettings } from './settings/config.js';
 import { createLogger, wrapLogger } from './run/log.js';
 import { runSession } from './run/session.js';
 import type { SessionCallbacks, TrainResult } from './run/session.js';
+import type { EvalReport, LossReport, SplitReport, TaskSplitReport } from './metrics/eval.js';
 import type { SettingValues } from './settings/settings.js';
 
 // Written out rather than mapped from the settings table (src/settings/settings.ts), so
@@ -69,13 +70,16 @@ true satisfies Same<Required<TrainerSettings>, Omit<SettingValues, 'data' | 'tas
 
 export type { ArraySplit };
 
-export interface TrainOptions extends TrainerSettings {
+/** A task module's report of a split: its mean loss, with the class report when its output has class columns. */
+export type TaskReport = TaskSplitReport | LossReport;
+
+export interface TrainOptions<R extends EvalReport = EvalReport> extends TrainerSettings {
   /**
    * A directory of IDX files laid out like MNIST (a string or `{ dir }`), or typed
    * arrays `{ train: { images, labels, shape }, test? }`. Omitted: the built-in MNIST.
    */
   data?: string | { dir: string } | { train: ArraySplit; test?: ArraySplit };
-  callbacks?: SessionCallbacks;
+  callbacks?: SessionCallbacks<R>;
   /** false (default): silent; true: the CLI's log on stdout; or a pino logger that receives every event. */
   logger?: boolean | Logger;
   /** Stops the run after the step in flight; checkpoints when a directory is set. */
@@ -83,7 +87,7 @@ export interface TrainOptions extends TrainerSettings {
 }
 
 export type { TrainResult, SessionCallbacks as TrainCallbacks };
-export type { SplitReport, TaskSplitReport } from './metrics/eval.js';
+export type { EvalReport, LossReport, SplitReport, TaskSplitReport } from './metrics/eval.js';
 export type { ModelContext, TaskContext, TaskModule } from './task/contract.js';
 export { TaskError } from './task/contract.js';
 export type { ParamLayout, ParamSpec } from './model/layout.js';
@@ -97,11 +101,17 @@ export { OutputError, WriteError } from './files/outputs.js';
 export { NonFiniteError, ShardFailedError } from './engine/step-loops.js';
 
 /**
- * Trains data-parallel on worker threads and resolves to the history, the seed's report
- * and the weights. `train({})` runs the seed with its defaults. Bad input throws one of
- * the errors above before anything is written.
+ * Trains data-parallel on worker threads and resolves to the history, the evaluation's
+ * report and the weights. `train({})` runs the seed with its defaults. Bad input throws
+ * one of the errors above before anything is written. The report's type follows the
+ * task: the seed's SplitReport for the built-in task, a TaskReport for a task module.
  */
-export async function train(options: TrainOptions = {}): Promise<TrainResult> {
+export function train(options?: TrainOptions<SplitReport> & { task?: null }): Promise<TrainResult<SplitReport>>;
+export function train(options: TrainOptions<TaskReport> & { task: string | URL }): Promise<TrainResult<TaskReport>>;
+export function train(options?: TrainOptions): Promise<TrainResult<EvalReport>>;
+// The implementation takes callbacks of any report type: each overload's is one of them.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function train(options: TrainOptions<any> = {}): Promise<TrainResult<EvalReport>> {
   const { data, callbacks, logger = false, signal, ...settings } = options;
   const dir = typeof data === 'string' ? data : data && 'dir' in data ? data.dir : undefined;
   const arrays = data && typeof data === 'object' && 'train' in data ? data : undefined;

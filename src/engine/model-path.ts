@@ -34,8 +34,9 @@ export interface PathWorker {
   readState(out: Float32Array): void;
   /**
    * Forward only, for the evaluation: `rows` rows of `x` (scaled pixels) with their
-   * combined labels `y`: the predicted class of each into `classes`, and the rows' loss
-   * and sample-weight sums (0 when the path's evaluation does not use them).
+   * combined labels `y`: the predicted class of each into `classes` (when the model's
+   * output has class columns), and the rows' loss and sample-weight sums (0 when the
+   * path's evaluation does not use them).
    */
   predict(rows: number, x: Float32Array, y: Float32Array, classes: Uint8Array): { lossSum: number; weightSum: number };
 }

@@ -89,3 +89,13 @@ export function taskReport(labels: Uint8Array, predictions: Uint8Array, weights:
   const confusion = base.odd.confusion.map((row, i) => row.map((v, j) => v + base.even.confusion[i][j]));
   return { ...base, loss, confusion, ...(weights ? { weighted: base.condition1, unweighted: base.condition0 } : {}) };
 }
+
+/** A task's report of one split when its output has no class columns to read (a regression, say): the mean loss. */
+export interface LossReport {
+  rows: number;
+  /** The task's mean loss: the loss sum over the split divided as --normalize divides a batch's. */
+  loss: number;
+}
+
+/** What the evaluation reports of a split: the seed's report, a task's with class columns, or a task's mean loss. */
+export type EvalReport = SplitReport | TaskSplitReport | LossReport;

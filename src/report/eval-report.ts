@@ -1,6 +1,6 @@
 // The evaluation's reports (src/metrics/eval.ts) as readable text: what the CLI prints
 // on stderr at the end of a run and `npm run eval` prints.
-import type { GroupReport, SplitReport, TaskSplitReport } from '../metrics/eval.js';
+import type { GroupReport, LossReport, SplitReport, TaskSplitReport } from '../metrics/eval.js';
 
 
 function table(rows: (string | number)[][]): string {
@@ -49,4 +49,9 @@ export function formatTaskReport(name: string, r: TaskSplitReport): string {
     confusionTable('all rows', { rows: r.rows, accuracy: r.accuracy, confusion: r.confusion }),
     classTable(r),
   ].join('\n\n');
+}
+
+/** A task's report without class columns as readable text: its mean loss. */
+export function formatLossReport(name: string, r: LossReport): string {
+  return `== ${name} set: ${r.rows} rows, mean loss ${r.loss.toFixed(4)}`;
 }

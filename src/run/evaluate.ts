@@ -12,7 +12,7 @@ import { normaliserOf } from '../engine/step-loops.js';
 import { maskToString } from '../model/labels.js';
 import type { RunModel } from '../paths/path.js';
 import { evalReport, taskReport } from '../metrics/eval.js';
-import type { SplitReport } from '../metrics/eval.js';
+import type { EvalReport } from '../metrics/eval.js';
 import { firstLine } from '../task/load.js';
 import { tf } from '../task/tf.js';
 import type { Logger } from './log.js';
@@ -22,16 +22,12 @@ import { round } from '../metrics/step-stats.js';
 export type SplitName = 'train' | 'test';
 
 /** The evaluation's reports, of the splits the plan names (--eval). */
-export type EvalReports = { train?: SplitReport; test?: SplitReport };
+export type EvalReports = { train?: EvalReport; test?: EvalReport };
 
 /** The plan's evaluation of the weights after `steps` steps, logged as the `eval` event; null when none runs. */
 export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool, views: SharedViews, steps: number): Promise<EvalReports | null> {
   const { evaluation, model } = plan;
   if (evaluation.kind === 'off') return null;
-  if (evaluation.kind === 'skip') {
-    log.info({ event: 'eval', task: model.task.name, skipped: evaluation.reason }, 'eval');
-    return null;
-  }
   hold('evaluating');
   const start = performance.now();
   const sums = await predictSplits(wp, steps, evaluation.rows);
@@ -43,8 +39,10 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
       // The condition of each row is its combined label's last column.
       reports[split] = evalReport(labels, predictions, Uint8Array.from({ length: rows }, (_, r) => y[(r + 1) * (C + 1) - 1]), C);
     } else {
-      const { loss, weight } = sums[split];
-      reports[split] = taskReport(labels, predictions, rowWeights(model, y, rows), C, loss / normaliserOf(plan.config.normalize, rows, weight));
+      const { loss: lossSum, weight } = sums[split];
+      const loss = lossSum / normaliserOf(plan.config.normalize, rows, weight);
+      // The class report only when the output has class columns (the first numClasses).
+      reports[split] = model.classOutput ? taskReport(labels, predictions, rowWeights(model, y, rows), C, loss) : { rows, loss };
     }
   }
   const what = evaluation.kind === 'builtin' ? { mask: maskToString(plan.config.mask) } : { task: model.task.name };

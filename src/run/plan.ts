@@ -28,10 +28,9 @@ export interface RunLimits {
   evaluate?: boolean;
 }
 
-/** The evaluation after the last step: the seed's parity report or a task's, on the first rows of each split it names; or none (and why). */
+/** The evaluation after the last step: the seed's parity report or a task's, on the first rows of each split it names; or none. */
 export type EvaluationPlan =
   | { kind: 'builtin' | 'task'; rows: { readonly train?: number; readonly test?: number } }
-  | { kind: 'skip'; reason: string }
   | { kind: 'off' };
 
 export interface RunPlan {
@@ -97,11 +96,11 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
 
 /**
  * --eval and --eval-limit: the splits and how many of their first rows. The built-in task
- * keeps the seed's parity report on either path; a task's report needs class columns.
+ * keeps the seed's parity report on either path; any other task reports its mean loss,
+ * and the class report too when its output has class columns.
  */
 function evaluationOf(config: Config, model: RunModel, numTrain: number, numTest: number, evaluate: boolean): EvaluationPlan {
   if (!evaluate || config.evaluate === 'none') return { kind: 'off' };
-  if (!('builtin' in model.task.ref) && !model.classOutput) return { kind: 'skip', reason: `the model's output has no ${model.task.numClasses} class columns to evaluate` };
   const limit = config.evalLimit ?? Infinity;
   const rows = { ...(config.evaluate === 'all' ? { train: Math.min(numTrain, limit) } : {}), test: Math.min(numTest, limit) };
   return { kind: 'builtin' in model.task.ref ? 'builtin' : 'task', rows };

@@ -4,7 +4,7 @@
 import type { Dataset } from '../data/idx.js';
 import { hold } from '../engine/faults.js';
 import type { ParamLayout } from '../model/layout.js';
-import type { SplitReport } from '../metrics/eval.js';
+import type { EvalReport, SplitReport } from '../metrics/eval.js';
 import type { Config, ConfigBase } from '../settings/config.js';
 import type { RunLogger } from './log.js';
 import { WriteError } from '../files/outputs.js';
@@ -13,18 +13,19 @@ import type { EpochSummary, StepCallbacks } from './run-log.js';
 import { runPlan } from './coordinator.js';
 import type { StopReason } from './coordinator.js';
 
-/** What train() resolves to. */
-export interface TrainResult {
+/** What train() resolves to; `R`, the report of a split: the seed's for the built-in task, a task's (TaskSplitReport or LossReport) for a task module. */
+export interface TrainResult<R extends EvalReport = SplitReport> {
   /** The shape of tf.History: `epoch[i]` is the epoch of `history.loss[i]`. */
   history: { epoch: number[]; history: Record<'loss' | 'seconds' | 'samplesPerSec' | 'stepMsMedian', number[]> };
   /**
    * The report on the training rows and the test set (those `evaluate` names: both by
    * default), as in the `eval` log event: the seed's parity report for the built-in task;
-   * for a task module a TaskSplitReport (the same fields plus its mean loss, the whole
-   * confusion matrix and the weighted split). Null when stopped before the last step,
-   * with `evaluate: 'none'`, or when a task's output has no class columns.
+   * for a task module its mean loss, with the class report (a TaskSplitReport: the seed's
+   * fields, the whole confusion matrix and the weighted split) when its output has class
+   * columns, else a LossReport. Null when stopped before the last step or with
+   * `evaluate: 'none'`.
    */
-  eval: { train?: SplitReport; test?: SplitReport } | null;
+  eval: { train?: R; test?: R } | null;
   /** The trained weights, flat, in `layout` order. */
   weights: Float32Array;
   layout: ParamLayout;
@@ -34,9 +35,9 @@ export interface TrainResult {
   stoppedBy: StopReason | null;
 }
 
-export interface SessionCallbacks extends StepCallbacks {
+export interface SessionCallbacks<R extends EvalReport = EvalReport> extends StepCallbacks {
   /** After the run (and its evaluation): steps, the final epoch's loss, the report. */
-  onTrainEnd?: (logs: { steps: number; loss: number | null; eval: TrainResult['eval'] }) => void;
+  onTrainEnd?: (logs: { steps: number; loss: number | null; eval: TrainResult<R>['eval'] }) => void;
 }
 
 export interface Session {
@@ -59,7 +60,7 @@ export interface Session {
 /** The reason the signal carries when it is a signal name (the CLI's), else 'abort'. */
 const stopReason = (signal: AbortSignal): StopReason => (signal.reason === 'SIGINT' || signal.reason === 'SIGTERM' ? signal.reason : 'abort');
 
-export async function runSession(s: Session): Promise<TrainResult> {
+export async function runSession(s: Session): Promise<TrainResult<EvalReport>> {
   const { plan, data, invalid } = await prepareRun(s.resolve, s.data, s.onInvalidCheckpoint);
   await s.beforeStart?.();
   const stopRequested = () => (s.signal?.aborted ? stopReason(s.signal) : null);
@@ -75,7 +76,7 @@ export async function runSession(s: Session): Promise<TrainResult> {
     // A stop during the evaluation or the pool's shutdown still ends the run as a stop.
     const stoppedBy = summary.stoppedBy ?? stopRequested();
     if (stoppedBy && !summary.stoppedBy) log.warn({ event: 'run_stopped', signal: stoppedBy, step: summary.steps }, 'run_stopped');
-    const result: TrainResult = {
+    const result: TrainResult<EvalReport> = {
       history: historyOf(summary.epochs), eval: summary.eval, weights: summary.weights, layout: summary.layout, steps: summary.steps, stoppedBy,
     };
     // Every step ran (a stop that came later, during the evaluation, keeps its report).

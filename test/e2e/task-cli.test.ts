@@ -209,3 +209,43 @@ describe('the examples, each on a few hundred rows', () => {
     });
   }
 });
+
+describe('a regression task (no class columns): the evaluation reports its mean loss', () => {
+  it('trains on a label that depends on the image, and the mean test loss equals one process on the same rows and weights', async () => {
+    const dir = tmpDir('task-regression-');
+    const task = join(dir, 'brightness.mjs');
+    writeFileSync(task, `
+// The label: an image's mean brightness (bytes / 255), one column, given with the data.
+export const labelWidth = 1;
+export function model({ tf, inputShape }) {
+  return tf.sequential({ layers: [tf.layers.flatten({ inputShape }), tf.layers.dense({ units: 1 })] });
+}
+export function loss({ tf }, yTrue, yPred) {
+  return tf.mean(tf.square(tf.sub(yTrue, yPred)), -1);
+}
+`);
+    const m = (await import('../helpers.js')).mnistData();
+    const [N, T] = [4096, 500];
+    const split = (s: typeof m.train, n: number) => {
+      const images = s.images.slice(0, n * 784);
+      const labels = Float32Array.from({ length: n }, (_, i) => images.subarray(i * 784, (i + 1) * 784).reduce((a, b) => a + b, 0) / 784 / 255);
+      return { images, labels, shape: [n, 28, 28], labelWidth: 1 };
+    };
+    const data = { train: split(m.train, N), test: split(m.test, T) };
+    const r = await train({ task, data, epochs: 10, batchSize: 64, lr: 0.002 });
+    const test = r.eval!.test!;
+    expect(Object.keys(test).sort()).toEqual(['loss', 'rows']);
+    expect(test.rows).toBe(T);
+    // One process: the task's model with the trained weights, on the same rows, in stock TF.js.
+    await tf.setBackend('cpu');
+    const { model } = await import(task);
+    const net = model({ tf, inputShape: [28, 28], numClasses: 10 }) as tf.LayersModel;
+    net.setWeights(r.layout.params.map((p) => tf.tensor(r.weights.subarray(p.offset, p.offset + p.size), p.shape)));
+    const x = tf.tensor(Float32Array.from(data.test.images, (b) => b / 255), [T, 28, 28]);
+    const mse = (await tf.mean(tf.square(tf.sub(net.predict(x) as tf.Tensor, tf.tensor2d(data.test.labels, [T, 1])))).data())[0];
+    expect(Math.abs(test.loss - mse) / mse).toBeLessThan(1e-5);
+    // Learned something: below the loss of predicting the mean brightness of the training rows.
+    const mean = data.train.labels.reduce((a, b) => a + b, 0) / N;
+    expect(test.loss).toBeLessThan(data.test.labels.reduce((a, b) => a + (b - mean) ** 2, 0) / T);
+  }, 120_000);
+});

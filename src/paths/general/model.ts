@@ -133,15 +133,15 @@ export class GeneralModel {
   }
 
   /**
-   * Inference on `rows` rows: the first `numClasses` output columns' argmax into
-   * `classes`, and the rows' loss and weight sums.
+   * Inference on `rows` rows: the rows' loss and weight sums, and, when the output has
+   * class columns (`classes` given), the first `numClasses` output columns' argmax into
+   * `classes`.
    */
-  predict(rows: number, x: Float32Array, y: Float32Array, numClasses: number, classes: Uint8Array): { lossSum: number; weightSum: number } {
+  predict(rows: number, x: Float32Array, y: Float32Array, numClasses: number, classes: Uint8Array | null): { lossSum: number; weightSum: number } {
     return tf.tidy(() => {
       const { xt, yt } = this.inputs(rows, x, y);
       const pred = this.model.apply(xt, { training: false }) as tf.Tensor;
-      const arg = tf.argMax(tf.slice(pred, [0, 0], [-1, numClasses]), 1).dataSync();
-      classes.set(arg);
+      if (classes) classes.set(tf.argMax(tf.slice(pred, [0, 0], [-1, numClasses]), 1).dataSync());
       return { lossSum: tf.sum(this.lossOf(yt, pred, rows)).dataSync()[0], weightSum: this.weightSum(yt, rows) };
     });
   }

@@ -24,7 +24,7 @@ export async function generalModel(config: Config, data: Dataset, task: LoadedTa
   const rowShape = builtin ? [n] : data.train.shape;
   const plan = await planModel(task, config.seed, rowShape, { x, y, rows });
   const spec: ModelSpec = { inputSize: n, hidden: builtin ? config.model.hidden : [], numClasses: task.numClasses };
-  const workerSettings: GeneralSettings = { task: task.ref, topology: plan.topology, mask: config.mask, seed: config.seed, weighted: config.normalize !== 'batch' };
+  const workerSettings: GeneralSettings = { task: task.ref, topology: plan.topology, mask: config.mask, seed: config.seed, weighted: config.normalize !== 'batch', classOutput: plan.classOutput };
   return {
     path: 'general', task, spec, layout: plan.layout, topology: plan.topology, trainable: plan.trainable, classOutput: plan.classOutput,
     labelRows: { train: new Float32Array(labels.trainY), test: new Float32Array(labels.testY) },

@@ -21,13 +21,15 @@ export interface GeneralSettings {
   seed: number;
   /** The step's weight sum is needed (--normalize weight or condition). */
   weighted: boolean;
+  /** The output has the numClasses class columns the evaluation's class report reads. */
+  classOutput: boolean;
 }
 
 export async function createGeneralWorker(init: WorkerInit, views: SharedViews): Promise<PathWorker> {
   const g = init.path.settings as GeneralSettings;
   const task = await importTask(g.task, g.mask);
   const model = await GeneralModel.create(g.topology, init.layout, task, g.weighted);
-  const worker = new GeneralWorker(init, views, model, g.seed, task.numClasses);
+  const worker = new GeneralWorker(init, views, model, g.seed, task.numClasses, g.classOutput);
   worker.warmUp();
   return worker;
 }
@@ -38,7 +40,7 @@ class GeneralWorker implements PathWorker {
 
   constructor(
     private readonly init: WorkerInit, private readonly views: SharedViews, private readonly model: GeneralModel,
-    private readonly seed: number, private readonly numClasses: number,
+    private readonly seed: number, private readonly numClasses: number, private readonly classOutput: boolean,
   ) {
     const maxRows = batchSlot(views, 0).length;
     this.x = new Float32Array(maxRows * init.inputSize);
@@ -98,6 +100,6 @@ class GeneralWorker implements PathWorker {
   }
 
   predict(rows: number, x: Float32Array, y: Float32Array, classes: Uint8Array): { lossSum: number; weightSum: number } {
-    return this.model.predict(rows, x, y, this.numClasses, classes);
+    return this.model.predict(rows, x, y, this.numClasses, this.classOutput ? classes : null);
   }
 }
