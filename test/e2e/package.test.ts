@@ -52,6 +52,12 @@ import { train, ConfigError } from 'tfjs-parallel-trainer';
 import type { TrainResult } from 'tfjs-parallel-trainer';
 const r: TrainResult = await train({ workers: 2, epochs: 1, data: { dir: './idx' }, callbacks: { onEpochEnd: (epoch, logs) => console.log(epoch, logs.loss) } });
 const odd: number = r.eval!.train!.odd.accuracy;
+// A task module's report: its loss with no cast; the class report after narrowing.
+const t = await train({ task: './my-task.mjs', epochs: 1 });
+const loss: number = t.eval!.test!.loss;
+const test = t.eval!.test!;
+const acc: number | null = 'accuracy' in test ? test.accuracy : null;
+console.log(loss, acc);
 const e = new ConfigError('x');
 const code: 'E_CONFIG' = e.code;
 console.log(odd, code, r.layout.numParams);
@@ -64,7 +70,9 @@ await train({ wokers: 2 });
 `);
     const bad = run(process.execPath, [tsc, '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--strict', '--noEmit', '--types', 'node', 'bad.mts'], project);
     expect(bad.status).not.toBe(0);
-    expect(bad.stdout).toMatch(/bad\.mts.*'wokers' does not exist in type 'TrainOptions'/);
+    // Every overload of train() (the built-in task's, a task's, either) names the option.
+    expect(bad.stdout).toMatch(/^bad\.mts\(3,15\): error TS2769/);
+    expect(bad.stdout).toMatch(/'wokers' does not exist in type 'TrainOptions<SplitReport>.*Did you mean to write 'workers'\?/);
   });
 
   it('npx tfjs-parallel-trainer train trains and prints the report; the command answers --help', () => {
