@@ -13,6 +13,14 @@ export interface PartRows {
   at: number;
 }
 
+/** A predict's sums over its rows (the evaluation divides them). */
+export interface PredictSums {
+  lossSum: number;
+  weightSum: number;
+  metricSums: number[];
+  metricWeight: number;
+}
+
 export interface PathWorker {
   /**
    * Gathers rows `indices[start..end)` of the step's batch into the path's input
@@ -36,7 +44,8 @@ export interface PathWorker {
    * Forward only, for the evaluation: `rows` rows of `x` (scaled pixels) with their
    * combined labels `y`: the predicted class of each into `classes` (when the model's
    * output has class columns), and the rows' loss and sample-weight sums (0 when the
-   * path's evaluation does not use them).
+   * path's evaluation does not use them), and each of the task's metrics summed over the
+   * rows (weighted by its sample weights: their sum is `metricWeight`).
    */
-  predict(rows: number, x: Float32Array, y: Float32Array, classes: Uint8Array): { lossSum: number; weightSum: number };
+  predict(rows: number, x: Float32Array, y: Float32Array, classes: Uint8Array): PredictSums;
 }

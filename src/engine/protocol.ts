@@ -105,6 +105,9 @@ export interface PredictTask {
 
 export interface PredictResult {
   rows: number;
+  /** Each of the task's metrics summed over the rows (weighted), and the weights' sum (PathWorker.predict). */
+  metricSums: number[];
+  metricWeight: number;
   /** The rows' loss and weight sums (for the eval's mean loss), when the path computes them. */
   lossSum: number;
   weightSum: number;

@@ -205,6 +205,8 @@ export class StepWorker {
     const x = new Float32Array(PREDICT_ROWS * init.inputSize);
     let lossSum = 0;
     let weightSum = 0;
+    let metricSums: number[] = [];
+    let metricWeight = 0;
     path.useWeights(weightsAt(views, task.steps));
     try {
       for (let start = task.start; start < task.end; start += PREDICT_ROWS) {
@@ -213,11 +215,13 @@ export class StepWorker {
         const r = path.predict(rows, x, y.subarray(start * init.labelWidth), classes.subarray(start, start + rows));
         lossSum += r.lossSum;
         weightSum += r.weightSum;
+        metricSums = r.metricSums.map((m, i) => m + (metricSums[i] ?? 0));
+        metricWeight += r.metricWeight;
       }
     } finally {
       path.release();
     }
-    return { rows: task.end - task.start, lossSum, weightSum };
+    return { rows: task.end - task.start, lossSum, weightSum, metricSums, metricWeight };
   }
 }
 

@@ -81,6 +81,8 @@ export interface TaskSplitReport extends SplitReport {
   /** With a weight export: accuracy on the rows whose weight is > 0 and on those whose weight is 0 (condition1 and condition0). */
   weighted?: { rows: number; accuracy: number };
   unweighted?: { rows: number; accuracy: number };
+  /** Each metric the task exports, its mean over the split (weighted by the task's sample weights when it exports them). */
+  metrics?: Record<string, number>;
 }
 
 export function taskReport(labels: Uint8Array, predictions: Uint8Array, weights: Float32Array | null, numClasses: number, loss: number): TaskSplitReport {
@@ -95,6 +97,8 @@ export interface LossReport {
   rows: number;
   /** The task's mean loss: the loss sum over the split divided as --normalize divides a batch's. */
   loss: number;
+  /** Each metric the task exports, its mean over the split (weighted by the task's sample weights when it exports them). */
+  metrics?: Record<string, number>;
 }
 
 /** What the evaluation reports of a split: the seed's report, a task's with class columns, or a task's mean loss. */

@@ -45,7 +45,7 @@ export function formatTaskReport(name: string, r: TaskSplitReport): string {
     ? ` (weight > 0: ${r.weighted.accuracy.toFixed(4)} on ${r.weighted.rows}; weight 0: ${r.unweighted.accuracy.toFixed(4)} on ${r.unweighted.rows})`
     : '';
   return [
-    `== ${name} set: ${r.rows} rows, accuracy ${r.accuracy.toFixed(4)}${split}, mean loss ${r.loss.toFixed(4)}`,
+    `== ${name} set: ${r.rows} rows, accuracy ${r.accuracy.toFixed(4)}${split}, mean loss ${r.loss.toFixed(4)}${metricsText(r.metrics)}`,
     confusionTable('all rows', { rows: r.rows, accuracy: r.accuracy, confusion: r.confusion }),
     classTable(r),
   ].join('\n\n');
@@ -53,5 +53,8 @@ export function formatTaskReport(name: string, r: TaskSplitReport): string {
 
 /** A task's report without class columns as readable text: its mean loss. */
 export function formatLossReport(name: string, r: LossReport): string {
-  return `== ${name} set: ${r.rows} rows, mean loss ${r.loss.toFixed(4)}`;
+  return `== ${name} set: ${r.rows} rows, mean loss ${r.loss.toFixed(4)}${metricsText(r.metrics)}`;
 }
+
+/** A task's metrics after its loss: `, mae 0.0123, mse 0.0004`. */
+const metricsText = (metrics: Record<string, number> | undefined) => Object.entries(metrics ?? {}).map(([name, v]) => `, ${name} ${v.toFixed(4)}`).join('');

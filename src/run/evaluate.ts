@@ -39,10 +39,14 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
       // The condition of each row is its combined label's last column.
       reports[split] = evalReport(labels, predictions, Uint8Array.from({ length: rows }, (_, r) => y[(r + 1) * (C + 1) - 1]), C);
     } else {
-      const { loss: lossSum, weight } = sums[split];
+      const { loss: lossSum, weight, metrics: metricSums, metricWeight } = sums[split];
       const loss = lossSum / normaliserOf(plan.config.normalize, rows, weight);
+      // Each metric's (weighted) mean; none without a metrics export.
+      const metrics = model.task.metrics.length > 0
+        ? { metrics: Object.fromEntries(model.task.metrics.map((m, i) => [m.name, (metricSums[i] ?? 0) / (metricWeight || 1)])) }
+        : {};
       // The class report only when the output has class columns (the first numClasses).
-      reports[split] = model.classOutput ? taskReport(labels, predictions, rowWeights(model, y, rows), C, loss) : { rows, loss };
+      reports[split] = model.classOutput ? { ...taskReport(labels, predictions, rowWeights(model, y, rows), C, loss), ...metrics } : { rows, loss, ...metrics };
     }
   }
   const what = evaluation.kind === 'builtin' ? { mask: maskToString(plan.config.mask) } : { task: model.task.name };
@@ -56,14 +60,17 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
  * split's loss and weight sums (when the path computes them).
  */
 async function predictSplits(wp: WorkerPool, steps: number, rowsOf: { train?: number; test?: number }) {
-  const sums = { train: { loss: 0, weight: 0 }, test: { loss: 0, weight: 0 } };
+  const sums = { train: { loss: 0, weight: 0, metrics: [] as number[], metricWeight: 0 }, test: { loss: 0, weight: 0, metrics: [] as number[], metricWeight: 0 } };
   const jobs: Promise<unknown>[] = [];
   for (const [split, rows] of Object.entries(rowsOf) as [SplitName, number][]) {
     for (const [start, end] of splitShards(rows, wp.threads.length * 2)) {
       if (end <= start) continue;
       jobs.push((wp.pool.run({ kind: TASK.predict, steps, split, start, end }) as Promise<PredictResult>).then((r) => {
-        sums[split].loss += r.lossSum;
-        sums[split].weight += r.weightSum;
+        const sum = sums[split];
+        sum.loss += r.lossSum;
+        sum.weight += r.weightSum;
+        sum.metrics = r.metricSums.map((m, i) => m + (sum.metrics[i] ?? 0));
+        sum.metricWeight += r.metricWeight;
       }));
     }
   }

@@ -33,6 +33,12 @@ export interface TaskModule<TF = any, Tensor = any, Model = any> {
   weight?(ctx: TaskContext<TF>, yTrue: Tensor): Tensor;
   /** Classes of the data's integer labels and of the first output columns (default 10). */
   numClasses?: number;
+  /**
+   * What the evaluation reports beside the mean loss, each averaged over a split
+   * (weighted by `weight` when exported): built-in names (`accuracy`, `binaryAccuracy`,
+   * `mae`, `mse`), or an object of names to those or to per-sample functions.
+   */
+  metrics?: readonly ('accuracy' | 'binaryAccuracy' | 'mae' | 'mse')[] | Record<string, 'accuracy' | 'binaryAccuracy' | 'mae' | 'mse' | ((ctx: TaskContext<TF>, yTrue: Tensor, yPred: Tensor) => Tensor)>;
 }
 
 /** A task module that cannot be used: exit 2 at start-up, one line naming the module and the export. */
@@ -40,4 +46,4 @@ export class TaskError extends Error {
   readonly code = 'E_TASK';
 }
 
-export const TASK_EXPORTS = ['model', 'loss', 'labelWidth', 'label', 'weight', 'numClasses'] as const;
+export const TASK_EXPORTS = ['model', 'loss', 'labelWidth', 'label', 'weight', 'numClasses', 'metrics'] as const;

@@ -16,6 +16,8 @@ import type { MaskRule } from '../model/labels.js';
 import { builtinTask } from './builtin.js';
 import type { BuiltinSpec } from './builtin.js';
 import { TaskError } from './contract.js';
+import { metricsOf } from './metrics.js';
+import type { Metric } from './metrics.js';
 import type { TaskModule } from './contract.js';
 import type { Task } from './tf.js';
 import { STOCK_CLASSES, tf } from './tf.js';
@@ -36,6 +38,8 @@ export interface LoadedTask {
   label: (cls: number, out: Float32Array) => void;
   /** The module has its own label(): --mask does not apply to it. */
   ownLabel: boolean;
+  /** The metrics the evaluation reports beside the loss (the metrics export). */
+  metrics: Metric[];
 }
 
 /** A user's --task: a path (relative to the current directory) or a file: URL. */
@@ -100,7 +104,8 @@ function checkExports(m: TaskModule, name: string, ref: TaskRef, mask: MaskRule)
       : () => {
         throw new TaskError(`${name}: export "labelWidth" is ${labelWidth} and there is no label export: the data must bring combined labels of ${labelWidth} columns (a .npy y of [N, ${labelWidth}])`);
       };
-  return { name, ref, module: m, numClasses, labelWidth, label, ownLabel: m.label !== undefined && !('builtin' in ref) };
+  const metrics = metricsOf(m.metrics, name, numClasses);
+  return { name, ref, module: m, numClasses, labelWidth, label, ownLabel: m.label !== undefined && !('builtin' in ref), metrics };
 }
 
 /** What the coordinator knows of a task's model once it is built and checked. */
@@ -216,7 +221,7 @@ function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], p
   const { rows } = probe;
   const m = task.module as Task;
   /** The export's result on the probe rows, checked to be one value per sample. */
-  const perSample = (exp: 'loss' | 'weight', call: () => unknown): tfc.Tensor => {
+  const perSample = (exp: string, call: () => unknown): tfc.Tensor => {
     let out: unknown;
     try {
       out = call();
@@ -233,6 +238,9 @@ function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], p
     const x = tfc.tensor(probe.x.subarray(0, rows * inputShape.reduce((a, b) => a * b, 1)), [rows, ...inputShape]);
     const y = tfc.tensor2d(probe.y.subarray(0, rows * task.labelWidth), [rows, task.labelWidth]);
     if (m.weight) perSample('weight', () => m.weight!({ tf }, y));
+    // Every metric on the model's output (inference), as the evaluation will take it.
+    const out = model.apply(x, { training: false }) as tfc.Tensor;
+    for (const metric of task.metrics) perSample(`metrics" metric "${metric.name}`, () => metric.fn({ tf }, y, out));
     const vars = model.trainableWeights.map((w) => (w as unknown as { val: tfc.Variable }).val);
     try {
       withSeededRandom(0, () => tfc.variableGrads(() => {

@@ -35,6 +35,8 @@ describe('a task module that misbehaves at start-up: exit 2, one line naming the
     ['label without labelWidth', (s) => s.replace('export const labelWidth = 11;', ''), /bad\.mjs: export "labelWidth" is missing/],
     ['loss of the wrong shape', (s) => s.replace('return tf.mul(ce, odd);', 'return tf.sum(tf.mul(ce, odd));'), /bad\.mjs: export "loss" returned shape \[\] for 2 rows; expected \[2\], one value per sample/],
     ['weight throws', (s) => s.replace('return yTrue.slice([0, 10]', 'throw new Error("heavy");\n  return yTrue.slice([0, 10]'), /bad\.mjs: export "weight" threw on 2 rows: heavy/],
+    ['an unknown metric', (s) => `${s}\nexport const metrics = ['accuracy', 'f1'];\n`, /bad\.mjs: export "metrics" has "f1": an unknown metric \(built-in: accuracy, binaryAccuracy, mae, mse\)/],
+    ['a metric of the wrong shape', (s) => `${s}\nexport const metrics = { total: ({ tf }, yTrue, yPred) => tf.sum(yPred) };\n`, /bad\.mjs: export "metrics" metric "total" returned shape \[\] for 2 rows; expected \[2\], one value per sample/],
     ['input of another size', (s) => s.replace('targetShape: [...inputShape, 1], inputShape', 'targetShape: [28, 14, 1], inputShape: [28, 14]'), /bad\.mjs: export "model" takes rows of shape \[28,14\]; the data's rows are \[28,28\]/],
   ];
   for (const [name, patch, message] of cases) {
@@ -223,6 +225,7 @@ export function model({ tf, inputShape }) {
 export function loss({ tf }, yTrue, yPred) {
   return tf.mean(tf.square(tf.sub(yTrue, yPred)), -1);
 }
+export const metrics = { mae: 'mae', mse: 'mse', bias: ({ tf }, yTrue, yPred) => tf.reshape(tf.sub(yPred, yTrue), [-1]) };
 `);
     const m = (await import('../helpers.js')).mnistData();
     const [N, T] = [4096, 500];
@@ -234,7 +237,7 @@ export function loss({ tf }, yTrue, yPred) {
     const data = { train: split(m.train, N), test: split(m.test, T) };
     const r = await train({ task, data, epochs: 10, batchSize: 64, lr: 0.002 });
     const test = r.eval!.test!;
-    expect(Object.keys(test).sort()).toEqual(['loss', 'rows']);
+    expect(Object.keys(test).sort()).toEqual(['loss', 'metrics', 'rows']);
     expect(test.rows).toBe(T);
     // One process: the task's model with the trained weights, on the same rows, in stock TF.js.
     await tf.setBackend('cpu');
@@ -242,10 +245,28 @@ export function loss({ tf }, yTrue, yPred) {
     const net = model({ tf, inputShape: [28, 28], numClasses: 10 }) as tf.LayersModel;
     net.setWeights(r.layout.params.map((p) => tf.tensor(r.weights.subarray(p.offset, p.offset + p.size), p.shape)));
     const x = tf.tensor(Float32Array.from(data.test.images, (b) => b / 255), [T, 28, 28]);
-    const mse = (await tf.mean(tf.square(tf.sub(net.predict(x) as tf.Tensor, tf.tensor2d(data.test.labels, [T, 1])))).data())[0];
+    const diff = tf.sub(net.predict(x) as tf.Tensor, tf.tensor2d(data.test.labels, [T, 1]));
+    const mean = async (t: tf.Tensor) => (await tf.mean(t).data())[0];
+    const [mse, mae, bias] = [await mean(tf.square(diff)), await mean(tf.abs(diff)), await mean(diff)];
     expect(Math.abs(test.loss - mse) / mse).toBeLessThan(1e-5);
+    // The metrics, averaged over the split: the built-in mse is the loss here.
+    expect(Math.abs(test.metrics!.mse - mse) / mse).toBeLessThan(1e-5);
+    expect(Math.abs(test.metrics!.mae - mae) / mae).toBeLessThan(1e-5);
+    expect(Math.abs(test.metrics!.bias - bias)).toBeLessThan(1e-5 * mae);
     // Learned something: below the loss of predicting the mean brightness of the training rows.
-    const mean = data.train.labels.reduce((a, b) => a + b, 0) / N;
-    expect(test.loss).toBeLessThan(data.test.labels.reduce((a, b) => a + (b - mean) ** 2, 0) / T);
+    const trainMean = data.train.labels.reduce((a, b) => a + b, 0) / N;
+    expect(test.loss).toBeLessThan(data.test.labels.reduce((a, b) => a + (b - trainMean) ** 2, 0) / T);
+  }, 120_000);
+});
+
+describe('a metric weighted by the task\'s sample weights', () => {
+  it("the CNN task's accuracy metric is the class report's accuracy on the rows of weight 1", async () => {
+    const task = taskFile(tmpDir('task-metric-'), 'cnn-metric.mjs', (src) => `${src}\nexport const metrics = ['accuracy'];\n`);
+    const r = await train({ task, limit: 512, batchSize: 64, epochs: 1 });
+    const test = r.eval!.test!;
+    if (!('accuracy' in test)) throw new Error('expected the class report');
+    expect(test.weighted!.rows).toBe(5074);
+    expect(test.metrics!.accuracy).toBeCloseTo(test.weighted!.accuracy, 6);
+    expect(test.metrics!.accuracy).not.toBeCloseTo(test.accuracy, 3); // weighted: not every row's
   }, 120_000);
 });

@@ -1,6 +1,6 @@
 // The fast path in a step-loop thread: the built-in task's MLP, forward and backward by
 // hand-written gradients on raw TF.js kernels (src/model/mlp.ts), no TF.js model.
-import type { PartRows, PathWorker } from '../../engine/model-path.js';
+import type { PartRows, PathWorker, PredictSums } from '../../engine/model-path.js';
 import { PREDICT_ROWS } from '../../engine/protocol.js';
 import type { WorkerInit } from '../../engine/protocol.js';
 import { batchSlot } from '../../engine/shared-memory.js';
@@ -72,10 +72,10 @@ class FastWorker implements PathWorker {
     // Dense layers have no non-trainable weights.
   }
 
-  predict(rows: number, x: Float32Array, _y: Float32Array, classes: Uint8Array): { lossSum: number; weightSum: number } {
+  predict(rows: number, x: Float32Array, _y: Float32Array, classes: Uint8Array): PredictSums {
     logitsInto(this.k, this.w, this.spec, rows, x, this.logits);
     argmaxRows(this.logits, this.spec.numClasses, classes.subarray(0, rows));
-    return { lossSum: 0, weightSum: 0 };
+    return { lossSum: 0, weightSum: 0, metricSums: [], metricWeight: 0 }; // the seed's report reads the classes only
   }
 
   private buffersAt(at: number): MlpInputs {

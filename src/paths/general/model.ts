@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { models } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { PredictSums } from '../../engine/model-path.js';
 import type { ParamLayout } from '../../model/layout.js';
 import { paramView } from '../../model/layout.js';
 import { fuseLayers } from '../../model/fused/index.js';
@@ -133,17 +134,42 @@ export class GeneralModel {
   }
 
   /**
-   * Inference on `rows` rows: the rows' loss and weight sums, and, when the output has
-   * class columns (`classes` given), the first `numClasses` output columns' argmax into
-   * `classes`.
+   * Inference on `rows` rows: the rows' loss and weight sums; each metric's sum over the
+   * rows, weighted by the task's sample weights when it exports `weight`, and those
+   * weights' sum (`metricWeight`, the rows without); and, when the output has class
+   * columns (`classes` given), the first `numClasses` output columns' argmax into `classes`.
    */
-  predict(rows: number, x: Float32Array, y: Float32Array, numClasses: number, classes: Uint8Array | null): { lossSum: number; weightSum: number } {
+  predict(rows: number, x: Float32Array, y: Float32Array, numClasses: number, classes: Uint8Array | null): PredictSums {
     return tf.tidy(() => {
       const { xt, yt } = this.inputs(rows, x, y);
       const pred = this.model.apply(xt, { training: false }) as tf.Tensor;
       if (classes) classes.set(tf.argMax(tf.slice(pred, [0, 0], [-1, numClasses]), 1).dataSync());
-      return { lossSum: tf.sum(this.lossOf(yt, pred, rows)).dataSync()[0], weightSum: this.weightSum(yt, rows) };
+      const w = this.task.metrics.length > 0 ? this.sampleWeights(yt, rows) : null;
+      const metricSums = this.task.metrics.map((m) => {
+        let v: tf.Tensor;
+        try {
+          v = m.fn({ tf: tfNamespace }, yt, pred);
+        } catch (e) {
+          throw new TaskRuntimeError(`${this.task.name}: metric "${m.name}" threw: ${firstLine(e)}`);
+        }
+        return tf.sum(w ? tf.mul(v, w) : v).dataSync()[0];
+      });
+      return {
+        lossSum: tf.sum(this.lossOf(yt, pred, rows)).dataSync()[0], weightSum: this.weightSum(yt, rows),
+        metricSums, metricWeight: w ? tf.sum(w).dataSync()[0] : rows,
+      };
     });
+  }
+
+  /** The task's sample weights of the rows (its weight export), or null without one. */
+  private sampleWeights(yt: tf.Tensor, rows: number): tf.Tensor | null {
+    const fn = (this.task.module as Task).weight;
+    if (!fn) return null;
+    const w = fn({ tf: tfNamespace }, yt);
+    if (!(w instanceof tf.Tensor) || w.shape.length !== 1 || w.shape[0] !== rows) {
+      throw new TaskRuntimeError(`${this.task.name}: export "weight" returned shape [${(w as tf.Tensor | undefined)?.shape}] for ${rows} rows; expected [${rows}]`);
+    }
+    return w;
   }
 
   private inputs(rows: number, x: Float32Array, y: Float32Array) {

@@ -1,6 +1,6 @@
 // The general path in a step-loop thread: the task's Layers model, rebuilt from the
 // coordinator's topology, its loss differentiated by TF.js autodiff (model.ts).
-import type { PartRows, PathWorker } from '../../engine/model-path.js';
+import type { PartRows, PathWorker, PredictSums } from '../../engine/model-path.js';
 import { TASK_FAULT } from '../../engine/protocol.js';
 import type { WorkerInit } from '../../engine/protocol.js';
 import { batchSlot } from '../../engine/shared-memory.js';
@@ -99,7 +99,7 @@ class GeneralWorker implements PathWorker {
     this.model.readState(out);
   }
 
-  predict(rows: number, x: Float32Array, y: Float32Array, classes: Uint8Array): { lossSum: number; weightSum: number } {
+  predict(rows: number, x: Float32Array, y: Float32Array, classes: Uint8Array): PredictSums {
     return this.model.predict(rows, x, y, this.numClasses, this.classOutput ? classes : null);
   }
 }
