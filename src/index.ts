@@ -104,9 +104,10 @@ export { NonFiniteError, ShardFailedError } from './engine/step-loops.js';
  * Trains data-parallel on worker threads and resolves to the history, the evaluation's
  * report and the weights. `train({})` runs the seed with its defaults. Bad input throws
  * one of the errors above before anything is written. The report's type follows the
- * task: the seed's SplitReport for the built-in task, a TaskReport for a task module.
+ * task: the seed's SplitReport for the built-in task, a TaskReport for a task module,
+ * either for a resumed run (its task is the checkpoint's).
  */
-export function train(options?: TrainOptions<SplitReport> & { task?: null }): Promise<TrainResult<SplitReport>>;
+export function train(options?: TrainOptions<SplitReport> & { task?: null; resume?: null }): Promise<TrainResult<SplitReport>>;
 export function train(options: TrainOptions<TaskReport> & { task: string | URL }): Promise<TrainResult<TaskReport>>;
 export function train(options?: TrainOptions): Promise<TrainResult<EvalReport>>;
 // The implementation takes callbacks of any report type: each overload's is one of them.
@@ -118,7 +119,7 @@ export async function train(options: TrainOptions<any> = {}): Promise<TrainResul
   const task = settings.task instanceof URL ? settings.task.href : settings.task;
   const rest: Record<string, unknown> = { ...settings, task, ...(dir === undefined ? {} : { data: dir }) };
   return runSession({
-    resolve: (base) => resolveSettings(rest, base),
+    resolve: (base, crossChecks) => resolveSettings(rest, base, crossChecks),
     data: arrays ? (numClasses) => datasetFromArrays(arrays, numClasses) : undefined,
     logger: (config) => {
       if (logger === true) return createLogger(config.logLevel, config.logFile, config.logFormat);

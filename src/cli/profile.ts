@@ -56,7 +56,7 @@ async function run(argv: string[]): Promise<void> {
     byShape: own['by-shape'] === true,
   };
   const top = intFlag(own, 'top', Number.MAX_SAFE_INTEGER);
-  const prepared = await prepareRun((base) => resolveConfig(rest, base), undefined);
+  const prepared = await prepareRun((base, crossChecks) => resolveConfig(rest, base, crossChecks), undefined);
   const result = await profileStep(prepared, opts);
   process.stdout.write(own.json ? `${JSON.stringify(result)}\n` : formatProfile(result, top));
 }

@@ -60,7 +60,7 @@ async function runCli(argv: string[], stopRequested: () => NodeJS.Signals | null
   let result;
   try {
     result = await runSession({
-      resolve: (base) => resolveConfig(argv, base),
+      resolve: (base, crossChecks) => resolveConfig(argv, base, crossChecks),
       logger: (config) => {
         const logger = createLogger(config.logLevel, config.logFile, config.logFormat);
         setLog(logger.log);

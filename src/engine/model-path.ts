@@ -29,7 +29,7 @@ export interface PathWorker {
    * sum when the labels alone give it (the built-in task's condition count), else 0.
    */
   gather(indices: Int32Array, start: number, end: number, at: number): number;
-  /** Takes the weights a step (or an evaluation) reads; `release` undoes what it built. */
+  /** Takes the weights a step (or an evaluation) reads; `release` undoes what it built, also after a useWeights that threw part way. */
   useWeights(weights: Float32Array): void;
   release(): void;
   /**

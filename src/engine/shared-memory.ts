@@ -175,6 +175,11 @@ export interface SharedViews {
 }
 
 export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
+  // A layout of another size than the memory was made for (a worker's set-up that
+  // disagrees with the coordinator's) is named, not left to a typed array's RangeError.
+  if (b.weights.byteLength !== 2 * numParams * 4) {
+    throw new Error(`parameter layout mismatch: the shared weights hold ${b.weights.byteLength / 8} parameters, the layout ${numParams}`);
+  }
   const numSlabs = b.slabs.byteLength / (numParams * 4);
   const slots = (sab: SharedArrayBuffer): [Float32Array, Float32Array] => [new Float32Array(sab, 0, numParams), new Float32Array(sab, numParams * 4, numParams)];
   const weightSlots = slots(b.weights);

@@ -97,8 +97,8 @@ export class StepWorker {
     let lossSum = 0;
     // Several parts (or none: a thread with no rows) report each part's loss, so that the coordinator adds them in order.
     const microLossSums: number[] | undefined = task.parts.length === 1 ? undefined : [];
-    path.useWeights(weightsAt(views, step));
     try {
+      path.useWeights(weightsAt(views, step));
       for (let j = 0; j < task.parts.length; j++) {
         const [start, end] = task.parts[j];
         const slab = views.slabs[task.slab + j];
@@ -207,8 +207,8 @@ export class StepWorker {
     let weightSum = 0;
     let metricSums: number[] = [];
     let metricWeight = 0;
-    path.useWeights(weightsAt(views, task.steps));
     try {
+      path.useWeights(weightsAt(views, task.steps));
       for (let start = task.start; start < task.end; start += PREDICT_ROWS) {
         const rows = Math.min(PREDICT_ROWS, task.end - start);
         scaledRows(images, start, rows, init.inputSize, x);

@@ -29,7 +29,7 @@ export function conditionOf(label: number, rule: MaskRule): 0 | 1 {
   }
 }
 
-/** Fills the per-row condition column of a whole split once, at load. */
+/** Fills the per-row condition of a whole split (npm run eval's report of a checkpoint). */
 export function fillConditions(labels: Uint8Array, rule: MaskRule, out: Uint8Array): void {
   for (let i = 0; i < labels.length; i++) out[i] = conditionOf(labels[i], rule);
 }

@@ -50,7 +50,7 @@ export async function profileStep(prepared: Prepared, opts: ProfileOptions): Pro
   const { plan, data } = prepared;
   const { config, model } = plan;
   await initBackend(config.backend);
-  const rows = Math.min(opts.rows ?? shardRows(config), data.train.count);
+  const rows = Math.min(opts.rows ?? shardRows(config), plan.numTrain);
   // Shared memory for one worker whose batch is the profiled shard, and the model path's
   // worker half on it, as a step-loop thread sets them up (its checks and warm-up too).
   const one = planRun({ ...config, workers: 1, threads: 1, batchSize: rows, deterministic: false }, data, model, null, { evaluate: false });

@@ -5,7 +5,7 @@ import type { Dataset } from '../data/idx.js';
 import { trainRows } from '../data/types.js';
 import { describeLayoutDifference } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { ConfigError, defaultConfig } from '../settings/config.js';
+import { ConfigError, configJson, defaultConfig } from '../settings/config.js';
 import { maskToString } from '../model/labels.js';
 import type { RunModel } from '../paths/path.js';
 import { topologyDifference } from '../task/topology.js';
@@ -24,11 +24,13 @@ export function checkAgainstData(config: Config, data: Dataset, numClasses = con
 
 /**
  * A setting that would change nothing is refused, naming it: the user meant something by
- * it. The defaults (or a resumed checkpoint's values) are not "set".
+ * it. The defaults, and a resumed checkpoint's values (`base`), are not "set".
  */
-export function checkEffects(config: Config, data: Dataset): void {
-  const defaults = defaultConfig();
-  const set = (key: keyof Config) => JSON.stringify(config[key]) !== JSON.stringify(defaults[key]);
+export function checkEffects(config: Config, data: Dataset, base?: Record<string, unknown>): void {
+  const defaults = configJson(defaultConfig());
+  const now = configJson(config);
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const set = (key: keyof Config) => !same(now[key], defaults[key]) && !(base && key in base && same(now[key], base[key]));
   const given = data.train.labelRows;
   if (given && set('mask')) {
     throw new ConfigError(`--mask ${maskToString(config.mask)}: has no effect: the labels of ${data.dir ?? 'the data'} are combined rows of ${given.width} columns, used as they are`);
@@ -38,6 +40,7 @@ export function checkEffects(config: Config, data: Dataset): void {
     if (set('checkpointEvery')) throw new ConfigError(`--checkpoint-every ${config.checkpointEvery}: has no effect without --checkpoint-dir`);
     if (set('keep')) throw new ConfigError(`--keep ${config.keep}: has no effect without --checkpoint-dir`);
   }
+  if (config.evaluate === 'none' && set('evalLimit')) throw new ConfigError(`--eval-limit ${config.evalLimit}: has no effect with --eval none`);
 }
 
 /** The native backend is the user's own install, never ours (docs/internals.md, engine decision 1). */

@@ -36,11 +36,11 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
   for (const [split, rows] of Object.entries(evaluation.rows) as [SplitName, number][]) {
     const { labels, predictions, y } = splitViews(views, split, rows, model.task.labelWidth);
     if (evaluation.kind === 'builtin') {
-      // The condition of each row is its combined label's last column.
-      reports[split] = evalReport(labels, predictions, Uint8Array.from({ length: rows }, (_, r) => y[(r + 1) * (C + 1) - 1]), C);
+      // A row's condition: its combined label's last column is > 0 (1 for --mask's labels).
+      reports[split] = evalReport(labels, predictions, Uint8Array.from({ length: rows }, (_, r) => (y[(r + 1) * (C + 1) - 1] > 0 ? 1 : 0)), C);
     } else {
       const { loss: lossSum, weight, metrics: metricSums, metricWeight } = sums[split];
-      const loss = lossSum / normaliserOf(plan.config.normalize, rows, weight);
+      const loss = lossSum / normaliserOf(plan.update.normalize, rows, weight);
       // Each metric's (weighted) mean; none without a metrics export.
       const metrics = model.task.metrics.length > 0
         ? { metrics: Object.fromEntries(model.task.metrics.map((m, i) => [m.name, (metricSums[i] ?? 0) / (metricWeight || 1)])) }

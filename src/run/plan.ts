@@ -88,9 +88,10 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
     evaluation: evaluationOf(config, model, numTrain, data.test.count, limits.evaluate ?? true),
     resumeFrom: resumeFrom ?? null,
   };
-  // Frozen all the way down but for the model (it holds the task module, typed arrays
-  // and functions) and the checkpoint's arrays: a consumer that tried to re-derive by
-  // writing into the plan fails loudly.
+  // Frozen all the way down, but for the model itself (it holds the task module, typed
+  // arrays and functions) and the checkpoint's arrays: a consumer that tried to re-derive
+  // by writing into the plan fails loudly. The objects it shares with plan.worker (its
+  // layout, spec, topology and worker settings) are frozen through that.
   return deepFreeze(plan, new Set<unknown>([model, resumeFrom]));
 }
 

@@ -31,10 +31,13 @@ export interface Prepared {
  * `limits` cut the run short (benchmarks, tests).
  */
 export async function prepareRun(
-  resolve: (base?: ConfigBase) => Config, data: ((numClasses: number) => Dataset) | undefined,
+  resolve: (base?: ConfigBase, crossChecks?: boolean) => Config, data: ((numClasses: number) => Dataset) | undefined,
   onInvalid: (checkpoint: string, problem: string) => void = () => undefined, limits: RunLimits = {},
 ): Promise<Prepared> {
-  let config = resolve();
+  // A first look without the checks across keys: a resumed run's flags (--threads 3) are
+  // checked over the checkpoint's settings (its --workers 4), not over the defaults.
+  let config = resolve(undefined, false);
+  if (!config.resume) config = resolve();
   // Every output is created, written and fsynced once, then removed again, before
   // anything is loaded: a path that cannot be written costs no time and leaves nothing.
   if (config.logFile) probeFile('--log-file', config.logFile, 'append');
@@ -54,7 +57,8 @@ export async function prepareRun(
     const experiment = Object.fromEntries(Object.entries(resumeFrom.config).filter(([key]) => !OWN_RUN_KEYS.includes(key)));
     config = resolve({ name: `${config.resume}/${resumeFrom.checkpoint}`, config: experiment });
     if (!config.checkpointDir) probeDir('--resume', config.resume!);
-  } else if (config.checkpointDir && listCheckpoints(config.checkpointDir).length > 0) {
+  }
+  if (!resumeFrom && config.checkpointDir && listCheckpoints(config.checkpointDir).length > 0) {
     throw new ConfigError(`--checkpoint-dir ${config.checkpointDir}: already holds checkpoints; continue with --resume ${config.checkpointDir} or choose an empty directory`);
   }
   hold('loading');
@@ -64,7 +68,7 @@ export async function prepareRun(
   const numClasses = module?.numClasses ?? config.model.numClasses;
   const dataset = data ? data(numClasses) : loadDataset(config.data ?? builtinMnistDir(), numClasses);
   checkAgainstData(config, dataset, numClasses);
-  checkEffects(config, dataset);
+  checkEffects(config, dataset, resumeFrom?.config);
   checkBackend(config);
   const model = await planRunModel(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
   if (resumeFrom) checkResume(config, resumeFrom, model);

@@ -42,7 +42,7 @@ export interface SessionCallbacks<R extends EvalReport = EvalReport> extends Ste
 
 export interface Session {
   /** The user's settings over the defaults, or over a checkpoint's config when resuming. */
-  resolve: (base?: ConfigBase) => Config;
+  resolve: (base?: ConfigBase, crossChecks?: boolean) => Config;
   /** A dataset given as arrays (else the config's directory, else MNIST). */
   data?: (numClasses: number) => Dataset;
   /** The logger, created once every check has passed (so bad input writes no log file). */

@@ -101,7 +101,7 @@ export function parseFlags<K extends string>(argv: string[], flags: Record<K, 's
  * argv (after `--`) -> resolved config: defaults < `base` (a resumed checkpoint's config)
  * < --config file < flags. Throws ConfigError with a one-line message.
  */
-export function resolveConfig(argv: string[], base?: ConfigBase): Config {
+export function resolveConfig(argv: string[], base?: ConfigBase, crossChecks = true): Config {
   const flags: Record<string, 'string' | 'boolean'> = { config: 'string' };
   for (const [, { flag }] of ENTRIES) if (flag) flags[flag.name] = flag.kind === 'boolean' ? 'boolean' : 'string';
   const values = parseFlags(argv, flags);
@@ -120,7 +120,7 @@ export function resolveConfig(argv: string[], base?: ConfigBase): Config {
     if (allowed) throw new ConfigError(`--${flag.name}: expected ${allowed}, got "${text}"`);
     config[key] = value;
   }
-  return finish(config);
+  return finish(config, crossChecks);
 }
 
 /**
@@ -128,7 +128,7 @@ export function resolveConfig(argv: string[], base?: ConfigBase): Config {
  * checks and messages (a key is named by its flag: `--workers: expected an integer from
  * 1 to 256, got 0`; keys without one by their name); an unknown key is refused.
  */
-export function resolveSettings(settings: Record<string, unknown>, base?: ConfigBase): Config {
+export function resolveSettings(settings: Record<string, unknown>, base?: ConfigBase, crossChecks = true): Config {
   const config = startFrom(base);
   for (const [key, v] of Object.entries(settings)) {
     if (v === undefined) continue;
@@ -138,7 +138,7 @@ export function resolveSettings(settings: Record<string, unknown>, base?: Config
     if (allowed) throw new ConfigError(`${spec.flag ? `--${spec.flag.name}` : key}: expected ${allowed}, got ${JSON.stringify(v)}`);
     config[key] = v;
   }
-  return finish(config);
+  return finish(config, crossChecks);
 }
 
 /** A checkpoint's stored config, to resume from: its settings come before the user's. */
@@ -167,12 +167,16 @@ function startFrom(base: ConfigBase | undefined): Record<string, unknown> {
   return config;
 }
 
-/** Checks across keys, and the mask parsed once for everything after. */
-function finish(config: Record<string, unknown>): Config {
+/**
+ * Checks across keys (unless `crossChecks` is false: a first look at the flags, before a
+ * resumed checkpoint's settings are under them), and the mask parsed once for everything after.
+ */
+function finish(config: Record<string, unknown>, crossChecks = true): Config {
   // Checked key by key already, so the rule parses.
   const rule = parseMask(String(config.mask));
   if (typeof rule === 'string') throw new ConfigError(`mask: expected ${rule}, got ${JSON.stringify(config.mask)}`);
   const c = { ...config, mask: rule } as unknown as Config;
+  if (!crossChecks) return c;
   if (c.threads !== null && c.threads > c.workers) {
     throw new ConfigError(`--threads: ${c.threads} is more than --workers ${c.workers}; a thread runs at least one worker's shard`);
   }

@@ -41,8 +41,8 @@ export interface Setting<T> {
   doc: string;
   /**
    * true: a resumed run does not take it from the checkpoint but from its own command
-   * line (or the default): where a run writes and what it prints, and how this machine
-   * runs it, are not part of the experiment.
+   * line (or the default): where a run writes, what it prints and evaluates at the end,
+   * and how this machine runs it, are not part of the experiment.
    */
   ownRun?: true;
 }

@@ -70,6 +70,13 @@ describe('N workers on fewer threads', () => {
     const resumed = runCli('src/cli/train.js', ['--resume', dir, '--workers', '1', '--epochs', '2']);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.events.find((e) => e.event === 'run_start')).toMatchObject({ numThreads: 1, config: { workers: 1, threads: null } });
+    // --threads is checked against the checkpoint's --workers 4, not the default's 2.
+    const dir4 = join(tmpDir(), 'ck4');
+    const four = runCli('src/cli/train.js', ['--workers', '4', '--threads', '2', '--epochs', '1', '--limit', '640', '--checkpoint-dir', dir4]);
+    expect(four.status, four.stderr).toBe(0);
+    const more = runCli('src/cli/train.js', ['--resume', dir4, '--threads', '3', '--epochs', '2']);
+    expect(more.status, more.stderr).toBe(0);
+    expect(more.events.find((e) => e.event === 'run_start')).toMatchObject({ numThreads: 3, config: { workers: 4, threads: 3 } });
   }, 120_000);
 
   it('run_start logs the threads; --threads above --workers is refused', () => {

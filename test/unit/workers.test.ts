@@ -67,4 +67,10 @@ describe('worker threads', () => {
     await expect(createPool({ ...workerInit(shared.buffers, plan), layout: wrongLayout }, 1))
       .rejects.toThrow(/parameter layout mismatch/);
   });
+
+  it('a layout of another size than the shared memory fails the pool start-up, named, too', async () => {
+    const wrongLayout = { ...plan.model.layout, numParams: plan.model.layout.numParams + 1 };
+    await expect(createPool({ ...workerInit(shared.buffers, plan), layout: wrongLayout }, 1))
+      .rejects.toThrow(/parameter layout mismatch: the shared weights hold 50890 parameters, the layout 50891/);
+  });
 });

@@ -17,7 +17,7 @@ export async function generalModel(config: Config, data: Dataset, task: LoadedTa
   const builtin = 'builtin' in task.ref;
   // Every row's label (checked), then the first two rows and labels for planModel's check of loss() and weight().
   const labels = buildLabelRows(task, data, trainRows(data, config.limit));
-  const rows = Math.min(2, data.train.count);
+  const rows = Math.min(2, trainRows(data, config.limit));
   const n = data.train.inputSize;
   const x = scaledRows(data.train.images, 0, rows, n, new Float32Array(rows * n));
   const y = new Float32Array(labels.trainY, 0, rows * task.labelWidth);
