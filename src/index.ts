@@ -46,6 +46,10 @@ export interface TrainerSettings {
   logFormat?: Config['logFormat'];
   backend?: Config['backend'];
   limit?: number | null;
+  /** Hold out the last fraction of the training rows (before shuffling) and report `val_loss` on them after every epoch; 0 (default): none. */
+  validationSplit?: number;
+  /** 'test': the test set is the validation data; 'none' (default). */
+  validation?: Config['validation'];
   deterministic?: boolean;
   microShardRows?: number;
   stepTimeout?: number;
@@ -92,7 +96,7 @@ export type { ModelContext, TaskContext, TaskModule } from './task/contract.js';
 export { TaskError } from './task/contract.js';
 export type { ParamLayout, ParamSpec } from './model/layout.js';
 export type { StepSummary } from './run/run-log.js';
-export type { StopReason } from './run/coordinator.js';
+export type { StopReason } from './engine/step-loops.js';
 
 export { ConfigError } from './settings/config.js';
 export { DataError } from './data/idx.js';

@@ -180,6 +180,7 @@ export class StepLoops {
    */
   start(firstStep: number, firstVersion: number, adamT: number): void {
     this.firstStep = firstStep;
+    this.lastTimed = -2; // a first step of these loops counts from their start (timing)
     this.adamT = adamT;
     this.channel.reset(firstStep);
     for (let i = 0; i < this.plan.tasks.length; i++) this.startShard(i, firstStep, firstVersion, 0);

@@ -2,7 +2,7 @@
 // checkpoint), made before anything is written; shared by the CLI and train().
 import { createRequire } from 'node:module';
 import type { Dataset } from '../data/idx.js';
-import { trainRows } from '../data/types.js';
+import { rowsOf } from './plan.js';
 import { describeLayoutDifference } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { ConfigError, configJson, defaultConfig } from '../settings/config.js';
@@ -13,7 +13,7 @@ import type { Config } from '../settings/config.js';
 
 /** What can only be checked once the data is known. */
 export function checkAgainstData(config: Config, data: Dataset, numClasses = config.model.numClasses): void {
-  const numTrain = trainRows(data, config.limit);
+  const { numTrain } = rowsOf(config, data);
   if (numTrain < config.batchSize) {
     throw new ConfigError(`--batch-size: ${config.batchSize} is larger than the ${numTrain} training rows`);
   }
@@ -40,6 +40,7 @@ export function checkEffects(config: Config, data: Dataset, base?: Record<string
     if (set('checkpointEvery')) throw new ConfigError(`--checkpoint-every ${config.checkpointEvery}: has no effect without --checkpoint-dir`);
     if (set('keep')) throw new ConfigError(`--keep ${config.keep}: has no effect without --checkpoint-dir`);
   }
+  if (config.validationSplit > 0 && config.validation !== 'none') throw new ConfigError(`--validation ${config.validation} and --validation-split ${config.validationSplit}: choose one validation set`);
   if (config.evaluate === 'none' && set('evalLimit')) throw new ConfigError(`--eval-limit ${config.evalLimit}: has no effect with --eval none`);
 }
 
@@ -69,9 +70,12 @@ export function checkResume(config: Config, ckpt: LoadedCheckpoint, run: RunMode
   const topo = run.topology && ckpt.topology ? topologyDifference(ckpt.topology, run.topology, ckpt.checkpoint, 'this run') : null;
   const diff = topo ?? describeLayoutDifference(ckpt.layout, run.layout);
   if (diff) throw new ConfigError(`--resume ${config.resume}: the model differs from ${ckpt.checkpoint}: ${diff}`);
-  for (const key of ['batchSize', 'limit', 'seed'] as const) {
-    if (ckpt.config[key] !== config[key]) {
-      throw new ConfigError(`--resume ${config.resume}: ${key} is ${JSON.stringify(config[key])}, ${ckpt.checkpoint} was trained with ${JSON.stringify(ckpt.config[key])}`);
+  const defaults = defaultConfig();
+  for (const key of ['batchSize', 'limit', 'seed', 'validationSplit'] as const) {
+    // A key an older checkpoint does not have was its default.
+    const was = ckpt.config[key] === undefined ? defaults[key] : ckpt.config[key];
+    if (was !== config[key]) {
+      throw new ConfigError(`--resume ${config.resume}: ${key} is ${JSON.stringify(config[key])}, ${ckpt.checkpoint} was trained with ${JSON.stringify(was)}`);
     }
   }
 }

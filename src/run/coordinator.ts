@@ -19,12 +19,12 @@ import { ProgressLine } from './progress-line.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { CheckpointPolicy } from './checkpoint-policy.js';
 import { configJson } from '../settings/config.js';
-import { evaluateAndLog } from './evaluate.js';
+import { evaluateAndLog, validate } from './evaluate.js';
 import type { EvalReports } from './evaluate.js';
 import type { Logger } from './log.js';
 import type { RunPlan } from './plan.js';
 import { RunLog } from './run-log.js';
-import type { EpochSummary, StepSummary, StepCallbacks } from './run-log.js';
+import type { EpochSummary, StepSummary, StepCallbacks, Validation } from './run-log.js';
 import { BatchOrder } from './schedule.js';
 import { loadShared, workerInit } from './start.js';
 import { round, StepStats } from '../metrics/step-stats.js';
@@ -144,7 +144,8 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
   const lockstep = options.onBatchEnd !== undefined;
   // Likewise a caller's onEpochEnd may stop the run at the epoch's end (Keras's
   // stop_training): the loops do not start the next epoch before it has been heard.
-  const epochGate = () => (options.onEpochEnd ? (schedule.epochOf(handled) + 1) * schedule.stepsPerEpoch : Infinity);
+  // So does the validation after every epoch, which needs the threads.
+  const epochGate = () => (options.onEpochEnd || plan.validation ? (schedule.epochOf(handled) + 1) * schedule.stepsPerEpoch : Infinity);
   const publishAhead = () => {
     const gate = Math.min(completed + (lockstep ? 1 : RING), checkpoints.next(handled) + 1, epochGate(), schedule.totalSteps);
     for (; published < gate; published++) {
@@ -153,11 +154,24 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
     }
   };
   /** b. Checks step `step`'s results and its loss over the global normaliser; d. accounts and logs it. Returns true at an epoch's end. */
-  const account = (step: number, results: ShardResult[]): boolean => {
+  const account = (step: number, results: ShardResult[], validation?: Validation): boolean => {
     const g = checkStep(results, r.wp, step, versionOf(step), plan.update.batchSize, plan.update.normalize);
     completed = step + 1;
-    return runLog.stepDone(step, g.loss, loops.timing(step, results), results);
+    return runLog.stepDone(step, g.loss, loops.timing(step, results), results, validation);
   };
+  /**
+   * The validation after the epoch that ends with `steps` steps: the loops wait at the
+   * next epoch's first batch (held back by epochGate) and are stopped; the workers
+   * predict the validation rows with the weights after `steps` steps; the loops start
+   * again at that step.
+   */
+  const validateEpoch = async (steps: number): Promise<Validation> => {
+    await loops.stop(plan.faults.stepTimeoutMs);
+    const figures = await validate(plan, r.wp, steps);
+    if (steps < schedule.totalSteps) loops.start(steps, versionOf(steps), r.adamT + (steps - schedule.firstStep));
+    return figures;
+  };
+  const epochEnds = (step: number) => (step + 1) % schedule.stepsPerEpoch === 0 || step + 1 === schedule.totalSteps;
   /**
    * Stops the loops at their next wait, then checks and logs the steps they finished
    * after the last one read (their records are still in the ring): every step a
@@ -189,8 +203,10 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
         checkpoints.save(completed, stoppedBy);
         break;
       }
-      // b.-d. Check, account and log (timing read before publishing reuses its record).
-      const epochDone = account(step, results);
+      // b.-d. Check, account and log (timing read before publishing reuses its record),
+      //    with the validation figures at an epoch's end.
+      const validation = plan.validation && epochEnds(step) ? await validateEpoch(step + 1) : undefined;
+      const epochDone = account(step, results, validation);
       // c. Batches further ahead, into the slots of the steps now done.
       if (!lockstep) publishAhead();
       // e. Checkpoint (the files hold the weights of `completed` steps) or stop.

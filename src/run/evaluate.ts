@@ -17,6 +17,7 @@ import { firstLine } from '../task/load.js';
 import { tf } from '../task/tf.js';
 import type { Logger } from './log.js';
 import type { RunPlan } from './plan.js';
+import type { Validation } from './run-log.js';
 import { round } from '../metrics/step-stats.js';
 
 export type SplitName = 'train' | 'test';
@@ -52,6 +53,27 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
   const what = evaluation.kind === 'builtin' ? { mask: maskToString(plan.config.mask) } : { task: model.task.name };
   log.info({ event: 'eval', ...what, ms: round(performance.now() - start), ...reports }, 'eval');
   return reports;
+}
+
+/**
+ * The validation figures after `steps` steps (the loops stopped): the plan's validation
+ * rows predicted by the workers, their mean loss divided as --normalize divides a
+ * batch's, and each metric's (weighted) mean, named as tfjs-layers names them.
+ */
+export async function validate(plan: RunPlan, wp: WorkerPool, steps: number): Promise<Validation> {
+  const v = plan.validation!;
+  const sum = { loss: 0, weight: 0, metrics: [] as number[], metricWeight: 0 };
+  await Promise.all(splitShards(v.end - v.start, wp.threads.length * 2).filter(([a, b]) => b > a).map(async ([a, b]) => {
+    const r = await (wp.pool.run({ kind: TASK.predict, steps, split: v.split, start: v.start + a, end: v.start + b }) as Promise<PredictResult>);
+    sum.loss += r.lossSum;
+    sum.weight += r.weightSum;
+    sum.metrics = r.metricSums.map((m, i) => m + (sum.metrics[i] ?? 0));
+    sum.metricWeight += r.metricWeight;
+  }));
+  const rows = v.end - v.start;
+  const figures: Validation = { val_loss: sum.loss / normaliserOf(plan.update.normalize, rows, sum.weight) };
+  plan.model.task.metrics.forEach((m, i) => { figures[`val_${m.name}`] = (sum.metrics[i] ?? 0) / (sum.metricWeight || 1); });
+  return figures;
 }
 
 /**

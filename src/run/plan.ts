@@ -33,10 +33,19 @@ export type EvaluationPlan =
   | { kind: 'builtin' | 'task'; rows: { readonly train?: number; readonly test?: number } }
   | { kind: 'off' };
 
+/** The rows validated after every epoch: the validation split after the trained rows, or the test set. */
+export interface ValidationPlan {
+  readonly split: 'train' | 'test';
+  readonly start: number;
+  readonly end: number;
+}
+
 export interface RunPlan {
   /** The resolved settings, as run_start logs them and checkpoints store them. */
   readonly config: Readonly<Config>;
-  /** Training rows (the first numTrain, --limit), test rows, values per row. */
+  /** The training rows loaded (the first, --limit): the trained ones, then the validation split. */
+  readonly numRows: number;
+  /** Training rows trained on (the first numTrain), test rows, values per row. */
   readonly numTrain: number;
   readonly numTest: number;
   readonly inputSize: number;
@@ -55,6 +64,8 @@ export interface RunPlan {
   readonly checkpoints: { readonly dir: string | null; readonly every: number | null; readonly keep: number };
   readonly progressEvery: number;
   readonly evaluation: EvaluationPlan;
+  /** What is validated after every epoch (--validation-split, --validation); null: nothing. */
+  readonly validation: ValidationPlan | null;
   /** The checkpoint the run continues from, already checked against the rest of the plan. */
   readonly resumeFrom: LoadedCheckpoint | null;
 }
@@ -64,11 +75,11 @@ export interface RunPlan {
  * checked), from `resumeFrom` when resuming. Assumes prepareRun's checks have passed.
  */
 export function planRun(config: Config, data: Dataset, model: RunModel, resumeFrom: LoadedCheckpoint | null, limits: RunLimits = {}): RunPlan {
-  const numTrain = trainRows(data, config.limit);
+  const { numRows, numTrain } = rowsOf(config, data);
   const threads = threadsOf(config);
   const plan: RunPlan = {
     config: structuredClone(config),
-    numTrain, numTest: data.test.count, inputSize: data.train.inputSize,
+    numRows, numTrain, numTest: data.test.count, inputSize: data.train.inputSize,
     schedule: scheduleOf(numTrain, config.batchSize, config.epochs, resumeFrom?.step ?? 0, limits.maxSteps, limits.warmupSteps),
     threads,
     shards: planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0, threads),
@@ -86,6 +97,8 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
     checkpoints: { dir: config.checkpointDir ?? config.resume, every: config.checkpointEvery, keep: config.keep },
     progressEvery: config.progressEvery,
     evaluation: evaluationOf(config, model, numTrain, data.test.count, limits.evaluate ?? true),
+    validation: config.validationSplit > 0 ? { split: 'train', start: numTrain, end: numRows }
+      : config.validation === 'test' ? { split: 'test', start: 0, end: data.test.count } : null,
     resumeFrom: resumeFrom ?? null,
   };
   // Frozen all the way down, but for the model itself (it holds the task module, typed
@@ -93,6 +106,16 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
   // by writing into the plan fails loudly. The objects it shares with plan.worker (its
   // layout, spec, topology and worker settings) are frozen through that.
   return deepFreeze(plan, new Set<unknown>([model, resumeFrom]));
+}
+
+/**
+ * The training rows loaded (the first, --limit) and those trained on: all of them, or,
+ * with --validation-split F, the first floor(rows * (1 - F)), the rest held out for
+ * validation (Keras' validation_split: the last rows, before shuffling).
+ */
+export function rowsOf(config: Pick<Config, 'limit' | 'validationSplit'>, data: Dataset): { numRows: number; numTrain: number } {
+  const numRows = trainRows(data, config.limit);
+  return { numRows, numTrain: config.validationSplit > 0 ? Math.floor(numRows * (1 - config.validationSplit)) : numRows };
 }
 
 /**

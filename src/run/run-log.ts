@@ -10,14 +10,16 @@ import { round, StepStats } from '../metrics/step-stats.js';
 
 /** Mean loss, throughput, step-time percentiles and phase means of some steps. */
 export type StepSummary = ReturnType<StepStats['summary']>;
-export type EpochSummary = StepSummary & { epoch: number };
+/** An epoch's validation figures, named as tfjs-layers names them: val_loss, val_<metric>. */
+export type Validation = { [name: `val_${string}`]: number };
+export type EpochSummary = StepSummary & { epoch: number } & Validation;
 
 /** The library's per-step and per-epoch hooks (src/index.ts); a throw stops the run. */
 export interface StepCallbacks {
   /** After every step: `step` counts completed steps (1-based, global). */
   onBatchEnd?: (step: number, logs: { loss: number; epoch: number }) => void;
   /** After every epoch: its loss, seconds, samplesPerSec, step-time percentiles and phase means. */
-  onEpochEnd?: (epoch: number, logs: StepSummary) => void;
+  onEpochEnd?: (epoch: number, logs: StepSummary & Validation) => void;
 }
 
 /** Where one step's time went (StepLoops.timing). */
@@ -53,7 +55,7 @@ export class RunLog {
    * Step `step` (0-based) is done: its loss and times go into the statistics,
    * and the events that are due are written. Returns true at the end of an epoch.
    */
-  stepDone(step: number, loss: number, t: StepTimes, results: readonly ShardResult[]): boolean {
+  stepDone(step: number, loss: number, t: StepTimes, results: readonly ShardResult[], validation: Validation = {}): boolean {
     if (this.firstStepAt === 0) this.firstStepAt = performance.now();
     this.epoch.add(t.stepMs, loss, t.computeMs, t.updateMs);
     this.window.add(t.stepMs, loss, t.computeMs, t.updateMs);
@@ -68,7 +70,7 @@ export class RunLog {
     }
     const epochDone = completed % this.schedule.stepsPerEpoch === 0 || completed === this.schedule.totalSteps;
     if (!epochDone) return false;
-    const e = this.epoch.summary(this.batchSize);
+    const e = { ...this.epoch.summary(this.batchSize), ...validation };
     this.epochs.push({ epoch, ...e });
     const first = epoch === this.schedule.epochOf(this.schedule.firstStep) ? { timeToFirstStepMs: round(this.firstStepAt) } : {};
     // Memory and tensor counts, for soak runs: both must stay flat epoch after epoch.

@@ -16,7 +16,11 @@ import type { StopReason } from './coordinator.js';
 /** What train() resolves to; `R`, the report of a split: the seed's for the built-in task, a task's (TaskSplitReport or LossReport) for a task module. */
 export interface TrainResult<R extends EvalReport = SplitReport> {
   /** The shape of tf.History: `epoch[i]` is the epoch of `history.loss[i]`. */
-  history: { epoch: number[]; history: Record<'loss' | 'seconds' | 'samplesPerSec' | 'stepMsMedian', number[]> };
+  history: {
+    epoch: number[];
+    /** Per epoch; with validation also `val_loss` and `val_<metric>`, as tfjs-layers' History names them. */
+    history: Record<'loss' | 'seconds' | 'samplesPerSec' | 'stepMsMedian', number[]> & { [name: `val_${string}`]: number[] };
+  };
   /**
    * The report on the training rows and the test set (those `evaluate` names: both by
    * default), as in the `eval` log event: the seed's parity report for the built-in task;
@@ -99,6 +103,13 @@ function historyOf(epochs: EpochSummary[]): TrainResult['history'] {
       seconds: epochs.map((e) => e.seconds),
       samplesPerSec: epochs.map((e) => e.samplesPerSec),
       stepMsMedian: epochs.map((e) => e.stepMsMedian),
+      ...validationHistory(epochs),
     },
   };
+}
+
+/** The validation figures' series (val_loss, val_<metric>) when every epoch has them. */
+function validationHistory(epochs: EpochSummary[]): { [name: `val_${string}`]: number[] } {
+  const names = Object.keys(epochs[0] ?? {}).filter((k): k is `val_${string}` => k.startsWith('val_'));
+  return Object.fromEntries(names.map((name) => [name, epochs.map((e) => e[name])]));
 }

@@ -16,7 +16,7 @@ export function loadShared(data: Dataset, plan: RunPlan) {
     testImages: sharedBytes(data.test.images), testLabels: sharedBytes(data.test.labels),
     trainY: model.labelRows.train.buffer as SharedArrayBuffer, testY: model.labelRows.test.buffer as SharedArrayBuffer,
   }, {
-    numTrain: plan.numTrain, numParams: model.layout.numParams, batchSize: plan.config.batchSize,
+    numTrain: plan.numRows, numParams: model.layout.numParams, batchSize: plan.config.batchSize,
     numSlabs: plan.shards.numSlabs, numShards: plan.config.workers, hasState: plan.update.stateRanges.length > 0,
   });
   return { buffers, views: viewsOf(buffers, model.layout.numParams) };

@@ -19,6 +19,7 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = typeof LOG_LEVELS[number];
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 export const EVALUATIONS = ['all', 'test', 'none'] as const;
+export const VALIDATIONS = ['none', 'test'] as const;
 export type Evaluation = typeof EVALUATIONS[number];
 export type LogFormat = typeof LOG_FORMATS[number];
 
@@ -188,6 +189,18 @@ export const SETTINGS = {
     flag: { name: 'limit', arg: 'N', kind: 'number', help: 'train on the first N training rows only' },
     why: 'null: all training rows.',
     doc: 'train on the first N training rows',
+  }),
+  validationSplit: setting({
+    check: unit, default: 0,
+    flag: { name: 'validation-split', arg: 'F', kind: 'number', help: 'hold out the last fraction F of the training rows (before shuffling, never trained on) and report val_loss on them after every epoch' },
+    why: '0: no validation split (Keras validation_split).',
+    doc: "hold out the last fraction F of the training rows, before shuffling (Keras' `validation_split`): never trained on, their loss (`val_loss`) reported after every epoch",
+  }),
+  validation: setting({
+    check: oneOf(VALIDATIONS), default: 'none',
+    flag: { name: 'validation', arg: 'DATA', kind: 'string', help: 'none | test: report val_loss on the test set after every epoch' },
+    why: 'none: no validation data beside --validation-split.',
+    doc: '`test`: the test set is the validation data, its loss (`val_loss`) reported after every epoch; `none`',
   }),
   deterministic: setting({
     check: bool, default: false, defaultText: 'off',

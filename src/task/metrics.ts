@@ -9,17 +9,21 @@ import type { Tf } from './tf.js';
 export const BUILTIN_METRICS = ['accuracy', 'binaryAccuracy', 'mae', 'mse'] as const;
 export type BuiltinMetric = typeof BUILTIN_METRICS[number];
 
-/** A metric as the evaluation calls it: one value per row, shape [rows]. */
+/**
+ * A metric as the evaluation calls it: one value per row, shape [rows]. Typed loosely, as
+ * contract.ts's TaskModule: the package's declarations must not need TF.js's types.
+ */
 export interface Metric {
   name: string;
-  fn: (ctx: TaskContext<Tf>, yTrue: tfc.Tensor, yPred: tfc.Tensor) => tfc.Tensor;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  fn: (ctx: TaskContext, yTrue: any, yPred: any) => any;
 }
 
 /** yTrue's first columns, as many as the output has: the part of a combined label the output predicts. */
 const predicted = (yTrue: tfc.Tensor, yPred: tfc.Tensor) => tfc.slice(yTrue, [0, 0], [-1, yPred.shape[1] ?? 1]);
 
 /** The built-in metrics, for `numClasses` class columns. */
-function builtin(name: BuiltinMetric, numClasses: number): Metric['fn'] {
+function builtin(name: BuiltinMetric, numClasses: number): (ctx: TaskContext<Tf>, yTrue: tfc.Tensor, yPred: tfc.Tensor) => tfc.Tensor {
   switch (name) {
     // Keras' categorical accuracy: the first numClasses columns' argmax agree.
     case 'accuracy': return (_ctx, yTrue, yPred) => tfc.cast(tfc.equal(

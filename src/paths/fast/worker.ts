@@ -72,10 +72,33 @@ class FastWorker implements PathWorker {
     // Dense layers have no non-trainable weights.
   }
 
-  predict(rows: number, x: Float32Array, _y: Float32Array, classes: Uint8Array): PredictSums {
-    logitsInto(this.k, this.w, this.spec, rows, x, this.logits);
-    argmaxRows(this.logits, this.spec.numClasses, classes.subarray(0, rows));
-    return { lossSum: 0, weightSum: 0, metricSums: [], metricWeight: 0 }; // the seed's report reads the classes only
+  /**
+   * The classes, and the masked loss of the rows from their logits as training takes it
+   * (cross-entropy of the one-hot class times the condition column, from the log-softmax),
+   * in float64: its sum and the conditions' sum (the validation's val_loss divides them).
+   */
+  predict(rows: number, x: Float32Array, y: Float32Array, classes: Uint8Array): PredictSums {
+    const C = this.spec.numClasses;
+    const W = this.init.labelWidth;
+    const logits = this.logits;
+    logitsInto(this.k, this.w, this.spec, rows, x, logits);
+    argmaxRows(logits, C, classes.subarray(0, rows));
+    let lossSum = 0;
+    let weightSum = 0;
+    for (let r = 0; r < rows; r++) {
+      let max = -Infinity;
+      for (let k = 0; k < C; k++) max = Math.max(max, logits[r * C + k]);
+      let sumExp = 0;
+      let target = 0;
+      for (let k = 0; k < C; k++) {
+        sumExp += Math.exp(logits[r * C + k] - max);
+        target += y[r * W + k] * logits[r * C + k];
+      }
+      const cond = y[r * W + C];
+      lossSum += cond * (max + Math.log(sumExp) - target);
+      weightSum += cond;
+    }
+    return { lossSum, weightSum, metricSums: [], metricWeight: 0 };
   }
 
   private buffersAt(at: number): MlpInputs {

@@ -1,0 +1,79 @@
+// Validation after every epoch: --validation-split holds out the last training rows
+// (never in a batch), and the val_loss the workers report equals one process's loss on
+// the same rows with the same weights; --validation test validates on the test set.
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { train } from '../../src/index.js';
+import { PROJECT_ROOT } from '../../src/files/paths.js';
+import { initBackend } from '../../src/model/init-backend.js';
+import { Kernels } from '../../src/model/kernels.js';
+import { writeCombinedLabel } from '../../src/model/labels.js';
+import { shardLossAndGradient, weightInputs } from '../../src/model/mlp.js';
+import { resolveSettings } from '../../src/settings/config.js';
+import { BatchOrder } from '../../src/run/schedule.js';
+import { mnistData, planOf, runCli } from '../helpers.js';
+
+describe('--validation-split', () => {
+  it('holds out the last rows before shuffling: no training batch of any epoch holds one', async () => {
+    const plan = await planOf(resolveSettings({ limit: 1000, validationSplit: 0.25, batchSize: 50, epochs: 3 }));
+    expect([plan.numRows, plan.numTrain]).toEqual([1000, 750]);
+    expect(plan.validation).toEqual({ split: 'train', start: 750, end: 1000 });
+    expect(plan.schedule.stepsPerEpoch).toBe(15);
+    const order = new BatchOrder(plan.config.seed, plan.numTrain, 50, plan.schedule);
+    const batch = new Int32Array(50);
+    for (let epoch = 0; epoch < 3; epoch++) {
+      const seen = new Set<number>();
+      for (let s = 0; s < 15; s++) {
+        order.fill(epoch * 15 + s, batch);
+        for (const i of batch) seen.add(i);
+      }
+      expect(seen.size).toBe(750); // every trained row once an epoch
+      expect(Math.max(...seen)).toBe(749);
+    }
+  });
+
+  it('val_loss after the last epoch equals one process\'s masked loss on the held-out rows with the trained weights', async () => {
+    const r = await train({ limit: 2560, validationSplit: 0.25, epochs: 2 });
+    expect(r.steps).toBe(30); // 1920 trained rows, batch 128
+    const val = r.history.history.val_loss;
+    expect(val).toHaveLength(2);
+    // One process: rows 1920..2559, their combined labels from --mask odd, the seed's kernels.
+    await initBackend('wasm');
+    const { train: split } = mnistData();
+    const rows = 640;
+    const x = new Float32Array(rows * 784);
+    const xT = new Float32Array(rows * 784);
+    const label = new Float32Array(rows * 11);
+    for (let r0 = 0; r0 < rows; r0++) {
+      const i = 1920 + r0;
+      for (let k = 0; k < 784; k++) x[r0 * 784 + k] = xT[k * rows + r0] = split.images[i * 784 + k] / 255;
+      writeCombinedLabel(split.labels[i], split.labels[i] % 2, 10, label, r0 * 11);
+    }
+    const k = new Kernels();
+    const spec = { inputSize: 784, hidden: [{ units: 64, activation: 'relu' as const }], numClasses: 10 };
+    const lossSum = shardLossAndGradient(k, weightInputs(k, r.weights, r.layout), spec, r.layout, rows, { x, xT, label }, new Float32Array(r.layout.numParams));
+    k.release();
+    expect(Math.abs(val[1] - lossSum / rows) / (lossSum / rows)).toBeLessThan(1e-5);
+    expect(val[1]).not.toBe(val[0]); // each epoch's own weights
+  });
+
+  it('every epoch_end event carries val_loss; --validation test with a split is refused', () => {
+    const r = runCli('src/cli/train.js', ['--limit', '1280', '--epochs', '2', '--validation-split', '0.2', '--eval', 'none']);
+    expect(r.status, r.stderr).toBe(0);
+    const ends = r.events.filter((e) => e.event === 'epoch_end');
+    expect(ends.map((e) => typeof e.val_loss)).toEqual(['number', 'number']);
+    expect(ends.map((e) => e.steps)).toEqual([8, 8]); // 1024 trained rows
+    const both = runCli('src/cli/train.js', ['--limit', '1280', '--validation-split', '0.2', '--validation', 'test']);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toBe('error: --validation test and --validation-split 0.2: choose one validation set\n');
+  });
+});
+
+describe('--validation test', () => {
+  it('a task\'s val_loss after the last epoch is its evaluation\'s test loss (the same rows and weights)', async () => {
+    const r = await train({ task: join(PROJECT_ROOT, 'examples', 'cnn-masked.mjs'), validation: 'test', limit: 512, batchSize: 64, epochs: 2, evaluate: 'test' });
+    const val = r.history.history.val_loss;
+    expect(val).toHaveLength(2);
+    expect(Math.abs(val[1] - r.eval!.test!.loss) / r.eval!.test!.loss).toBeLessThan(1e-6);
+  });
+});
