@@ -50,6 +50,14 @@ export interface TrainerSettings {
   validationSplit?: number;
   /** 'test': the test set is the validation data; 'none' (default). */
   validation?: Config['validation'];
+  /** Early stopping (Keras' EarlyStopping): stop after this many epochs without improvement; null (default): off. */
+  earlyStoppingPatience?: number | null;
+  /** What early stopping watches: 'loss', 'val_loss' (default) or 'val_<metric>'. */
+  earlyStoppingMonitor?: string;
+  /** The least change that counts as an improvement (default 0). */
+  minDelta?: number;
+  /** End an early-stopped run with the best epoch's weights (default false). */
+  restoreBestWeights?: boolean;
   deterministic?: boolean;
   microShardRows?: number;
   stepTimeout?: number;

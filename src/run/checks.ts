@@ -41,7 +41,24 @@ export function checkEffects(config: Config, data: Dataset, base?: Record<string
     if (set('keep')) throw new ConfigError(`--keep ${config.keep}: has no effect without --checkpoint-dir`);
   }
   if (config.validationSplit > 0 && config.validation !== 'none') throw new ConfigError(`--validation ${config.validation} and --validation-split ${config.validationSplit}: choose one validation set`);
+  if (config.earlyStoppingPatience === null) {
+    if (set('earlyStoppingMonitor')) throw new ConfigError(`--early-stopping-monitor ${config.earlyStoppingMonitor}: has no effect without --early-stopping-patience`);
+    if (set('minDelta')) throw new ConfigError(`--min-delta ${config.minDelta}: has no effect without --early-stopping-patience`);
+    if (set('restoreBestWeights')) throw new ConfigError('--restore-best-weights: has no effect without --early-stopping-patience');
+  }
   if (config.evaluate === 'none' && set('evalLimit')) throw new ConfigError(`--eval-limit ${config.evalLimit}: has no effect with --eval none`);
+}
+
+/** Early stopping watches a figure every epoch has: the loss, or a validation figure when there is validation. */
+export function checkEarlyStopping(config: Config, run: RunModel): void {
+  if (config.earlyStoppingPatience === null) return;
+  const watched = config.earlyStoppingMonitor;
+  const validated = config.validationSplit > 0 || config.validation !== 'none';
+  const figures = ['loss', ...(validated ? ['val_loss', ...run.task.metrics.map((m) => `val_${m.name}`)] : [])];
+  if (!figures.includes(watched)) {
+    const why = watched.startsWith('val_') && !validated ? 'there is no validation (--validation-split or --validation test)' : `every epoch reports ${figures.join(', ')}`;
+    throw new ConfigError(`--early-stopping-monitor ${watched}: ${why}`);
+  }
 }
 
 /** The native backend is the user's own install, never ours (docs/internals.md, engine decision 1). */

@@ -19,6 +19,7 @@ import { ProgressLine } from './progress-line.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { CheckpointPolicy } from './checkpoint-policy.js';
 import { configJson } from '../settings/config.js';
+import { EarlyStopping } from './early-stopping.js';
 import { evaluateAndLog, validate } from './evaluate.js';
 import type { EvalReports } from './evaluate.js';
 import type { Logger } from './log.js';
@@ -145,7 +146,10 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
   // Likewise a caller's onEpochEnd may stop the run at the epoch's end (Keras's
   // stop_training): the loops do not start the next epoch before it has been heard.
   // So does the validation after every epoch, which needs the threads.
-  const epochGate = () => (options.onEpochEnd || plan.validation ? (schedule.epochOf(handled) + 1) * schedule.stepsPerEpoch : Infinity);
+  const epochGate = () => (options.onEpochEnd || plan.validation || plan.earlyStopping ? (schedule.epochOf(handled) + 1) * schedule.stepsPerEpoch : Infinity);
+  // Early stopping decides at an epoch's end, before the loops may start the next one.
+  const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping) : null;
+  let stoppedEarly = false;
   const publishAhead = () => {
     const gate = Math.min(completed + (lockstep ? 1 : RING), checkpoints.next(handled) + 1, epochGate(), schedule.totalSteps);
     for (; published < gate; published++) {
@@ -207,6 +211,15 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
       //    with the validation figures at an epoch's end.
       const validation = plan.validation && epochEnds(step) ? await validateEpoch(step + 1) : undefined;
       const epochDone = account(step, results, validation);
+      if (epochDone && early) {
+        const last = runLog.epochs.at(-1)!;
+        if (early.epochEnd(last.epoch, last as unknown as Record<string, number>, weightsAt(views, completed))) {
+          // The loops wait at the next epoch's first batch: the weights are still.
+          const restored = early.restore(weightsAt(views, completed));
+          r.runLog.note({ event: 'early_stop', epoch: last.epoch, step: completed, ...early.summary(), restored });
+          stoppedEarly = true;
+        }
+      }
       // c. Batches further ahead, into the slots of the steps now done.
       if (!lockstep) publishAhead();
       // e. Checkpoint (the files hold the weights of `completed` steps) or stop.
@@ -227,6 +240,7 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
       }
       const reason = checkpoints.due(completed, epochDone);
       if (reason) checkpoints.save(completed, reason);
+      if (stoppedEarly) break; // after its checkpoint; the evaluation follows as at the end
       handled = completed;
       publishAhead(); // past the checkpoint now; in lockstep, the next step
     }

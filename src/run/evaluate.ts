@@ -62,14 +62,9 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
  */
 export async function validate(plan: RunPlan, wp: WorkerPool, steps: number): Promise<Validation> {
   const v = plan.validation!;
-  const sum = { loss: 0, weight: 0, metrics: [] as number[], metricWeight: 0 };
-  await Promise.all(splitShards(v.end - v.start, wp.threads.length * 2).filter(([a, b]) => b > a).map(async ([a, b]) => {
-    const r = await (wp.pool.run({ kind: TASK.predict, steps, split: v.split, start: v.start + a, end: v.start + b }) as Promise<PredictResult>);
-    sum.loss += r.lossSum;
-    sum.weight += r.weightSum;
-    sum.metrics = r.metricSums.map((m, i) => m + (sum.metrics[i] ?? 0));
-    sum.metricWeight += r.metricWeight;
-  }));
+  const results = await Promise.all(splitShards(v.end - v.start, wp.threads.length * 2).filter(([a, b]) => b > a)
+    .map(([a, b]) => wp.pool.run({ kind: TASK.predict, steps, split: v.split, start: v.start + a, end: v.start + b }) as Promise<PredictResult>));
+  const sum = addUp(results);
   const rows = v.end - v.start;
   const figures: Validation = { val_loss: sum.loss / normaliserOf(plan.update.normalize, rows, sum.weight) };
   plan.model.task.metrics.forEach((m, i) => { figures[`val_${m.name}`] = (sum.metrics[i] ?? 0) / (sum.metricWeight || 1); });
@@ -82,22 +77,25 @@ export async function validate(plan: RunPlan, wp: WorkerPool, steps: number): Pr
  * split's loss and weight sums (when the path computes them).
  */
 async function predictSplits(wp: WorkerPool, steps: number, rowsOf: { train?: number; test?: number }) {
-  const sums = { train: { loss: 0, weight: 0, metrics: [] as number[], metricWeight: 0 }, test: { loss: 0, weight: 0, metrics: [] as number[], metricWeight: 0 } };
-  const jobs: Promise<unknown>[] = [];
-  for (const [split, rows] of Object.entries(rowsOf) as [SplitName, number][]) {
-    for (const [start, end] of splitShards(rows, wp.threads.length * 2)) {
-      if (end <= start) continue;
-      jobs.push((wp.pool.run({ kind: TASK.predict, steps, split, start, end }) as Promise<PredictResult>).then((r) => {
-        const sum = sums[split];
-        sum.loss += r.lossSum;
-        sum.weight += r.weightSum;
-        sum.metrics = r.metricSums.map((m, i) => m + (sum.metrics[i] ?? 0));
-        sum.metricWeight += r.metricWeight;
-      }));
-    }
-  }
-  await Promise.all(jobs);
+  const jobs = (Object.entries(rowsOf) as [SplitName, number][]).map(([split, rows]) => Promise.all(splitShards(rows, wp.threads.length * 2)
+    .filter(([start, end]) => end > start)
+    .map(([start, end]) => wp.pool.run({ kind: TASK.predict, steps, split, start, end }) as Promise<PredictResult>)));
+  const sums = { train: addUp([]), test: addUp([]) };
+  const done = await Promise.all(jobs);
+  (Object.keys(rowsOf) as SplitName[]).forEach((split, i) => { sums[split] = addUp(done[i]); });
   return sums;
+}
+
+/** The predict jobs' sums added in the jobs' order, not in the order they finished: the same figures every run. */
+function addUp(results: PredictResult[]) {
+  const sum = { loss: 0, weight: 0, metrics: [] as number[], metricWeight: 0 };
+  for (const r of results) {
+    sum.loss += r.lossSum;
+    sum.weight += r.weightSum;
+    sum.metrics = r.metricSums.map((m, i) => m + (sum.metrics[i] ?? 0));
+    sum.metricWeight += r.metricWeight;
+  }
+  return sum;
 }
 
 /** A split's first `rows` labels, predictions and combined-label rows. */

@@ -40,6 +40,15 @@ export interface ValidationPlan {
   readonly end: number;
 }
 
+/** Keras' EarlyStopping: the figure watched, minimised or maximised, for how many epochs. */
+export interface EarlyStoppingPlan {
+  readonly monitor: string;
+  readonly mode: 'min' | 'max';
+  readonly patience: number;
+  readonly minDelta: number;
+  readonly restoreBestWeights: boolean;
+}
+
 export interface RunPlan {
   /** The resolved settings, as run_start logs them and checkpoints store them. */
   readonly config: Readonly<Config>;
@@ -66,6 +75,8 @@ export interface RunPlan {
   readonly evaluation: EvaluationPlan;
   /** What is validated after every epoch (--validation-split, --validation); null: nothing. */
   readonly validation: ValidationPlan | null;
+  /** Early stopping (--early-stopping-patience and its settings); null: off. */
+  readonly earlyStopping: EarlyStoppingPlan | null;
   /** The checkpoint the run continues from, already checked against the rest of the plan. */
   readonly resumeFrom: LoadedCheckpoint | null;
 }
@@ -99,6 +110,10 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
     evaluation: evaluationOf(config, model, numTrain, data.test.count, limits.evaluate ?? true),
     validation: config.validationSplit > 0 ? { split: 'train', start: numTrain, end: numRows }
       : config.validation === 'test' ? { split: 'test', start: 0, end: data.test.count } : null,
+    earlyStopping: config.earlyStoppingPatience === null ? null : {
+      monitor: config.earlyStoppingMonitor, mode: config.earlyStoppingMonitor.includes('accuracy') ? 'max' : 'min',
+      patience: config.earlyStoppingPatience, minDelta: config.minDelta, restoreBestWeights: config.restoreBestWeights,
+    },
     resumeFrom: resumeFrom ?? null,
   };
   // Frozen all the way down, but for the model itself (it holds the task module, typed

@@ -7,7 +7,7 @@ import type { Dataset } from '../data/idx.js';
 import { hold } from '../engine/faults.js';
 import { listCheckpoints, readLatestCheckpoint } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { checkAgainstData, checkBackend, checkEffects, checkResume } from './checks.js';
+import { checkAgainstData, checkBackend, checkEarlyStopping, checkEffects, checkResume } from './checks.js';
 import { ConfigError } from '../settings/config.js';
 import { OWN_RUN_KEYS } from '../settings/settings.js';
 import type { Config, ConfigBase } from '../settings/config.js';
@@ -71,6 +71,7 @@ export async function prepareRun(
   checkEffects(config, dataset, resumeFrom?.config);
   checkBackend(config);
   const model = await planRunModel(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
+  checkEarlyStopping(config, model);
   if (resumeFrom) checkResume(config, resumeFrom, model);
   return { plan: planRun(config, dataset, model, resumeFrom ?? null, limits), data: dataset, invalid };
 }

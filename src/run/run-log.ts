@@ -85,6 +85,11 @@ export class RunLog {
     return true;
   }
 
+  /** A one-off event of the run (early_stop), at info level. */
+  note(fields: { event: string } & Record<string, unknown>): void {
+    this.log.info(fields, fields.event);
+  }
+
   done(): void {
     this.line?.done();
   }

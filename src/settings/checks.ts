@@ -15,6 +15,7 @@ export const int = (min: number, max = Number.MAX_SAFE_INTEGER): Check<number> =
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? null : `an integer from ${min}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}`;
 export const bool: Check<boolean> = (v) => (typeof v === 'boolean' ? null : 'true or false');
 export const positive: Check<number> = (v) => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? null : 'a number > 0');
+export const nonNegative: Check<number> = (v) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? null : 'a number >= 0');
 export const unit: Check<number> = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? null : 'a number in [0, 1)');
 export const oneOf = <T extends string>(choices: readonly T[]): ChoiceCheck<T> =>
   Object.assign((v: unknown) => (typeof v === 'string' && (choices as readonly string[]).includes(v) ? null : `one of ${choices.join(', ')}`), { choices });

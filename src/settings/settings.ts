@@ -7,7 +7,7 @@
 // list in the unknown-key errors, of --help and of both files.
 import { BACKENDS } from '../model/backends.js';
 import { NORMALIZE_MODES } from '../optim/adam.js';
-import { bool, int, mask, model, nullable, oneOf, positive, str, unit } from './checks.js';
+import { bool, int, mask, model, nonNegative, nullable, oneOf, positive, str, unit } from './checks.js';
 import type { Check } from './checks.js';
 
 // The choices of the settings that take one of a few names, each written once: the
@@ -201,6 +201,30 @@ export const SETTINGS = {
     flag: { name: 'validation', arg: 'DATA', kind: 'string', help: 'none | test: report val_loss on the test set after every epoch' },
     why: 'none: no validation data beside --validation-split.',
     doc: '`test`: the test set is the validation data, its loss (`val_loss`) reported after every epoch; `none`',
+  }),
+  earlyStoppingPatience: setting({
+    check: nullable(int(1)), default: null, defaultText: 'off',
+    flag: { name: 'early-stopping-patience', arg: 'N', kind: 'number', help: 'stop at the end of the epoch after N epochs without improvement of --early-stopping-monitor' },
+    why: "null: no early stopping (Keras' EarlyStopping callback when set).",
+    doc: "stop at the end of the epoch after N epochs in which `--early-stopping-monitor` did not improve by more than `--min-delta` (Keras' `EarlyStopping(patience=N)`); the run then checkpoints, evaluates and ends as usual",
+  }),
+  earlyStoppingMonitor: setting({
+    check: str, default: 'val_loss',
+    flag: { name: 'early-stopping-monitor', arg: 'NAME', kind: 'string', help: 'what early stopping watches: loss, val_loss or val_<metric>' },
+    why: "Keras' default: the validation loss (needs --validation-split or --validation test).",
+    doc: 'what early stopping watches: `loss`, `val_loss` (needs validation) or `val_<metric>` of a task\'s metric; minimised, or maximised when its name has `accuracy`',
+  }),
+  minDelta: setting({
+    check: nonNegative, default: 0,
+    flag: { name: 'min-delta', arg: 'D', kind: 'number', help: 'the least change of the monitored value that counts as an improvement' },
+    why: "Keras' default: any improvement counts.",
+    doc: 'the least change of the monitored value that counts as an improvement',
+  }),
+  restoreBestWeights: setting({
+    check: bool, default: false,
+    flag: { name: 'restore-best-weights', kind: 'boolean', help: 'when early stopping stops, end with the weights of the best epoch' },
+    why: "Keras' default: end with the last epoch's weights.",
+    doc: "when early stopping stops the run, end with the weights of the epoch with the best monitored value (Keras' `restore_best_weights`)",
   }),
   deterministic: setting({
     check: bool, default: false, defaultText: 'off',

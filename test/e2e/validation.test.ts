@@ -77,3 +77,40 @@ describe('--validation test', () => {
     expect(Math.abs(val[1] - r.eval!.test!.loss) / r.eval!.test!.loss).toBeLessThan(1e-6);
   });
 });
+
+describe('early stopping', () => {
+  const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+  it("stops where Keras' rule says on the full run's val_loss, with the best epoch's weights restored", async () => {
+    const base = { limit: 1280, validationSplit: 0.5, batchSize: 64, epochs: 8, evaluate: 'none' as const };
+    const full = await train(base);
+    const val = full.history.history.val_loss;
+    // Keras' EarlyStopping(patience=1, min_delta=0.02) over that series.
+    let [best, bestEpoch, wait, stopAt] = [Infinity, -1, 0, -1];
+    for (let e = 0; e < val.length && stopAt < 0; e++) {
+      if (val[e] < best - 0.02) [best, bestEpoch, wait] = [val[e], e, 0];
+      else if (++wait >= 1) stopAt = e;
+    }
+    expect(stopAt).toBeGreaterThan(0);
+    expect(stopAt).toBeLessThan(7); // not vacuous: it stops before the last epoch
+    const ended: unknown[] = [];
+    const early = await train({ ...base, earlyStoppingPatience: 1, minDelta: 0.02, restoreBestWeights: true, callbacks: { onTrainEnd: (logs) => ended.push(logs.steps) } });
+    expect(early.stoppedBy).toBeNull();
+    expect(early.history.epoch).toEqual([...Array(stopAt + 1).keys()]);
+    expect(early.history.history.val_loss).toEqual(val.slice(0, stopAt + 1));
+    expect(ended).toEqual([(stopAt + 1) * 10]); // onTrainEnd, as at the end of a run
+    // The weights after the best epoch: a run of that many epochs ends with them.
+    const bestRun = await train({ ...base, epochs: bestEpoch + 1 });
+    expect(bytes(early.weights).equals(bytes(bestRun.weights))).toBe(true);
+  }, 120_000);
+
+  it('refuses a monitor no epoch reports, and its settings without a patience', () => {
+    const noVal = runCli('src/cli/train.js', ['--limit', '640', '--early-stopping-patience', '2']);
+    expect(noVal.status).toBe(2);
+    expect(noVal.stderr).toBe('error: --early-stopping-monitor val_loss: there is no validation (--validation-split or --validation test)\n');
+    const unknown = runCli('src/cli/train.js', ['--limit', '640', '--validation-split', '0.2', '--early-stopping-patience', '2', '--early-stopping-monitor', 'val_mae']);
+    expect(unknown.stderr).toBe('error: --early-stopping-monitor val_mae: every epoch reports loss, val_loss\n');
+    const alone = runCli('src/cli/train.js', ['--limit', '640', '--min-delta', '0.1']);
+    expect(alone.stderr).toBe('error: --min-delta 0.1: has no effect without --early-stopping-patience\n');
+  });
+});

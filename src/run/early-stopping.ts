@@ -1,0 +1,46 @@
+// Keras' EarlyStopping: after every epoch, the watched figure either improves on the best
+// so far by more than min_delta, or the run waits; after `patience` epochs of waiting the
+// run stops at that epoch's end, ending with the best epoch's weights when asked.
+import type { EarlyStoppingPlan } from './plan.js';
+
+export class EarlyStopping {
+  private best: number;
+  private bestEpoch = -1;
+  private wait = 0;
+  private bestWeights: Float32Array | null = null;
+
+  constructor(private readonly plan: EarlyStoppingPlan) {
+    this.best = plan.mode === 'min' ? Infinity : -Infinity;
+  }
+
+  /**
+   * Epoch `epoch` ended with `figures` (its loss and validation figures) and `weights`.
+   * Returns true when the run should stop here.
+   */
+  epochEnd(epoch: number, figures: Record<string, number>, weights: Float32Array): boolean {
+    const { monitor, mode, minDelta, patience } = this.plan;
+    const value = figures[monitor];
+    const improved = mode === 'min' ? value < this.best - minDelta : value > this.best + minDelta;
+    if (improved) {
+      this.best = value;
+      this.bestEpoch = epoch;
+      this.wait = 0;
+      if (this.plan.restoreBestWeights) this.bestWeights = weights.slice();
+      return false;
+    }
+    this.wait++;
+    return this.wait >= patience;
+  }
+
+  /** The best epoch's weights into `weights` when the plan restores them; returns whether it did. */
+  restore(weights: Float32Array): boolean {
+    if (!this.bestWeights) return false;
+    weights.set(this.bestWeights);
+    return true;
+  }
+
+  /** What the early_stop event tells. */
+  summary() {
+    return { monitor: this.plan.monitor, best: this.best, bestEpoch: this.bestEpoch, patience: this.plan.patience };
+  }
+}
