@@ -37,7 +37,6 @@ import type { ShardTask } from './shards.js';
 import { slabCount } from './shards.js';
 import { controlWords, RING } from './step-channel.js';
 export { RING };
-export type { Images };
 
 /**
  * One shard's result for one step, as its loop writes it (writeResult) and the
@@ -80,7 +79,7 @@ const RESULT_FIELDS = 11;
 export interface SharedBuffers {
   /** True when the image regions hold float32 values, false for bytes. */
   floatImages: boolean;
-  /** The training rows: the first numTrain of trainImages and trainLabels (--limit). */
+  /** The training rows loaded: the first numTrain of trainImages and trainLabels (--limit), the trained ones and any held out for validation. */
   numTrain: number;
   trainImages: SharedArrayBuffer;
   trainLabels: SharedArrayBuffer;

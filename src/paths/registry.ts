@@ -22,7 +22,7 @@ export function choosePath(config: Pick<Config, 'engine'>, task: LoadedTask): Pa
 
 /** Each path's coordinator half: the model a run trains on it, built, checked and seeded. */
 const PLANS: Record<PathName, (config: Config, data: Dataset, task: LoadedTask) => Promise<RunModel>> = {
-  fast: async (config, data) => (await import('./fast/plan.js')).planFast(config, data),
+  fast: async (config, data, task) => (await import('./fast/plan.js')).planFast(config, data, task),
   general: async (config, data, task) => (await import('./general/plan.js')).generalModel(config, data, task),
 };
 

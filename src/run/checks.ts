@@ -23,14 +23,18 @@ export function checkAgainstData(config: Config, data: Dataset, numClasses = con
 }
 
 /**
- * A setting that would change nothing is refused, naming it: the user meant something by
- * it. The defaults, and a resumed checkpoint's values (`base`), are not "set".
+ * Whether the user set `key`: its value is neither the default nor, when resuming, the
+ * checkpoint's own (`base`).
  */
-export function checkEffects(config: Config, data: Dataset, base?: Record<string, unknown>): void {
-  const defaults = configJson(defaultConfig());
-  const now = configJson(config);
+export function isSet(config: Config, key: keyof Config, base?: Record<string, unknown>): boolean {
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  const set = (key: keyof Config) => !same(now[key], defaults[key]) && !(base && key in base && same(now[key], base[key]));
+  const now = configJson(config)[key];
+  return !same(now, configJson(defaultConfig())[key]) && !(base && key in base && same(now, base[key]));
+}
+
+/** A setting that would change nothing is refused, naming it: the user meant something by it. */
+export function checkEffects(config: Config, data: Dataset, base?: Record<string, unknown>): void {
+  const set = (key: keyof Config) => isSet(config, key, base);
   const given = data.train.labelRows;
   if (given && set('mask')) {
     throw new ConfigError(`--mask ${maskToString(config.mask)}: has no effect: the labels of ${data.dir ?? 'the data'} are combined rows of ${given.width} columns, used as they are`);

@@ -175,7 +175,6 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
     if (steps < schedule.totalSteps) loops.start(steps, versionOf(steps), r.adamT + (steps - schedule.firstStep));
     return figures;
   };
-  const epochEnds = (step: number) => (step + 1) % schedule.stepsPerEpoch === 0 || step + 1 === schedule.totalSteps;
   /**
    * Stops the loops at their next wait, then checks and logs the steps they finished
    * after the last one read (their records are still in the ring): every step a
@@ -209,14 +208,14 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
       }
       // b.-d. Check, account and log (timing read before publishing reuses its record),
       //    with the validation figures at an epoch's end.
-      const validation = plan.validation && epochEnds(step) ? await validateEpoch(step + 1) : undefined;
+      const validation = plan.validation && schedule.endsEpoch(step) ? await validateEpoch(step + 1) : undefined;
       const epochDone = account(step, results, validation);
       if (epochDone && early) {
         const last = runLog.epochs.at(-1)!;
-        if (early.epochEnd(last.epoch, last as unknown as Record<string, number>, weightsAt(views, completed))) {
+        if (early.epochEnd(last.epoch, last, weightsAt(views, completed))) {
           // The loops wait at the next epoch's first batch: the weights are still.
           const restored = early.restore(weightsAt(views, completed));
-          r.runLog.note({ event: 'early_stop', epoch: last.epoch, step: completed, ...early.summary(), restored });
+          runLog.note({ event: 'early_stop', epoch: last.epoch, step: completed, ...early.summary(), restored });
           stoppedEarly = true;
         }
       }

@@ -2,6 +2,7 @@
 // so far by more than min_delta, or the run waits; after `patience` epochs of waiting the
 // run stops at that epoch's end, ending with the best epoch's weights when asked.
 import type { EarlyStoppingPlan } from './plan.js';
+import type { EpochSummary } from './run-log.js';
 
 export class EarlyStopping {
   private best: number;
@@ -17,9 +18,9 @@ export class EarlyStopping {
    * Epoch `epoch` ended with `figures` (its loss and validation figures) and `weights`.
    * Returns true when the run should stop here.
    */
-  epochEnd(epoch: number, figures: Record<string, number>, weights: Float32Array): boolean {
+  epochEnd(epoch: number, figures: EpochSummary, weights: Float32Array): boolean {
     const { monitor, mode, minDelta, patience } = this.plan;
-    const value = figures[monitor];
+    const value = (figures as unknown as Record<string, number>)[monitor]; // loss or val_*: checked at start-up
     const improved = mode === 'min' ? value < this.best - minDelta : value > this.best + minDelta;
     if (improved) {
       this.best = value;

@@ -31,25 +31,23 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
   if (evaluation.kind === 'off') return null;
   hold('evaluating');
   const start = performance.now();
-  const sums = await predictSplits(wp, steps, evaluation.rows);
+  const splits = Object.entries(evaluation.rows) as [SplitName, number][];
+  // Every split's jobs at once: the threads are never idle between splits.
+  const sums = await Promise.all(splits.map(([split, rows]) => predictRows(wp, steps, split, 0, rows)));
   const C = model.task.numClasses;
   const reports: EvalReports = {};
-  for (const [split, rows] of Object.entries(evaluation.rows) as [SplitName, number][]) {
+  splits.forEach(([split, rows], i) => {
     const { labels, predictions, y } = splitViews(views, split, rows, model.task.labelWidth);
     if (evaluation.kind === 'builtin') {
       // A row's condition: its combined label's last column is > 0 (1 for --mask's labels).
       reports[split] = evalReport(labels, predictions, Uint8Array.from({ length: rows }, (_, r) => (y[(r + 1) * (C + 1) - 1] > 0 ? 1 : 0)), C);
-    } else {
-      const { loss: lossSum, weight, metrics: metricSums, metricWeight } = sums[split];
-      const loss = lossSum / normaliserOf(plan.update.normalize, rows, weight);
-      // Each metric's (weighted) mean; none without a metrics export.
-      const metrics = model.task.metrics.length > 0
-        ? { metrics: Object.fromEntries(model.task.metrics.map((m, i) => [m.name, (metricSums[i] ?? 0) / (metricWeight || 1)])) }
-        : {};
-      // The class report only when the output has class columns (the first numClasses).
-      reports[split] = model.classOutput ? { ...taskReport(labels, predictions, rowWeights(model, y, rows), C, loss), ...metrics } : { rows, loss, ...metrics };
+      return;
     }
-  }
+    const { loss, metrics } = meansOf(plan, sums[i], rows);
+    const withMetrics = model.task.metrics.length > 0 ? { metrics } : {};
+    // The class report only when the output has class columns (the first numClasses).
+    reports[split] = model.classOutput ? { ...taskReport(labels, predictions, rowWeights(model, y, rows), C, loss), ...withMetrics } : { rows, loss, ...withMetrics };
+  });
   const what = evaluation.kind === 'builtin' ? { mask: maskToString(plan.config.mask) } : { task: model.task.name };
   log.info({ event: 'eval', ...what, ms: round(performance.now() - start), ...reports }, 'eval');
   return reports;
@@ -57,37 +55,24 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
 
 /**
  * The validation figures after `steps` steps (the loops stopped): the plan's validation
- * rows predicted by the workers, their mean loss divided as --normalize divides a
- * batch's, and each metric's (weighted) mean, named as tfjs-layers names them.
+ * rows predicted by the workers, their mean loss and each metric's (weighted) mean,
+ * named as tfjs-layers names them.
  */
 export async function validate(plan: RunPlan, wp: WorkerPool, steps: number): Promise<Validation> {
   const v = plan.validation!;
-  const results = await Promise.all(splitShards(v.end - v.start, wp.threads.length * 2).filter(([a, b]) => b > a)
-    .map(([a, b]) => wp.pool.run({ kind: TASK.predict, steps, split: v.split, start: v.start + a, end: v.start + b }) as Promise<PredictResult>));
-  const sum = addUp(results);
-  const rows = v.end - v.start;
-  const figures: Validation = { val_loss: sum.loss / normaliserOf(plan.update.normalize, rows, sum.weight) };
-  plan.model.task.metrics.forEach((m, i) => { figures[`val_${m.name}`] = (sum.metrics[i] ?? 0) / (sum.metricWeight || 1); });
-  return figures;
+  const { loss, metrics } = meansOf(plan, await predictRows(wp, steps, v.split, v.start, v.end), v.end - v.start);
+  return Object.fromEntries([['val_loss', loss], ...Object.entries(metrics).map(([name, m]) => [`val_${name}`, m])]) as Validation;
 }
 
 /**
- * The workers predict the first rows of each split (forward only, in parallel, each
- * split cut into two jobs a thread): the classes into the shared predictions, and each
- * split's loss and weight sums (when the path computes them).
+ * The workers predict rows [start, end) of a split (forward only, in parallel, cut into
+ * two jobs a thread): the classes into the shared predictions, and the rows' loss,
+ * weight and metric sums (when the path computes them), added in the jobs' order, not in
+ * the order they finished: the same figures every run.
  */
-async function predictSplits(wp: WorkerPool, steps: number, rowsOf: { train?: number; test?: number }) {
-  const jobs = (Object.entries(rowsOf) as [SplitName, number][]).map(([split, rows]) => Promise.all(splitShards(rows, wp.threads.length * 2)
-    .filter(([start, end]) => end > start)
-    .map(([start, end]) => wp.pool.run({ kind: TASK.predict, steps, split, start, end }) as Promise<PredictResult>)));
-  const sums = { train: addUp([]), test: addUp([]) };
-  const done = await Promise.all(jobs);
-  (Object.keys(rowsOf) as SplitName[]).forEach((split, i) => { sums[split] = addUp(done[i]); });
-  return sums;
-}
-
-/** The predict jobs' sums added in the jobs' order, not in the order they finished: the same figures every run. */
-function addUp(results: PredictResult[]) {
+async function predictRows(wp: WorkerPool, steps: number, split: SplitName, start: number, end: number) {
+  const results = await Promise.all(splitShards(end - start, wp.threads.length * 2).filter(([a, b]) => b > a)
+    .map(([a, b]) => wp.pool.run({ kind: TASK.predict, steps, split, start: start + a, end: start + b }) as Promise<PredictResult>));
   const sum = { loss: 0, weight: 0, metrics: [] as number[], metricWeight: 0 };
   for (const r of results) {
     sum.loss += r.lossSum;
@@ -96,6 +81,14 @@ function addUp(results: PredictResult[]) {
     sum.metricWeight += r.metricWeight;
   }
   return sum;
+}
+
+/** Some rows' mean loss, divided as --normalize divides a batch's, and each metric's (weighted) mean, by name. */
+function meansOf(plan: RunPlan, sum: Awaited<ReturnType<typeof predictRows>>, rows: number) {
+  return {
+    loss: sum.loss / normaliserOf(plan.update.normalize, rows, sum.weight),
+    metrics: Object.fromEntries(plan.model.task.metrics.map((m, i) => [m.name, (sum.metrics[i] ?? 0) / (sum.metricWeight || 1)])),
+  };
 }
 
 /** A split's first `rows` labels, predictions and combined-label rows. */

@@ -1,14 +1,10 @@
-// Which task a run trains and on which model path (src/paths/registry.ts decides), with
+// Which task a run trains (the path it takes is src/paths/registry.ts's choice), with
 // the checks of settings that only the built-in task understands.
-import type { Dataset } from '../data/types.js';
 import { builtinLoaded, loadTask } from '../task/load.js';
 import type { LoadedTask } from '../task/load.js';
-import { planPath } from '../paths/registry.js';
-import type { RunModel } from '../paths/path.js';
-import { ConfigError, defaultConfig } from '../settings/config.js';
+import { ConfigError } from '../settings/config.js';
+import { isSet } from './checks.js';
 import type { Config } from '../settings/config.js';
-
-export type { RunModel };
 
 /** The built-in task's spec from a config and the data's row size. */
 const builtinSpec = (config: Config, inputSize: number) => ({ inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses, mask: config.mask });
@@ -26,16 +22,10 @@ export async function taskOf(config: Config, inputSize: number): Promise<LoadedT
  * the setting; so is --normalize weight with a task that has no weight export.
  */
 function checkTaskSettings(config: Config, task: LoadedTask): void {
-  const defaults = defaultConfig();
   const refuse = (flag: string, why: string) => new ConfigError(`${flag}: ${why} (--task ${task.name})`);
   if (config.engine === 'fast') throw refuse('--engine fast', 'only the built-in task has the fast path; a task module trains on the general path');
-  if (JSON.stringify(config.model) !== JSON.stringify(defaults.model)) throw refuse('model', "is the built-in task's model; a task module builds its own in model()");
+  if (isSet(config, 'model')) throw refuse('model', "is the built-in task's model; a task module builds its own in model()");
   if (config.normalize === 'condition') throw refuse('--normalize condition', "is the built-in task's; a task module's sample weights are --normalize weight");
   if (config.normalize === 'weight' && !task.module.weight) throw refuse('--normalize weight', 'the module has no weight export');
-  if (task.ownLabel && JSON.stringify(config.mask) !== JSON.stringify(defaults.mask)) throw refuse('--mask', 'fills only the default label; the module has its own label export');
-}
-
-/** The model a run trains, on the path the registry chooses for it: built, checked and seeded. */
-export function planRunModel(config: Config, data: Dataset, task: LoadedTask): Promise<RunModel> {
-  return planPath(config, data, task);
+  if (task.ownLabel && isSet(config, 'mask')) throw refuse('--mask', 'fills only the default label; the module has its own label export');
 }

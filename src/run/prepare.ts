@@ -8,11 +8,12 @@ import { hold } from '../engine/faults.js';
 import { listCheckpoints, readLatestCheckpoint } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { checkAgainstData, checkBackend, checkEarlyStopping, checkEffects, checkResume } from './checks.js';
-import { ConfigError } from '../settings/config.js';
+import { checkAcrossKeys, ConfigError } from '../settings/config.js';
 import { OWN_RUN_KEYS } from '../settings/settings.js';
 import type { Config, ConfigBase } from '../settings/config.js';
 import { probeDir, probeFile } from '../files/outputs.js';
-import { planRunModel, taskOf } from './model-plan.js';
+import { taskOf } from './model-plan.js';
+import { planPath } from '../paths/registry.js';
 import { planRun } from './plan.js';
 import type { RunLimits, RunPlan } from './plan.js';
 
@@ -37,7 +38,7 @@ export async function prepareRun(
   // A first look without the checks across keys: a resumed run's flags (--threads 3) are
   // checked over the checkpoint's settings (its --workers 4), not over the defaults.
   let config = resolve(undefined, false);
-  if (!config.resume) config = resolve();
+  if (!config.resume) checkAcrossKeys(config);
   // Every output is created, written and fsynced once, then removed again, before
   // anything is loaded: a path that cannot be written costs no time and leaves nothing.
   if (config.logFile) probeFile('--log-file', config.logFile, 'append');
@@ -70,7 +71,7 @@ export async function prepareRun(
   checkAgainstData(config, dataset, numClasses);
   checkEffects(config, dataset, resumeFrom?.config);
   checkBackend(config);
-  const model = await planRunModel(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
+  const model = await planPath(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
   checkEarlyStopping(config, model);
   if (resumeFrom) checkResume(config, resumeFrom, model);
   return { plan: planRun(config, dataset, model, resumeFrom ?? null, limits), data: dataset, invalid };

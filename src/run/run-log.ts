@@ -68,8 +68,7 @@ export class RunLog {
       this.log.info({ event: 'progress', epoch, step: completed, ...this.window.summary(this.batchSize) }, 'progress');
       this.window = new StepStats(this.progressEvery);
     }
-    const epochDone = completed % this.schedule.stepsPerEpoch === 0 || completed === this.schedule.totalSteps;
-    if (!epochDone) return false;
+    if (!this.schedule.endsEpoch(step)) return false;
     const e = { ...this.epoch.summary(this.batchSize), ...validation };
     this.epochs.push({ epoch, ...e });
     const first = epoch === this.schedule.epochOf(this.schedule.firstStep) ? { timeToFirstStepMs: round(this.firstStepAt) } : {};

@@ -10,6 +10,8 @@ export interface Schedule {
   /** Steps below this are JIT warm-up, left out of the run's overall statistics. */
   warmupUntil: number;
   epochOf(step: number): number;
+  /** Step `step` (0-based) is its epoch's last (or the run's last). */
+  endsEpoch(step: number): boolean;
 }
 
 export function scheduleOf(numTrain: number, batchSize: number, epochs: number, firstStep: number, maxSteps = Infinity, warmupSteps = 0): Schedule {
@@ -19,6 +21,7 @@ export function scheduleOf(numTrain: number, batchSize: number, epochs: number, 
     stepsPerEpoch, totalSteps, firstStep,
     warmupUntil: firstStep + Math.min(warmupSteps, Math.max(0, totalSteps - firstStep - 1)),
     epochOf: (step) => Math.floor(step / stepsPerEpoch),
+    endsEpoch: (step) => (step + 1) % stepsPerEpoch === 0 || step + 1 === totalSteps,
   };
 }
 

@@ -176,14 +176,18 @@ function finish(config: Record<string, unknown>, crossChecks = true): Config {
   const rule = parseMask(String(config.mask));
   if (typeof rule === 'string') throw new ConfigError(`mask: expected ${rule}, got ${JSON.stringify(config.mask)}`);
   const c = { ...config, mask: rule } as unknown as Config;
-  if (!crossChecks) return c;
+  if (crossChecks) checkAcrossKeys(c);
+  return c;
+}
+
+/** The checks that relate two settings (a resumed run makes them once its checkpoint's settings are under the flags). */
+export function checkAcrossKeys(c: Config): void {
   if (c.threads !== null && c.threads > c.workers) {
     throw new ConfigError(`--threads: ${c.threads} is more than --workers ${c.workers}; a thread runs at least one worker's shard`);
   }
   if (c.batchSize < c.workers) {
     throw new ConfigError(`--batch-size: ${c.batchSize} is smaller than --workers ${c.workers}; every worker needs at least one row`);
   }
-  return c;
 }
 
 /**

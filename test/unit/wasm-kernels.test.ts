@@ -303,7 +303,8 @@ describe('a Layers model\'s gradient on wasm, as the workers take it (and with e
 describe('a kernel the wasm backend lacks is named with the layer that needs it', () => {
   it('MaxPoolGrad unregistered: the CNN task names its MaxPooling2D layer', async () => {
     const { resolveSettings } = await import('../../src/settings/config.js');
-    const { planRunModel, taskOf } = await import('../../src/run/model-plan.js');
+    const { taskOf } = await import('../../src/run/model-plan.js');
+    const { planPath } = await import('../../src/paths/registry.js');
     const { GeneralModel } = await import('../../src/paths/general/model.js');
     const { mnistData } = await import('../helpers.js');
     const { join } = await import('node:path');
@@ -311,7 +312,7 @@ describe('a kernel the wasm backend lacks is named with the layer that needs it'
     await tf.setBackend('wasm');
     const config = resolveSettings({ task: join(PROJECT_ROOT, 'examples', 'cnn-masked.mjs'), limit: 256 });
     const task = await taskOf(config, 784);
-    const run = await planRunModel(config, mnistData(), task);
+    const run = await planPath(config, mnistData(), task);
     const g = await GeneralModel.create(run.topology!, run.layout, task, false);
     const weights = new Float32Array(run.layout.numParams);
     run.init(weights);

@@ -8,17 +8,15 @@ import { ConfigError } from '../../settings/config.js';
 import type { Config } from '../../settings/config.js';
 import { initWeights, paramLayout } from '../../model/layout.js';
 import type { ModelSpec } from '../../model/layout.js';
-import { builtinLoaded } from '../../task/load.js';
+import type { LoadedTask } from '../../task/load.js';
 import type { RunModel } from '../path.js';
 import type { FastSettings } from './worker.js';
 
-
-/** The built-in task on the fast path; data that brings its own combined labels is refused. */
-export async function planFast(config: Config, data: Dataset): Promise<RunModel> {
+/** The built-in task (taskOf's) on the fast path; data that brings its own combined labels is refused. */
+export async function planFast(config: Config, data: Dataset, task: LoadedTask): Promise<RunModel> {
   if (data.train.labelRows) throw new ConfigError(`--data ${data.dir}: its labels are combined rows of ${data.train.labelRows.width} columns; the built-in task's fast path builds its own from --mask (use --engine general, or a task module)`);
   const spec: ModelSpec = { inputSize: data.train.inputSize, hidden: config.model.hidden, numClasses: config.model.numClasses };
   const layout = paramLayout(spec);
-  const task = builtinLoaded({ ...spec, mask: config.mask });
   // The label rows ([one-hot | --mask condition]) the gather copies and the evaluation reads the condition from.
   const { trainY, testY } = buildLabelRows(task, data, trainRows(data, config.limit));
   const workerSettings: FastSettings = { spec };
