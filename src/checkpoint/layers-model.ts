@@ -1,7 +1,7 @@
 // What `eval` and `predict` share: opening a checkpoint (a root or one ckpt-* directory) as a TensorFlow.js Layers model,
 // and batched prediction over IDX image bytes.
 import { basename, dirname, join, resolve } from 'node:path';
-import { io, slice, tensor, tidy } from '@tensorflow/tfjs-core';
+import { io, reshape, slice, tensor, tidy } from '@tensorflow/tfjs-core';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
@@ -84,35 +84,46 @@ export async function loadCheckpointModel(opened: OpenedCheckpoint): Promise<Lay
   }
   await initBackend('wasm');
   const model = await loadLayersModel(io.fromMemory(artifacts));
-  // A task's model may take rows of any shape ([28, 28, 1]) and give more columns than
-  // its classes; the classes are the first numClasses columns.
-  const [input, output] = [model.inputs[0].shape, model.outputs[0].shape];
+  // A task's model may take rows of any shape ([28, 28, 1]) and give any output.
+  const input = model.inputs[0].shape;
   const inputSize = input.slice(1).reduce<number>((a, b) => a * (b ?? NaN), 1);
-  if (inputSize !== ckpt.model.inputSize || output.length !== 2 || (output[1] ?? 0) < ckpt.model.numClasses) {
+  if (inputSize !== ckpt.model.inputSize) {
     model.dispose();
-    throw new CheckpointError(`${join(dir, 'model.json')}: the model maps [${input}] -> [${output}], state.json says ${ckpt.model.inputSize} values -> ${ckpt.model.numClasses} classes`);
+    throw new CheckpointError(`${join(dir, 'model.json')}: the model takes [${input}], state.json says ${ckpt.model.inputSize} values a row`);
   }
   return model;
+}
+
+/**
+ * The model's class columns: the first numClasses of a [rows, columns] output that has
+ * at least that many (the trainer's rule, src/task/load.ts), else null (a regression's
+ * outputs, say, which are not classes).
+ */
+export function classColumns(model: LayersModel, numClasses: number): number | null {
+  const output = model.outputs[0].shape;
+  return output.length === 2 && (output[1] ?? 0) >= numClasses ? numClasses : null;
 }
 
 // ---- prediction ------------------------------------------------------------------------
 
 /**
- * The first `numClasses` output columns (the class probabilities; [count, numClasses],
- * row-major) of `count` rows stored as bytes (scaled to [0, 1] as in training) or
- * floats, shaped as the model's input, `batchSize` rows per predictOnBatch call.
+ * The model's outputs of `count` rows stored as bytes (scaled to [0, 1] as in training)
+ * or floats, shaped as the model's input, `batchSize` rows per predictOnBatch call: the
+ * first `columns` columns of each row (the class probabilities), or, without `columns`,
+ * every output value of each row. [count, columns or values a row], row-major.
  */
-export function predictProbabilities(model: LayersModel, images: Uint8Array | Float32Array, inputSize: number, batchSize: number, numClasses: number): Float32Array {
+export function predictRows(model: LayersModel, images: Uint8Array | Float32Array, inputSize: number, batchSize: number, columns?: number): Float32Array {
   const count = images.length / inputSize;
   const rowShape = model.inputs[0].shape.slice(1) as number[];
-  const out = new Float32Array(count * numClasses);
+  const width = columns ?? model.outputs[0].shape.slice(1).reduce<number>((a, b) => a * (b ?? NaN), 1);
+  const out = new Float32Array(count * width);
   const x = new Float32Array(Math.min(batchSize, count) * inputSize); // reused by every batch
   for (let start = 0; start < count; start += batchSize) {
     const rows = Math.min(batchSize, count - start);
     scaledRows(images, start, rows, inputSize, x);
     tidy(() => {
-      const p = model.predictOnBatch(tensor(x.subarray(0, rows * inputSize), [rows, ...rowShape])) as Tensor;
-      out.set(slice(p, [0, 0], [-1, numClasses]).dataSync(), start * numClasses);
+      const p = reshape(model.predictOnBatch(tensor(x.subarray(0, rows * inputSize), [rows, ...rowShape])) as Tensor, [rows, -1]);
+      out.set(slice(p, [0, 0], [-1, width]).dataSync(), start * width);
     });
   }
   return out;

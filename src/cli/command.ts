@@ -7,7 +7,7 @@ import { OutputError } from '../files/outputs.js';
 import { ReportInputError } from '../report/log-input.js';
 import { TaskError } from '../task/contract.js';
 
-type FlagValues = Partial<Record<string, string | boolean>>;
+export type FlagValues = Partial<Record<string, string | boolean>>;
 
 export function requiredFlag(values: FlagValues, flag: string, what: string): string {
   const v = values[flag];

@@ -6,8 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { HelpRequested, HELP, resolveConfig } from '../settings/config.js';
 import { createLogger } from '../run/log.js';
 import type { Logger } from '../run/log.js';
-import { formatLossReport, formatReport, formatTaskReport } from '../report/eval-report.js';
-import type { EvalReport } from '../metrics/eval.js';
+import { formatAnyReport } from '../report/eval-report.js';
 import { runSession } from '../run/session.js';
 import { exitCodeOf } from './command.js';
 
@@ -85,9 +84,8 @@ async function runCli(argv: string[], stopRequested: () => NodeJS.Signals | null
   }
   if (result.stoppedBy) return SIGNAL_EXIT[result.stoppedBy];
   // The report of each split evaluated (--eval), a task's with its loss.
-  const format = (name: string, x: EvalReport) => (!('accuracy' in x) ? formatLossReport(name, x) : 'loss' in x ? formatTaskReport(name, x) : formatReport(name, x));
   const { train, test } = result.eval ?? {};
-  const parts = [train && format('training', train), test && format('test', test)].filter((p): p is string => !!p);
+  const parts = [train && formatAnyReport('training', train), test && formatAnyReport('test', test)].filter((p): p is string => !!p);
   if (parts.length > 0) process.stderr.write(`\n${parts.join('\n\n')}\n`);
   return 0;
 }

@@ -90,15 +90,19 @@ export function loadNpyDataset(dir: string, numClasses: number): Dataset {
   return { dir, train, test };
 }
 
-function readNpySplit(xPath: string, yPath: string, numClasses: number): Split {
+/** The rows of an x file: [N, ...] uint8 (scaled /255 when read) or float32, in shared memory. */
+export function readNpyRows(xPath: string): { images: Uint8Array | Float32Array; count: number; inputSize: number; shape: number[] } {
   const x = readNpy(xPath);
-  const y = readNpy(yPath);
   if (x.dtype !== '|u1' && x.dtype !== '<f4') throw new DataError(`${xPath}: dtype '${x.dtype}': images must be uint8 ('|u1') or float32 ('<f4')`);
   if (x.shape.length < 2 || x.shape.some((d) => d === 0)) throw new DataError(`${xPath}: shape [${x.shape.join(',')}]: expected [N, ...] of sizes >= 1`);
   const [count, ...row] = x.shape;
+  return { images: sharedImages(x, xPath), count, inputSize: row.reduce((a, b) => a * b, 1), shape: row };
+}
+
+function readNpySplit(xPath: string, yPath: string, numClasses: number): Split {
+  const { images, count, inputSize, shape: row } = readNpyRows(xPath);
+  const y = readNpy(yPath);
   if (y.shape[0] !== count) throw new DataError(`${yPath}: ${y.shape[0]} labels for ${count} rows in ${xPath}`);
-  const inputSize = row.reduce((a, b) => a * b, 1);
-  const images = sharedImages(x, xPath);
   if (y.shape.length === 2) {
     // Combined labels, as they are: [N, width] float32, each row one sample's label.
     if (y.dtype !== '<f4') throw new DataError(`${yPath}: dtype '${y.dtype}': a combined label [N, width] must be float32 ('<f4')`);

@@ -1,6 +1,6 @@
 // The evaluation's reports (src/metrics/eval.ts) as readable text: what the CLI prints
 // on stderr at the end of a run and `npm run eval` prints.
-import type { GroupReport, LossReport, SplitReport, TaskSplitReport } from '../metrics/eval.js';
+import type { EvalReport, GroupReport, LossReport, SplitReport, TaskSplitReport } from '../metrics/eval.js';
 
 
 function table(rows: (string | number)[][]): string {
@@ -58,3 +58,7 @@ export function formatLossReport(name: string, r: LossReport): string {
 
 /** A task's metrics after its loss: `, mae 0.0123, mse 0.0004`. */
 const metricsText = (metrics: Record<string, number> | undefined) => Object.entries(metrics ?? {}).map(([name, v]) => `, ${name} ${v.toFixed(4)}`).join('');
+
+/** Any split's report as readable text: the seed's, a task's with class columns, or a task's mean loss. */
+export const formatAnyReport = (name: string, r: EvalReport): string =>
+  !('accuracy' in r) ? formatLossReport(name, r) : 'loss' in r ? formatTaskReport(name, r) : formatReport(name, r);

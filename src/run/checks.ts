@@ -81,22 +81,22 @@ export function checkBackend(config: Config): void {
  * different shape is refused with the difference named; so are a different batch
  * size, row limit or seed, which would move the position in the epoch.
  */
-export function checkResume(config: Config, ckpt: LoadedCheckpoint, run: RunModel): void {
+export function checkResume(config: Config, ckpt: LoadedCheckpoint, run: RunModel, what = `--resume ${config.resume}`): void {
   // A checkpoint of the built-in task does not continue a task module's run, nor the other way round.
   const [was, now] = [ckpt.config.task ?? null, config.task];
   if ((was === null) !== (now === null)) {
-    throw new ConfigError(`--resume ${config.resume}: ${ckpt.checkpoint} was trained by ${was === null ? 'the built-in task' : `the task module ${was}`}, this run is ${now === null ? 'the built-in task' : `the task module ${now}`}`);
+    throw new ConfigError(`${what}: ${ckpt.checkpoint} was trained by ${was === null ? 'the built-in task' : `the task module ${was}`}, this run is ${now === null ? 'the built-in task' : `the task module ${now}`}`);
   }
   // A task model: the topology first (it names the layer and the setting that differ).
   const topo = run.topology && ckpt.topology ? topologyDifference(ckpt.topology, run.topology, ckpt.checkpoint, 'this run') : null;
   const diff = topo ?? describeLayoutDifference(ckpt.layout, run.layout);
-  if (diff) throw new ConfigError(`--resume ${config.resume}: the model differs from ${ckpt.checkpoint}: ${diff}`);
+  if (diff) throw new ConfigError(`${what}: the model differs from ${ckpt.checkpoint}: ${diff}`);
   const defaults = defaultConfig();
   for (const key of ['batchSize', 'limit', 'seed', 'validationSplit'] as const) {
     // A key an older checkpoint does not have was its default.
     const was = ckpt.config[key] === undefined ? defaults[key] : ckpt.config[key];
     if (was !== config[key]) {
-      throw new ConfigError(`--resume ${config.resume}: ${key} is ${JSON.stringify(config[key])}, ${ckpt.checkpoint} was trained with ${JSON.stringify(was)}`);
+      throw new ConfigError(`${what}: ${key} is ${JSON.stringify(config[key])}, ${ckpt.checkpoint} was trained with ${JSON.stringify(was)}`);
     }
   }
 }

@@ -105,6 +105,24 @@ export async function runPlan(plan: RunPlan, log: Logger, data: Dataset, options
   }
 }
 
+/**
+ * The plan's evaluation of its checkpoint's weights, as the run that wrote them ran it at
+ * its end (`npm run eval` of a task's checkpoint): the same threads, rows and figures, no
+ * step. `fields` lead the `eval` event.
+ */
+export async function evaluateCheckpoint(plan: RunPlan, log: Logger, data: Dataset, fields: object): Promise<EvalReports | null> {
+  const { schedule, resumeFrom } = plan;
+  if (!resumeFrom) throw new Error('evaluateCheckpoint: the plan has no checkpoint');
+  const { buffers, views } = loadShared(data, plan);
+  restore(resumeFrom, views, schedule.firstStep);
+  const wp = await createPool(workerInit(buffers, plan), plan.threads, (err) => log.error({ event: 'pool_error', err }, 'pool_error'));
+  try {
+    return await evaluateAndLog(log, plan, wp, views, schedule.firstStep, fields);
+  } finally {
+    await closePool(wp);
+  }
+}
+
 /** What the steps work with: built once by runPlan. */
 interface Steps {
   plan: RunPlan;

@@ -25,8 +25,8 @@ export type SplitName = 'train' | 'test';
 /** The evaluation's reports, of the splits the plan names (--eval). */
 export type EvalReports = { train?: EvalReport; test?: EvalReport };
 
-/** The plan's evaluation of the weights after `steps` steps, logged as the `eval` event; null when none runs. */
-export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool, views: SharedViews, steps: number): Promise<EvalReports | null> {
+/** The plan's evaluation of the weights after `steps` steps, logged as the `eval` event (with `fields` first); null when none runs. */
+export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool, views: SharedViews, steps: number, fields: object = {}): Promise<EvalReports | null> {
   const { evaluation, model } = plan;
   if (evaluation.kind === 'off') return null;
   hold('evaluating');
@@ -49,7 +49,7 @@ export async function evaluateAndLog(log: Logger, plan: RunPlan, wp: WorkerPool,
     reports[split] = model.classOutput ? { ...taskReport(labels, predictions, rowWeights(model, y, rows), C, loss), ...withMetrics } : { rows, loss, ...withMetrics };
   });
   const what = evaluation.kind === 'builtin' ? { mask: maskToString(plan.config.mask) } : { task: model.task.name };
-  log.info({ event: 'eval', ...what, ms: round(performance.now() - start), ...reports }, 'eval');
+  log.info({ event: 'eval', ...fields, ...what, ms: round(performance.now() - start), ...reports }, 'eval');
   return reports;
 }
 

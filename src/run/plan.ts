@@ -24,8 +24,8 @@ export interface RunLimits {
   maxSteps?: number;
   /** Leave the first steps (JIT warm-up) out of the run's overall statistics. */
   warmupSteps?: number;
-  /** Run the evaluation after the last step (default true). */
-  evaluate?: boolean;
+  /** Run the evaluation after the last step (default true: of the splits --eval names), or of these splits. */
+  evaluate?: boolean | readonly ('train' | 'test')[];
 }
 
 /** The evaluation after the last step: the seed's parity report or a task's, on the first rows of each split it names; or none. */
@@ -138,10 +138,11 @@ export function rowsOf(config: Pick<Config, 'limit' | 'validationSplit'>, data: 
  * keeps the seed's parity report on either path; any other task reports its mean loss,
  * and the class report too when its output has class columns.
  */
-function evaluationOf(config: Config, model: RunModel, numTrain: number, numTest: number, evaluate: boolean): EvaluationPlan {
-  if (!evaluate || config.evaluate === 'none') return { kind: 'off' };
+function evaluationOf(config: Config, model: RunModel, numTrain: number, numTest: number, evaluate: RunLimits['evaluate'] & {}): EvaluationPlan {
+  const splits = evaluate === true ? { all: ['train', 'test'], test: ['test'], none: [] }[config.evaluate] : evaluate || [];
+  if (splits.length === 0) return { kind: 'off' };
   const limit = config.evalLimit ?? Infinity;
-  const rows = { ...(config.evaluate === 'all' ? { train: Math.min(numTrain, limit) } : {}), test: Math.min(numTest, limit) };
+  const rows = { ...(splits.includes('train') ? { train: Math.min(numTrain, limit) } : {}), ...(splits.includes('test') ? { test: Math.min(numTest, limit) } : {}) };
   return { kind: 'builtin' in model.task.ref ? 'builtin' : 'task', rows };
 }
 

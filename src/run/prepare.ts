@@ -8,7 +8,7 @@ import { hold } from '../engine/faults.js';
 import { listCheckpoints, readLatestCheckpoint } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { checkAgainstData, checkBackend, checkEarlyStopping, checkEffects, checkResume } from './checks.js';
-import { checkAcrossKeys, ConfigError } from '../settings/config.js';
+import { checkAcrossKeys, ConfigError, resolveSettings } from '../settings/config.js';
 import { OWN_RUN_KEYS } from '../settings/settings.js';
 import type { Config, ConfigBase } from '../settings/config.js';
 import { probeDir, probeFile } from '../files/outputs.js';
@@ -51,12 +51,7 @@ export async function prepareRun(
       invalid.push({ checkpoint, problem });
       onInvalid(checkpoint, problem);
     });
-    // Where the earlier run wrote to and what it printed are not part of the experiment
-    // (a checkpoint copied elsewhere goes on writing next to itself, not to the old path;
-    // the log level, format and progress are this command's), nor is the thread count (it
-    // changes no weight): the settings table marks them ownRun.
-    const experiment = Object.fromEntries(Object.entries(resumeFrom.config).filter(([key]) => !OWN_RUN_KEYS.includes(key)));
-    config = resolve({ name: `${config.resume}/${resumeFrom.checkpoint}`, config: experiment });
+    config = resolve({ name: `${config.resume}/${resumeFrom.checkpoint}`, config: experimentOf(resumeFrom) });
     if (!config.checkpointDir) probeDir('--resume', config.resume!);
   }
   if (!resumeFrom && config.checkpointDir && listCheckpoints(config.checkpointDir).length > 0) {
@@ -75,4 +70,32 @@ export async function prepareRun(
   checkEarlyStopping(config, model);
   if (resumeFrom) checkResume(config, resumeFrom, model);
   return { plan: planRun(config, dataset, model, resumeFrom ?? null, limits), data: dataset, invalid };
+}
+
+/**
+ * A checkpoint's settings that are its experiment: where the earlier run wrote to and
+ * what it printed are not (a checkpoint copied elsewhere goes on writing next to itself,
+ * not to the old path; the log level, format and progress are this command's), nor is
+ * the thread count (it changes no weight): the settings table marks them ownRun.
+ */
+const experimentOf = (ckpt: LoadedCheckpoint) => Object.fromEntries(Object.entries(ckpt.config).filter(([key]) => !OWN_RUN_KEYS.includes(key)));
+
+/**
+ * The plan that evaluates checkpoint `ckpt` (of `dir`) as the run that wrote it would
+ * have at its end: its settings (with `settings` over them: another data directory, mask
+ * or --eval-limit), its task, data and model, checked against its weights; of `splits`.
+ * Nothing is probed or written. For `npm run eval` of a task's checkpoint.
+ */
+export async function prepareCheckpointEval(ckpt: LoadedCheckpoint, dir: string, settings: Record<string, unknown>, splits: readonly ('train' | 'test')[]): Promise<{ plan: RunPlan; data: Dataset }> {
+  const experiment = experimentOf(ckpt);
+  const config = resolveSettings(settings, { name: dir, config: experiment });
+  const module = config.task ? await taskOf(config, 0) : null;
+  const numClasses = module?.numClasses ?? config.model.numClasses;
+  const data = loadDataset(config.data ?? builtinMnistDir(), numClasses);
+  checkAgainstData(config, data, numClasses);
+  checkEffects(config, data, experiment);
+  checkBackend(config);
+  const model = await planPath(config, data, module ?? await taskOf(config, data.train.inputSize));
+  checkResume(config, ckpt, model, dir);
+  return { plan: planRun(config, data, model, ckpt, { evaluate: splits }), data };
 }
