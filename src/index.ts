@@ -91,6 +91,14 @@ export interface TrainOptions<R extends EvalReport = EvalReport> extends Trainer
    * arrays `{ train: { images, labels, shape }, test? }`. Omitted: the built-in MNIST.
    */
   data?: string | { dir: string } | { train: ArraySplit; test?: ArraySplit };
+  /**
+   * Validation data given apart (Keras' `validation_data`): rows in the form of a split
+   * of `data`'s arrays, `{ images, labels, shape, labelWidth? }`, of the same row shape,
+   * type and label width as the training rows. Never trained on; after every epoch the
+   * workers report `val_loss` and `val_<metric>` on them. Not with `validationSplit` or
+   * `validation: 'test'` (a dataset directory's test set as validation data).
+   */
+  validationData?: ArraySplit;
   callbacks?: SessionCallbacks<R>;
   /** false (default): silent; true: the CLI's log on stdout; or a pino logger that receives every event. */
   logger?: boolean | Logger;
@@ -125,7 +133,7 @@ export function train(options?: TrainOptions): Promise<TrainResult<EvalReport>>;
 // The implementation takes callbacks of any report type: each overload's is one of them.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function train(options: TrainOptions<any> = {}): Promise<TrainResult<EvalReport>> {
-  const { data, callbacks, logger = false, signal, ...settings } = options;
+  const { data, validationData, callbacks, logger = false, signal, ...settings } = options;
   const dir = typeof data === 'string' ? data : data && 'dir' in data ? data.dir : undefined;
   const arrays = data && typeof data === 'object' && 'train' in data ? data : undefined;
   const task = settings.task instanceof URL ? settings.task.href : settings.task;
@@ -133,6 +141,7 @@ export async function train(options: TrainOptions<any> = {}): Promise<TrainResul
   return runSession({
     resolve: (base, crossChecks) => resolveSettings(rest, base, crossChecks),
     data: arrays ? (numClasses) => datasetFromArrays(arrays, numClasses) : undefined,
+    validationData,
     logger: (config) => {
       if (logger === true) return createLogger(config.logLevel, config.logFile, config.logFormat);
       return wrapLogger(logger === false ? null : logger, config.logLevel, config.logFile);

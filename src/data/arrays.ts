@@ -28,6 +28,40 @@ export function datasetFromArrays(data: { train: ArraySplit; test?: ArraySplit }
   return { dir: null, train, test };
 }
 
+/**
+ * `data` with validation data given apart (train()'s validationData, Keras'
+ * validation_data) after its first `limit` training rows: one training split in shared
+ * memory, whose last rows are validated after every epoch and never trained on.
+ */
+export function withValidationData(data: Dataset, validation: ArraySplit, numClasses: number, limit: number | null): Dataset {
+  const v = splitFromArrays(validation, 'validationData', numClasses);
+  const { train } = data;
+  if (v.inputSize !== train.inputSize) throw new DataError(`validationData: ${v.inputSize} values per row, the training rows have ${train.inputSize}`);
+  if ((v.images instanceof Float32Array) !== (train.images instanceof Float32Array)) {
+    throw new DataError(`validationData.images: ${v.images instanceof Float32Array ? 'float32' : 'bytes'}, the training images are ${train.images instanceof Float32Array ? 'float32' : 'bytes'}; give both the same type`);
+  }
+  if (v.labelRows?.width !== train.labelRows?.width) {
+    throw new DataError(`validationData.labelWidth: ${v.labelRows?.width ?? 'none'}, the training labels have ${train.labelRows ? `${train.labelRows.width} columns` : 'none (classes)'}`);
+  }
+  const n = Math.min(limit ?? Infinity, train.count);
+  const join = <T extends Uint8Array | Float32Array>(a: T, b: T, aLength: number): T => {
+    const out = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer((aLength + b.length) * a.BYTES_PER_ELEMENT));
+    out.set(a.subarray(0, aLength));
+    out.set(b, aLength);
+    return out;
+  };
+  const labelRows = train.labelRows && v.labelRows
+    ? { values: join(train.labelRows.values, v.labelRows.values, n * train.labelRows.width), width: train.labelRows.width } : undefined;
+  return {
+    ...data,
+    train: {
+      ...train, images: join(train.images, v.images as typeof train.images, n * train.inputSize), labels: join(train.labels, v.labels, n),
+      count: n + v.count, ...(labelRows ? { labelRows } : {}),
+    },
+    validationRows: v.count,
+  };
+}
+
 function splitFromArrays(s: ArraySplit, name: string, numClasses: number): Split {
   if (typeof s !== 'object' || s === null) throw new DataError(`${name}: expected { images, labels, shape }`);
   if (!(s.images instanceof Uint8Array) && !(s.images instanceof Float32Array)) {

@@ -40,9 +40,14 @@ export interface Dataset<I extends Images = Images> {
   dir: string | null;
   train: Split<I>;
   test: Split<I>;
+  /**
+   * Validation data given apart (train()'s validationData): the last `validationRows`
+   * rows of `train`, after the training rows (already cut to --limit). Never trained on.
+   */
+  validationRows?: number;
 }
 
-/** The rows a run trains on: the first `limit` training rows (--limit), or all. */
+/** The training rows a run loads: the first `limit` (--limit), or all; with validation data given apart, its rows too (after them). */
 export function trainRows(data: Dataset, limit: number | null): number {
-  return Math.min(limit ?? Infinity, data.train.count);
+  return data.validationRows ? data.train.count : Math.min(limit ?? Infinity, data.train.count);
 }

@@ -13,10 +13,11 @@ import type { Config } from '../settings/config.js';
 
 /** What can only be checked once the data is known. */
 export function checkAgainstData(config: Config, data: Dataset, numClasses = config.model.numClasses): void {
-  const { numTrain } = rowsOf(config, data);
+  const { numRows, numTrain } = rowsOf(config, data);
   if (numTrain < config.batchSize) {
     throw new ConfigError(`--batch-size: ${config.batchSize} is larger than the ${numTrain} training rows`);
   }
+  if (config.validationSplit > 0 && numTrain === numRows) throw new ConfigError(`--validation-split ${config.validationSplit}: holds out no row of the ${numRows} training rows`);
   const { mask } = config;
   const outside = mask.kind === 'classes' ? mask.classes.find((c) => c >= numClasses) : undefined;
   if (outside !== undefined) throw new ConfigError(`--mask: class ${outside} is outside the model's classes 0..${numClasses - 1}`);
@@ -45,6 +46,9 @@ export function checkEffects(config: Config, data: Dataset, base?: Record<string
     if (set('keep')) throw new ConfigError(`--keep ${config.keep}: has no effect without --checkpoint-dir`);
   }
   if (config.validationSplit > 0 && config.validation !== 'none') throw new ConfigError(`--validation ${config.validation} and --validation-split ${config.validationSplit}: choose one validation set`);
+  if (data.validationRows !== undefined && (config.validationSplit > 0 || config.validation !== 'none')) {
+    throw new ConfigError(`validationData and ${config.validationSplit > 0 ? `validationSplit ${config.validationSplit}` : `validation '${config.validation}'`}: choose one validation set`);
+  }
   if (config.earlyStoppingPatience === null) {
     if (set('earlyStoppingMonitor')) throw new ConfigError(`--early-stopping-monitor ${config.earlyStoppingMonitor}: has no effect without --early-stopping-patience`);
     if (set('minDelta')) throw new ConfigError(`--min-delta ${config.minDelta}: has no effect without --early-stopping-patience`);
@@ -54,13 +58,13 @@ export function checkEffects(config: Config, data: Dataset, base?: Record<string
 }
 
 /** Early stopping watches a figure every epoch has: the loss, or a validation figure when there is validation. */
-export function checkEarlyStopping(config: Config, run: RunModel): void {
+export function checkEarlyStopping(config: Config, run: RunModel, data: Dataset): void {
   if (config.earlyStoppingPatience === null) return;
   const watched = config.earlyStoppingMonitor;
-  const validated = config.validationSplit > 0 || config.validation !== 'none';
+  const validated = config.validationSplit > 0 || config.validation !== 'none' || data.validationRows !== undefined;
   const figures = ['loss', ...(validated ? ['val_loss', ...run.task.metrics.map((m) => `val_${m.name}`)] : [])];
   if (!figures.includes(watched)) {
-    const why = watched.startsWith('val_') && !validated ? 'there is no validation (--validation-split or --validation test)' : `every epoch reports ${figures.join(', ')}`;
+    const why = watched.startsWith('val_') && !validated ? 'there is no validation (--validation-split, --validation test, or train()\'s validationData)' : `every epoch reports ${figures.join(', ')}`;
     throw new ConfigError(`--early-stopping-monitor ${watched}: ${why}`);
   }
 }

@@ -108,7 +108,7 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
     checkpoints: { dir: config.checkpointDir ?? config.resume, every: config.checkpointEvery, keep: config.keep },
     progressEvery: config.progressEvery,
     evaluation: evaluationOf(config, model, numTrain, data.test.count, limits.evaluate ?? true),
-    validation: config.validationSplit > 0 ? { split: 'train', start: numTrain, end: numRows }
+    validation: numTrain < numRows ? { split: 'train', start: numTrain, end: numRows }
       : config.validation === 'test' ? { split: 'test', start: 0, end: data.test.count } : null,
     earlyStopping: config.earlyStoppingPatience === null ? null : {
       monitor: config.earlyStoppingMonitor, mode: config.earlyStoppingMonitor.includes('accuracy') ? 'max' : 'min',
@@ -126,11 +126,13 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
 /**
  * The training rows loaded (the first, --limit) and those trained on: all of them, or,
  * with --validation-split F, the first floor(rows * (1 - F)), the rest held out for
- * validation (Keras' validation_split: the last rows, before shuffling).
+ * validation (Keras' validation_split: the last rows, before shuffling), or all but the
+ * validation data given apart (train()'s validationData, loaded after them).
  */
 export function rowsOf(config: Pick<Config, 'limit' | 'validationSplit'>, data: Dataset): { numRows: number; numTrain: number } {
   const numRows = trainRows(data, config.limit);
-  return { numRows, numTrain: config.validationSplit > 0 ? Math.floor(numRows * (1 - config.validationSplit)) : numRows };
+  const held = data.validationRows ?? (config.validationSplit > 0 ? numRows - Math.floor(numRows * (1 - config.validationSplit)) : 0);
+  return { numRows, numTrain: numRows - held };
 }
 
 /**

@@ -4,6 +4,8 @@
 // OutputError with a one-line message; on success nothing has been written.
 import { builtinMnistDir, loadDataset } from '../data/idx.js';
 import type { Dataset } from '../data/idx.js';
+import { withValidationData } from '../data/arrays.js';
+import type { ArraySplit } from '../data/arrays.js';
 import { hold } from '../engine/faults.js';
 import { listCheckpoints, readLatestCheckpoint } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
@@ -29,11 +31,12 @@ export interface Prepared {
  * `resolve` applies the user's settings over the defaults, or over `base` (a
  * checkpoint's config) when resuming; `data` is a dataset given as arrays (else the
  * config's directory, else MNIST). `onInvalid` hears of each skipped checkpoint at once.
- * `limits` cut the run short (benchmarks, tests).
+ * `limits` cut the run short (benchmarks, tests). `validationData` (train()'s) is
+ * validated after every epoch.
  */
 export async function prepareRun(
   resolve: (base?: ConfigBase, crossChecks?: boolean) => Config, data: ((numClasses: number) => Dataset) | undefined,
-  onInvalid: (checkpoint: string, problem: string) => void = () => undefined, limits: RunLimits = {},
+  onInvalid: (checkpoint: string, problem: string) => void = () => undefined, limits: RunLimits = {}, validationData?: ArraySplit,
 ): Promise<Prepared> {
   // A first look without the checks across keys: a resumed run's flags (--threads 3) are
   // checked over the checkpoint's settings (its --workers 4), not over the defaults.
@@ -62,12 +65,13 @@ export async function prepareRun(
   // the model, built once and checked against the data and the loss.
   const module = config.task ? await taskOf(config, 0) : null;
   const numClasses = module?.numClasses ?? config.model.numClasses;
-  const dataset = data ? data(numClasses) : loadDataset(config.data ?? builtinMnistDir(), numClasses);
+  const loaded = data ? data(numClasses) : loadDataset(config.data ?? builtinMnistDir(), numClasses);
+  const dataset = validationData ? withValidationData(loaded, validationData, numClasses, config.limit) : loaded;
   checkAgainstData(config, dataset, numClasses);
   checkEffects(config, dataset, resumeFrom?.config);
   checkBackend(config);
   const model = await planPath(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
-  checkEarlyStopping(config, model);
+  checkEarlyStopping(config, model, dataset);
   if (resumeFrom) checkResume(config, resumeFrom, model);
   return { plan: planRun(config, dataset, model, resumeFrom ?? null, limits), data: dataset, invalid };
 }

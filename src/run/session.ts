@@ -2,6 +2,7 @@
 // is written (prepare.ts), then the logger, then the run (coordinator.ts), then the result in
 // the shape a TF.js user knows (tf.History). Errors are thrown, never turned into exits.
 import type { Dataset } from '../data/idx.js';
+import type { ArraySplit } from '../data/arrays.js';
 import { hold } from '../engine/faults.js';
 import type { ParamLayout } from '../model/layout.js';
 import type { EvalReport, SplitReport } from '../metrics/eval.js';
@@ -49,6 +50,8 @@ export interface Session {
   resolve: (base?: ConfigBase, crossChecks?: boolean) => Config;
   /** A dataset given as arrays (else the config's directory, else MNIST). */
   data?: (numClasses: number) => Dataset;
+  /** Validation data given apart (train()'s validationData), validated after every epoch. */
+  validationData?: ArraySplit;
   /** The logger, created once every check has passed (so bad input writes no log file). */
   logger: (config: Config) => RunLogger;
   /** Stops the run after the step in flight (with a checkpoint when a directory is set). */
@@ -65,7 +68,7 @@ export interface Session {
 const stopReason = (signal: AbortSignal): StopReason => (signal.reason === 'SIGINT' || signal.reason === 'SIGTERM' ? signal.reason : 'abort');
 
 export async function runSession(s: Session): Promise<TrainResult<EvalReport>> {
-  const { plan, data, invalid } = await prepareRun(s.resolve, s.data, s.onInvalidCheckpoint);
+  const { plan, data, invalid } = await prepareRun(s.resolve, s.data, s.onInvalidCheckpoint, {}, s.validationData);
   await s.beforeStart?.();
   const stopRequested = () => (s.signal?.aborted ? stopReason(s.signal) : null);
   const logger = s.logger(plan.config);

@@ -69,6 +69,29 @@ describe('--validation-split', () => {
   });
 });
 
+describe('validationData (train()): rows given apart', () => {
+  it('train() on the first 1920 rows with the next 640 as validationData is --validation-split 0.25 of 2560 rows, byte for byte', async () => {
+    const m = mnistData();
+    const rows = (from: number, to: number) => ({ images: m.train.images.slice(from * 784, to * 784), labels: m.train.labels.slice(from, to), shape: [to - from, 28, 28] });
+    const test = { images: m.test.images.slice(0, 300 * 784), labels: m.test.labels.slice(0, 300), shape: [300, 28, 28] };
+    const split = await train({ data: { train: rows(0, 2560), test }, validationSplit: 0.25, epochs: 2 });
+    // With --limit: the limit cuts the training rows, not the validation data after them.
+    const apart = await train({ data: { train: rows(0, 3000), test }, limit: 1920, validationData: rows(1920, 2560), epochs: 2 });
+    expect(apart.steps).toBe(30);
+    expect(apart.history.history.val_loss).toEqual(split.history.history.val_loss);
+    expect(Buffer.from(apart.weights.buffer).equals(Buffer.from(split.weights.buffer))).toBe(true);
+    expect(apart.eval!.train!.rows).toBe(1920); // the evaluation's training rows: the trained ones
+  });
+
+  it('refuses validation data of another row shape, or beside another validation set, in one line', async () => {
+    const m = mnistData();
+    const v = { images: m.train.images.slice(0, 100 * 784), labels: m.train.labels.slice(0, 100), shape: [100, 784] };
+    await expect(train({ limit: 512, validationData: { ...v, labels: v.labels.slice(0, 50), shape: [50, 28, 56] } })).rejects.toThrow(/^validationData: 1568 values per row, the training rows have 784$/);
+    await expect(train({ limit: 512, validationData: v, validationSplit: 0.1 })).rejects.toThrow(/^validationData and validationSplit 0\.1: choose one validation set$/);
+    await expect(train({ limit: 512, validationData: { ...v, labels: m.train.labels.slice(0, 99) } })).rejects.toThrow(/^validationData\.labels: 99 labels for 100 rows$/);
+  });
+});
+
 describe('--validation test', () => {
   it('a task\'s val_loss after the last epoch is its evaluation\'s test loss (the same rows and weights)', async () => {
     const r = await train({ task: join(PROJECT_ROOT, 'examples', 'cnn-masked.mjs'), validation: 'test', limit: 512, batchSize: 64, epochs: 2, evaluate: 'test' });
@@ -107,7 +130,7 @@ describe('early stopping', () => {
   it('refuses a monitor no epoch reports, and its settings without a patience', () => {
     const noVal = runCli('src/cli/train.js', ['--limit', '640', '--early-stopping-patience', '2']);
     expect(noVal.status).toBe(2);
-    expect(noVal.stderr).toBe('error: --early-stopping-monitor val_loss: there is no validation (--validation-split or --validation test)\n');
+    expect(noVal.stderr).toBe('error: --early-stopping-monitor val_loss: there is no validation (--validation-split, --validation test, or train()\'s validationData)\n');
     const unknown = runCli('src/cli/train.js', ['--limit', '640', '--validation-split', '0.2', '--early-stopping-patience', '2', '--early-stopping-monitor', 'val_mae']);
     expect(unknown.stderr).toBe('error: --early-stopping-monitor val_mae: every epoch reports loss, val_loss\n');
     const alone = runCli('src/cli/train.js', ['--limit', '640', '--min-delta', '0.1']);
