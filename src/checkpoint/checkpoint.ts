@@ -6,6 +6,7 @@
 //   DIR/ckpt-000000468/           one checkpoint, named by the global step, zero-padded
 //     model.json + weights.bin    the model in the TensorFlow.js Layers format
 //     optimizer.bin               Adam m then v, float32 little-endian
+//     best-weights.bin            early stopping's best epoch's weights (with --restore-best-weights, once it has one)
 //     state.json                  counters, RNG state, Adam t, config, model, layout
 //     checksums.json              {files}: validates this checkpoint after the pointer moved on
 //   DIR/.tmp-*                    being written or retired; never read, removed by the next write
@@ -39,6 +40,20 @@ export interface TrainingState {
   /** A task model's canonical topology (the general path), written as model.json; absent or null: the built-in Dense stack from `model`. */
   topology?: object | null;
   config: ConfigJson; // the resolved config, as written
+  /** Early stopping's state after the last epoch's end (with --early-stopping-patience). */
+  earlyStopping?: EarlyStoppingState | null;
+}
+
+/** Where early stopping stands after an epoch: what a checkpoint keeps, so that a resumed run stops where the whole run would. */
+export interface EarlyStoppingState {
+  monitor: string;
+  /** The best value so far; null before the first epoch's end. */
+  best: number | null;
+  bestEpoch: number;
+  /** Epochs since the best one. */
+  wait: number;
+  /** The best epoch's weights (with restoreBestWeights), in best-weights.bin. */
+  bestWeights: Float32Array | null;
 }
 
 /** A checkpoint read back, with the name of the directory it came from. */
@@ -50,7 +65,9 @@ export class CheckpointError extends Error {
 
 const DATA_FILES = ['state.json', 'model.json', 'weights.bin', 'optimizer.bin'] as const;
 type DataFile = (typeof DATA_FILES)[number];
-type FileHashes = Record<DataFile, string>;
+/** Written when the state has it, then hashed as the others. */
+const BEST_WEIGHTS = 'best-weights.bin' as const;
+type FileHashes = Record<DataFile, string> & { [BEST_WEIGHTS]?: string };
 const POINTER = 'latest.json';
 const CHECKSUMS = 'checksums.json';
 const TMP = '.tmp-';
@@ -86,14 +103,15 @@ export function writeCheckpoint(dir: string, state: TrainingState, keep: number)
   const layoutProblem = state.topology ? contiguityProblem(state.layout) : layoutDifference(state.layout, paramLayout(state.model), 'the state', 'its model');
   if (layoutProblem) throw new CheckpointError(`layout does not match model: ${layoutProblem}`);
   const n = state.layout.numParams;
-  for (const [what, a] of [['weights', state.weights], ['adam.m', state.adam.m], ['adam.v', state.adam.v]] as const) {
+  const best = state.earlyStopping?.bestWeights;
+  for (const [what, a] of [['weights', state.weights], ['adam.m', state.adam.m], ['adam.v', state.adam.v], ...(best ? [['earlyStopping.bestWeights', best] as const] : [])] as const) {
     if (a.length !== n) throw new CheckpointError(`${what}: ${a.length} values, the layout has ${n}`);
   }
   assertLittleEndian();
   const name = checkpointName(state.step);
   const bytes = encode(state);
-  const files = {} as FileHashes;
-  for (const f of DATA_FILES) files[f] = sha256(bytes[f]);
+  const names = Object.keys(bytes) as (keyof typeof bytes)[];
+  const files = Object.fromEntries(names.map((f) => [f, sha256(bytes[f]!)])) as FileHashes;
 
   const fault = (file: string) => injectWriteFault(WRITE_FAULTS, state.step, file);
   makeDirs(dir);
@@ -107,7 +125,7 @@ export function writeCheckpoint(dir: string, state: TrainingState, keep: number)
   let committed = false;
   try {
     fsStep(tmp, () => { rmSync(tmp, { recursive: true, force: true }); mkdirSync(tmp); });
-    for (const f of DATA_FILES) writeDurable(join(tmp, f), bytes[f], () => fault(f));
+    for (const f of names) writeDurable(join(tmp, f), bytes[f]!, () => fault(f));
     writeDurable(join(tmp, CHECKSUMS), JSON.stringify({ files }, null, 2), () => fault(CHECKSUMS));
     fsyncDir(tmp);
     // 2. Publish it with one rename. A checkpoint of the same step (rewritten after a
@@ -215,12 +233,14 @@ export function describeLayoutDifference(checkpoint: ParamLayout, config: ParamL
 
 // ---- encoding --------------------------------------------------------------------------
 
-function encode(s: TrainingState): Record<DataFile, Uint8Array> {
+function encode(s: TrainingState): Record<DataFile, Uint8Array> & { [BEST_WEIGHTS]?: Uint8Array } {
+  const es = s.earlyStopping;
   const state = {
     formatVersion: CHECKPOINT_FORMAT_VERSION, step: s.step, epoch: s.epoch, stepInEpoch: s.stepInEpoch,
     weightsVersion: s.weightsVersion, rngState: s.rngState, adam: { t: s.adam.t }, model: s.model, layout: s.layout, config: s.config,
     // The layout follows from model.json's topology (a task model), not from `model`.
     ...(s.topology ? { taskModel: true } : {}),
+    ...(es ? { earlyStopping: { monitor: es.monitor, best: es.best, bestEpoch: es.bestEpoch, wait: es.wait, bestWeights: es.bestWeights !== null } } : {}),
   };
   const modelJson = s.topology
     ? { format: 'layers-model', generatedBy: GENERATED_BY, convertedBy: null, modelTopology: s.topology, weightsManifest: [{ paths: ['weights.bin'], weights: manifestOf(s.layout) }] }
@@ -230,6 +250,7 @@ function encode(s: TrainingState): Record<DataFile, Uint8Array> {
     'model.json': Buffer.from(JSON.stringify(modelJson)),
     'weights.bin': bytesOf(s.weights),
     'optimizer.bin': Buffer.concat([bytesOf(s.adam.m), bytesOf(s.adam.v)]),
+    ...(es?.bestWeights ? { [BEST_WEIGHTS]: bytesOf(es.bestWeights) } : {}),
   };
 }
 
@@ -286,8 +307,17 @@ function validate(name: string, path: string, pointerFiles: FileHashes | null): 
   for (const f of ['model.json', 'weights.bin', 'optimizer.bin'] as const) {
     if (sha256(bytes[f]) !== files[f]) return `${where(f)}: sha256 mismatch`;
   }
+  let bestWeights: Float32Array | null = null;
+  if (state.earlyStopping?.bestWeights) {
+    const b = readBytes(join(path, BEST_WEIGHTS));
+    if (typeof b === 'string') return `${where(BEST_WEIGHTS)}: ${b}`;
+    if (b.length !== 4 * n) return `${where(BEST_WEIGHTS)}: ${b.length} bytes, expected ${4 * n} for ${n} parameters`;
+    if (sha256(b) !== files[BEST_WEIGHTS]) return `${where(BEST_WEIGHTS)}: sha256 mismatch`;
+    bestWeights = floatsOf(b, 0, n);
+  }
   const opt = bytes['optimizer.bin'];
   const { step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config } = state;
+  const earlyStopping = state.earlyStopping ? { ...state.earlyStopping, bestWeights } : null;
   let topology: object | null = null;
   if (state.taskModel) {
     const m = parseJson(bytes['model.json']).value as { modelTopology?: unknown } | undefined;
@@ -295,12 +325,14 @@ function validate(name: string, path: string, pointerFiles: FileHashes | null): 
     topology = m.modelTopology;
   }
   return {
-    checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config, ...(topology ? { topology } : {}),
+    checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config, ...(topology ? { topology } : {}), ...(earlyStopping ? { earlyStopping } : {}),
     weights: floatsOf(bytes['weights.bin'], 0, n), adam: { t: state.adam.t, m: floatsOf(opt, 0, n), v: floatsOf(opt, n, n) },
   };
 }
 
-type StateJson = Omit<TrainingState, 'weights' | 'adam' | 'topology'> & { adam: { t: number }; taskModel?: boolean };
+type StateJson = Omit<TrainingState, 'weights' | 'adam' | 'topology' | 'earlyStopping'> & {
+  adam: { t: number }; taskModel?: boolean; earlyStopping?: Omit<EarlyStoppingState, 'bestWeights'> & { bestWeights: boolean };
+};
 
 function parseState(buf: Buffer, name: string): StateJson | string {
   const { value: o, problem } = parseJson(buf);
@@ -316,6 +348,12 @@ function parseState(buf: Buffer, name: string): StateJson | string {
   const m = o.model as Record<string, unknown> | undefined;
   const hiddenOk = isRecord(m) && Array.isArray(m.hidden) && m.hidden.every((h) => isRecord(h) && isCount(h.units) && h.units > 0 && ACTIVATIONS.includes(h.activation as string));
   if (!hiddenOk || !isCount(m.inputSize) || !isCount(m.numClasses) || m.inputSize < 1 || m.numClasses < 1) return 'model: not a valid model spec';
+  if (o.earlyStopping !== undefined) {
+    const e = o.earlyStopping;
+    const ok = isRecord(e) && typeof e.monitor === 'string' && (e.best === null || Number.isFinite(e.best)) && Number.isInteger(e.bestEpoch) && (e.bestEpoch as number) >= -1
+      && isCount(e.wait) && typeof e.bestWeights === 'boolean';
+    if (!ok) return 'earlyStopping: not an early stopping state';
+  }
   if (o.taskModel === true) {
     const problem = isRecord(o.layout) && Array.isArray(o.layout.params) ? contiguityProblem(o.layout as unknown as ParamLayout) : 'not a layout';
     if (problem) return `layout: ${problem}`;
@@ -349,7 +387,8 @@ function layoutDifference(a: ParamLayout, b: ParamLayout, an: string, bn: string
 function parseHashes(v: unknown): FileHashes | null {
   const files = isRecord(v) ? v.files : undefined;
   if (!isRecord(files)) return null;
-  return DATA_FILES.every((f) => typeof files[f] === 'string' && /^[0-9a-f]{64}$/.test(files[f])) ? (files as FileHashes) : null;
+  const hash = (v: unknown) => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
+  return DATA_FILES.every((f) => hash(files[f])) && (files[BEST_WEIGHTS] === undefined || hash(files[BEST_WEIGHTS])) ? (files as FileHashes) : null;
 }
 
 /** A checkpoint directory's own checksums, or a problem. */
@@ -367,7 +406,7 @@ function readPointer(dir: string): { checkpoint: string; files: FileHashes } | s
   return { checkpoint, files };
 }
 
-const sameHashes = (a: FileHashes | string, b: FileHashes) => typeof a !== 'string' && DATA_FILES.every((f) => a[f] === b[f]);
+const sameHashes = (a: FileHashes | string, b: FileHashes) => typeof a !== 'string' && [...DATA_FILES, BEST_WEIGHTS as typeof BEST_WEIGHTS].every((f) => a[f] === b[f]);
 
 // ---- files -----------------------------------------------------------------------------
 

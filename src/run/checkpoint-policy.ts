@@ -5,6 +5,7 @@ import { hold } from '../engine/faults.js';
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
 import type { AdamState } from '../optim/adam.js';
 import { removeTemps, writeCheckpoint } from '../checkpoint/checkpoint.js';
+import type { EarlyStoppingState } from '../checkpoint/checkpoint.js';
 import { configJson } from '../settings/config.js';
 import type { Logger } from './log.js';
 import type { RunPlan } from './plan.js';
@@ -19,6 +20,8 @@ export interface CheckpointSource {
   layout: ParamLayout;
   model: ModelSpec;
   topology: object | null;
+  /** Early stopping's state after the last epoch's end; null without early stopping. */
+  earlyStopping: () => EarlyStoppingState | null;
 }
 
 export class CheckpointPolicy {
@@ -79,11 +82,12 @@ export class CheckpointPolicy {
     hold('checkpointing');
     const t = performance.now();
     const epoch = this.schedule.epochOf(completed);
-    const { stateAt, ...model } = this.state;
+    const { stateAt, earlyStopping, ...model } = this.state;
     // The weights version counts steps, as it did when the coordinator published them.
     const name = writeCheckpoint(this.dir, {
       step: completed, epoch, stepInEpoch: completed % this.schedule.stepsPerEpoch, weightsVersion: this.firstVersion + (completed - this.schedule.firstStep),
       rngState: epochShuffleState(this.plan.config.seed, epoch), config: configJson(this.plan.config), ...model, ...stateAt(completed),
+      earlyStopping: earlyStopping(),
     }, this.plan.checkpoints.keep);
     this.log.info({ event: 'checkpoint', reason, step: completed, dir: this.dir, checkpoint: name, ms: round(performance.now() - t) }, 'checkpoint');
   }

@@ -74,13 +74,17 @@ export async function runPlan(plan: RunPlan, log: Logger, data: Dataset, options
     const stateAt = (steps: number) => ({
       weights: weightsAt(views, steps), adam: { t: adamT + (steps - schedule.firstStep), m: views.adamM[steps % 2], v: views.adamV[steps % 2] },
     });
+    // Early stopping decides at an epoch's end; a resumed run goes on from its checkpoint's state.
+    const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping, resume?.earlyStopping) : null;
     const run: Steps = {
-      plan, options, views, wp, adamT,
+      plan, options, views, wp, adamT, early,
       loops: new StepLoops(wp, views, plan.shards, schedule.totalSteps, faultPolicy(plan, log), 'builtin' in model.task.ref ? null : model.task.name, {
         ...plan.update, stateRanges: [...plan.update.stateRanges], apply: true,
       }),
       order: new BatchOrder(config.seed, plan.numTrain, config.batchSize, schedule),
-      checkpoints: new CheckpointPolicy(plan, { stateAt, layout: model.layout, model: model.spec, topology: model.topology }, log, resume?.weightsVersion ?? 0),
+      checkpoints: new CheckpointPolicy(plan, {
+        stateAt, layout: model.layout, model: model.spec, topology: model.topology, earlyStopping: () => early?.state() ?? null,
+      }, log, resume?.weightsVersion ?? 0),
       runLog: new RunLog(log, schedule, config.batchSize, plan.progressEvery, options,
         options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null),
     };
@@ -132,6 +136,8 @@ interface Steps {
   /** Adam's step count before the schedule's first step. */
   adamT: number;
   loops: StepLoops;
+  /** Early stopping (--early-stopping-patience); null: off. */
+  early: EarlyStopping | null;
   order: BatchOrder;
   checkpoints: CheckpointPolicy;
   runLog: RunLog;
@@ -147,7 +153,7 @@ interface Steps {
  * stopped early, if so.
  */
 async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: number; stoppedBy: StopReason | null }> {
-  const { plan, options, views, loops, checkpoints, runLog } = r;
+  const { plan, options, views, loops, checkpoints, runLog, early } = r;
   const { schedule } = plan;
   let completed = schedule.firstStep;
   let published = completed;
@@ -165,8 +171,7 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
   // stop_training): the loops do not start the next epoch before it has been heard.
   // So does the validation after every epoch, which needs the threads.
   const epochGate = () => (options.onEpochEnd || plan.validation || plan.earlyStopping ? (schedule.epochOf(handled) + 1) * schedule.stepsPerEpoch : Infinity);
-  // Early stopping decides at an epoch's end, before the loops may start the next one.
-  const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping) : null;
+  // Set when early stopping ends the run at an epoch's end, before the loops may start the next one.
   let stoppedEarly = false;
   const publishAhead = () => {
     const gate = Math.min(completed + (lockstep ? 1 : RING), checkpoints.next(handled) + 1, epochGate(), schedule.totalSteps);

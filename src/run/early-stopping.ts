@@ -1,6 +1,7 @@
 // Keras' EarlyStopping: after every epoch, the watched figure either improves on the best
 // so far by more than min_delta, or the run waits; after `patience` epochs of waiting the
 // run stops at that epoch's end, ending with the best epoch's weights when asked.
+import type { EarlyStoppingState } from '../checkpoint/checkpoint.js';
 import type { EarlyStoppingPlan } from './plan.js';
 import type { EpochSummary } from './run-log.js';
 
@@ -10,8 +11,20 @@ export class EarlyStopping {
   private wait = 0;
   private bestWeights: Float32Array | null = null;
 
-  constructor(private readonly plan: EarlyStoppingPlan) {
+  /** `from`: a resumed checkpoint's state, taken when it watched the same figure (and kept the weights this run would restore). */
+  constructor(private readonly plan: EarlyStoppingPlan, from?: EarlyStoppingState | null) {
     this.best = plan.mode === 'min' ? Infinity : -Infinity;
+    if (from && from.monitor === plan.monitor && (from.bestWeights || !plan.restoreBestWeights || from.best === null)) {
+      if (from.best !== null) this.best = from.best;
+      this.bestEpoch = from.bestEpoch;
+      this.wait = from.wait;
+      this.bestWeights = plan.restoreBestWeights ? from.bestWeights : null;
+    }
+  }
+
+  /** Its state, for a checkpoint. */
+  state(): EarlyStoppingState {
+    return { monitor: this.plan.monitor, best: Number.isFinite(this.best) ? this.best : null, bestEpoch: this.bestEpoch, wait: this.wait, bestWeights: this.bestWeights };
   }
 
   /**

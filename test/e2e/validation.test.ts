@@ -11,7 +11,7 @@ import { writeCombinedLabel } from '../../src/model/labels.js';
 import { shardLossAndGradient, weightInputs } from '../../src/model/mlp.js';
 import { resolveSettings } from '../../src/settings/config.js';
 import { BatchOrder } from '../../src/run/schedule.js';
-import { mnistData, planOf, runCli } from '../helpers.js';
+import { mnistData, planOf, runCli, tmpDir } from '../helpers.js';
 
 describe('--validation-split', () => {
   it('holds out the last rows before shuffling: no training batch of any epoch holds one', async () => {
@@ -125,6 +125,30 @@ describe('early stopping', () => {
     // The weights after the best epoch: a run of that many epochs ends with them.
     const bestRun = await train({ ...base, epochs: bestEpoch + 1 });
     expect(bytes(early.weights).equals(bytes(bestRun.weights))).toBe(true);
+  }, 120_000);
+
+  it('resumes where it stood: a run cut before its stopping epoch, resumed, stops there with the best weights (from the checkpoint)', async () => {
+    const base = { limit: 1280, validationSplit: 0.5, batchSize: 64, epochs: 12, evaluate: 'none' as const };
+    const val = (await train(base)).history.history.val_loss;
+    // Keras' EarlyStopping(patience=2, min_delta=0.01) over that series: it stops at epoch s.
+    let [best, bestEpoch, wait, s] = [Infinity, -1, 0, -1];
+    for (let e = 0; e < val.length && s < 0; e++) {
+      if (val[e] < best - 0.01) [best, bestEpoch, wait] = [val[e], e, 0];
+      else if (++wait >= 2) s = e;
+    }
+    expect(s).toBeGreaterThan(1);
+    expect(s).toBeLessThan(11);
+    expect(bestEpoch).toBeLessThan(s - 1); // the cut below lands after the best epoch, mid-wait
+    const settings = { ...base, earlyStoppingPatience: 2, minDelta: 0.01, restoreBestWeights: true };
+    const whole = await train(settings);
+    expect(whole.history.epoch).toHaveLength(s + 1);
+    // The same run cut after epoch s - 1 (its last checkpoint: the end of that epoch), then resumed.
+    const dir = join(tmpDir('early-resume-'), 'ckpt');
+    await train({ ...settings, epochs: s, checkpointDir: dir });
+    const resumed = await train({ resume: dir, epochs: 12 });
+    expect(resumed.history.epoch).toEqual([s]); // one epoch: the wait carried over
+    expect(resumed.history.history.val_loss).toEqual(val.slice(s, s + 1));
+    expect(bytes(resumed.weights).equals(bytes(whole.weights))).toBe(true); // the best epoch's, kept in the checkpoint
   }, 120_000);
 
   it('refuses a monitor no epoch reports, and its settings without a patience', () => {

@@ -81,6 +81,40 @@ describe('round trip', () => {
   });
 });
 
+describe('early stopping state', () => {
+  const withEarly = (step: number, keep: boolean): TrainingState => {
+    const s = makeState(step);
+    return { ...s, earlyStopping: { monitor: 'val_loss', best: 0.1 + step / 1000, bestEpoch: 2, wait: 1, bestWeights: keep ? s.weights.map((w) => w * 0.5) : null } };
+  };
+
+  it('round trip: the figures in state.json, the best weights in best-weights.bin, byte-identical', () => {
+    const dir = freshDir();
+    const state = withEarly(3, true);
+    writeCheckpoint(dir, state, 3);
+    const got = readLatestCheckpoint(dir);
+    const { bestWeights, ...figures } = got.earlyStopping!;
+    expect(figures).toEqual({ monitor: 'val_loss', best: 0.1 + 3 / 1000, bestEpoch: 2, wait: 1 });
+    expect(bytes(bestWeights!).equals(bytes(state.earlyStopping!.bestWeights!))).toBe(true);
+    expect(readdirSync(join(dir, 'ckpt-000000003')).sort()).toEqual(['best-weights.bin', 'checksums.json', 'model.json', 'optimizer.bin', 'state.json', 'weights.bin']);
+    // Without best weights (no --restore-best-weights): no file.
+    writeCheckpoint(dir, withEarly(4, false), 3);
+    expect(readLatestCheckpoint(dir).earlyStopping!.bestWeights).toBeNull();
+    expect(readdirSync(join(dir, 'ckpt-000000004'))).not.toContain('best-weights.bin');
+  });
+
+  it('a flipped byte or a missing best-weights.bin -> the previous checkpoint', () => {
+    for (const corrupt of [(f: string) => { const b = readFileSync(f); b[5] ^= 1; writeFileSync(f, b); }, (f: string) => rmSync(f)]) {
+      const dir = freshDir();
+      writeCheckpoint(dir, withEarly(10, true), 3);
+      writeCheckpoint(dir, withEarly(20, true), 3);
+      corrupt(join(dir, 'ckpt-000000020', 'best-weights.bin'));
+      const { state, problems } = readWithProblems(dir);
+      expect(state.step).toBe(10);
+      expect(problems).toEqual([['ckpt-000000020', expect.stringMatching(/^ckpt-000000020\/best-weights\.bin: (sha256 mismatch|missing)$/)]]);
+    }
+  });
+});
+
 describe('TensorFlow.js Layers format', () => {
   beforeAll(async () => {
     await tf.setBackend('cpu');
