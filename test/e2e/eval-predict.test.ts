@@ -192,7 +192,7 @@ describe('bad input: exit 2, one line on stderr, nothing written', () => {
       /^error: \S+\/ckpt-000000050: not a valid checkpoint \(ckpt-000000050\/weights\.bin: 100 bytes, expected 203560 for 50890 parameters\)$/],
     ['predict: 10x10 images', 'predict', () => ['--checkpoint', root, '--images', small()],
       /^error: \S+ten-by-ten\.idx: images are 10x10 \(100 pixels\), the model of ckpt-000000050 expects 784 pixels$/],
-    ['predict: missing --images', 'predict', () => ['--checkpoint', root], /^error: --images: required \(an IDX image file; see --help\)$/],
+    ['predict: missing --images', 'predict', () => ['--checkpoint', root], /^error: --images: required \(an IDX image file or a \.npy file; see --help\)$/],
     ['predict: images file not found', 'predict', () => ['--checkpoint', root, '--images', '/no/such.idx'],
       /^error: \/no\/such\.idx: file not found \(nor \/no\/such\.idx\.gz\)$/],
     ['predict: corrupt images', 'predict', () => {
