@@ -42,6 +42,8 @@ export interface TrainingState {
   config: ConfigJson; // the resolved config, as written
   /** Early stopping's state after the last epoch's end (with --early-stopping-patience). */
   earlyStopping?: EarlyStoppingState | null;
+  /** True when train() was given the data as arrays: the config's data (null) is then not MNIST. */
+  dataFromArrays?: boolean;
 }
 
 /** Where early stopping stands after an epoch: what a checkpoint keeps, so that a resumed run stops where the whole run would. */
@@ -241,6 +243,7 @@ function encode(s: TrainingState): Record<DataFile, Uint8Array> & { [BEST_WEIGHT
     // The layout follows from model.json's topology (a task model), not from `model`.
     ...(s.topology ? { taskModel: true } : {}),
     ...(es ? { earlyStopping: { monitor: es.monitor, best: es.best, bestEpoch: es.bestEpoch, wait: es.wait, bestWeights: es.bestWeights !== null } } : {}),
+    ...(s.dataFromArrays ? { dataFromArrays: true } : {}),
   };
   const modelJson = s.topology
     ? { format: 'layers-model', generatedBy: GENERATED_BY, convertedBy: null, modelTopology: s.topology, weightsManifest: [{ paths: ['weights.bin'], weights: manifestOf(s.layout) }] }
@@ -316,7 +319,7 @@ function validate(name: string, path: string, pointerFiles: FileHashes | null): 
     bestWeights = floatsOf(b, 0, n);
   }
   const opt = bytes['optimizer.bin'];
-  const { step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config } = state;
+  const { step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config, dataFromArrays } = state;
   const earlyStopping = state.earlyStopping ? { ...state.earlyStopping, bestWeights } : null;
   let topology: object | null = null;
   if (state.taskModel) {
@@ -325,7 +328,7 @@ function validate(name: string, path: string, pointerFiles: FileHashes | null): 
     topology = m.modelTopology;
   }
   return {
-    checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config, ...(topology ? { topology } : {}), ...(earlyStopping ? { earlyStopping } : {}),
+    checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config, ...(topology ? { topology } : {}), ...(earlyStopping ? { earlyStopping } : {}), ...(dataFromArrays ? { dataFromArrays } : {}),
     weights: floatsOf(bytes['weights.bin'], 0, n), adam: { t: state.adam.t, m: floatsOf(opt, 0, n), v: floatsOf(opt, n, n) },
   };
 }
@@ -354,6 +357,7 @@ function parseState(buf: Buffer, name: string): StateJson | string {
       && isCount(e.wait) && typeof e.bestWeights === 'boolean';
     if (!ok) return 'earlyStopping: not an early stopping state';
   }
+  if (o.dataFromArrays !== undefined && o.dataFromArrays !== true) return `dataFromArrays: expected true, got ${JSON.stringify(o.dataFromArrays)}`;
   if (o.taskModel === true) {
     const problem = isRecord(o.layout) && Array.isArray(o.layout.params) ? contiguityProblem(o.layout as unknown as ParamLayout) : 'not a layout';
     if (problem) return `layout: ${problem}`;

@@ -69,6 +69,9 @@ async function run(argv: string[]): Promise<void> {
   if (logFile) probeFile('--log-file', logFile, 'append'); // before any work: a bad path costs nothing
   const opened = openCheckpoint(path, (problem) => process.stderr.write(`warning: skipping invalid checkpoint: ${problem}\n`));
   const { checkpoint: ckpt } = opened;
+  if (ckpt.dataFromArrays && flags.data === undefined) {
+    throw new ConfigError(`--data: ${ckpt.checkpoint} was trained on arrays given to train(), not on a directory: name the data to evaluate it on`);
+  }
   const reports = ckpt.config.task
     ? await taskEval(opened, flags, splits, evalLimit, logFile)
     : await builtinEval(opened, flags, splits, evalLimit, logFile);

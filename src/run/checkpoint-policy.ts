@@ -87,7 +87,7 @@ export class CheckpointPolicy {
     const name = writeCheckpoint(this.dir, {
       step: completed, epoch, stepInEpoch: completed % this.schedule.stepsPerEpoch, weightsVersion: this.firstVersion + (completed - this.schedule.firstStep),
       rngState: epochShuffleState(this.plan.config.seed, epoch), config: configJson(this.plan.config), ...model, ...stateAt(completed),
-      earlyStopping: earlyStopping(),
+      earlyStopping: earlyStopping(), ...(this.plan.dataFromArrays ? { dataFromArrays: true } : {}),
     }, this.plan.checkpoints.keep);
     this.log.info({ event: 'checkpoint', reason, step: completed, dir: this.dir, checkpoint: name, ms: round(performance.now() - t) }, 'checkpoint');
   }

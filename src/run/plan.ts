@@ -58,6 +58,8 @@ export interface RunPlan {
   readonly numTrain: number;
   readonly numTest: number;
   readonly inputSize: number;
+  /** train() was given the data as arrays (no directory to name in a checkpoint). */
+  readonly dataFromArrays: boolean;
   readonly schedule: Schedule;
   /** The step-loop threads, and each one's task of a step (its parts, its slabs). */
   readonly threads: number;
@@ -90,7 +92,7 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
   const threads = threadsOf(config);
   const plan: RunPlan = {
     config: structuredClone(config),
-    numRows, numTrain, numTest: data.test.count, inputSize: data.train.inputSize,
+    numRows, numTrain, numTest: data.test.count, inputSize: data.train.inputSize, dataFromArrays: data.dir === null,
     schedule: scheduleOf(numTrain, config.batchSize, config.epochs, resumeFrom?.step ?? 0, limits.maxSteps, limits.warmupSteps),
     threads,
     shards: planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0, threads),

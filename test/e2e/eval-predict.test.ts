@@ -88,6 +88,24 @@ describe('eval', () => {
   });
 });
 
+describe('eval of a run that train() gave arrays', () => {
+  it('asks for --data (its config names no directory, and MNIST would be a guess), and evaluates on the one named', async () => {
+    const { train } = await import('../../src/index.js');
+    const { mnistData } = await import('../helpers.js');
+    const m = mnistData();
+    const split = (s: typeof m.train, n: number) => ({ images: s.images.slice(0, n * 784), labels: s.labels.slice(0, n), shape: [n, 28, 28] });
+    const dir = join(tmpDir('eval-arrays-'), 'ckpt');
+    const r = await train({ data: { train: split(m.train, 640), test: split(m.test, 100) }, epochs: 1, checkpointDir: dir, evaluate: 'none' });
+    expect(r.steps).toBe(5);
+    const without = runCli('src/cli/eval.js', ['--checkpoint', dir]);
+    expect(without.status).toBe(2);
+    expect(without.stderr).toBe('error: --data: ckpt-000000005 was trained on arrays given to train(), not on a directory: name the data to evaluate it on\n');
+    expect(without.stdout).toBe('');
+    const named = evalEvent(runCli('src/cli/eval.js', ['--checkpoint', dir, '--data', builtinMnistDir()]));
+    expect((named.test as { rows: number }).rows).toBe(10_000);
+  });
+});
+
 describe('predict', () => {
   const N = 50;
   let imagesFile: string;
