@@ -4,8 +4,8 @@
 //   gather: gatherRows (four rows at a time, a /255 table) against a row at a time
 //           dividing each byte by 255 (the gather before it), at 64 and 512 rows;
 //   update: updateSlice over half of the MLP's parameters (two slabs), which reduces,
-//           copies the slot it reads into the slot it writes and runs adamStep there,
-//           against reduceGradients + adamStep in place over the same half (what the
+//           copies the slot it reads into the slot it writes and runs Adam's optimizerStep
+//           there, against reduceGradients + optimizerStep in place over the same half (what the
 //           coordinator ran before): the cost of the two slots;
 //   reduce: reduceGradients over 4 slabs (4 workers, or their shards on fewer threads)
 //           against one add a pass (the reduce before it).
@@ -13,7 +13,8 @@
 import { gatherRows } from '../src/paths/fast/gather.js';
 import type { MlpInputs } from '../src/model/mlp.js';
 import { writeCombinedLabel } from '../src/model/labels.js';
-import { ADAM_DEFAULTS, adamStep, reduceGradients, updateSlice } from '../src/optim/adam.js';
+import { reduceGradients, updateSlice } from '../src/optim/update.js';
+import { DEFAULT_OPTIMIZER as ADAM, optimizerStep } from '../src/optim/optimizers.js';
 import { Rng } from '../src/data/rng.js';
 import { benchFlags, intFlag } from './cli.js';
 
@@ -77,30 +78,30 @@ const PARAMS = 50890; // the seed MLP
 const lo = 0;
 const hi = PARAMS >> 1; // one of two workers' slices
 const slabs = [0, 1].map(() => shared(PARAMS, () => (rng.next() - 0.5) * 10));
-const slot = () => ({ w: shared(PARAMS, () => rng.next() - 0.5), m: shared(PARAMS), v: shared(PARAMS) });
+const slot = () => ({ w: shared(PARAMS, () => rng.next() - 0.5), s: [shared(PARAMS), shared(PARAMS)] });
 const slots = [slot(), slot()];
 const grad = shared(PARAMS);
-const serial = { w: shared(hi - lo), adam: { t: 0, m: shared(hi - lo), v: shared(hi - lo) } };
+const serial = { w: shared(hi - lo), t: 0, s: [shared(hi - lo), shared(hi - lo)] };
 serial.w.set(slots[0].w.subarray(lo, hi));
 const half = slabs.map((s) => s.subarray(lo, hi));
 const halfGrad = grad.subarray(lo, hi);
 let t = 0;
 {
   // Same bits after a few steps from the same start.
-  const check = { w: serial.w.slice(), adam: { t: 0, m: new Float32Array(hi - lo), v: new Float32Array(hi - lo) } };
-  const from = { w: slots[0].w, m: shared(PARAMS), v: shared(PARAMS) };
-  const to = { w: shared(PARAMS), m: shared(PARAMS), v: shared(PARAMS) };
+  const check = { w: serial.w.slice(), s: [new Float32Array(hi - lo), new Float32Array(hi - lo)] };
+  const from = { w: slots[0].w, s: [shared(PARAMS), shared(PARAMS)] };
+  const to = { w: shared(PARAMS), s: [shared(PARAMS), shared(PARAMS)] };
   for (let k = 1; k <= 3; k++) {
-    updateSlice(ADAM_DEFAULTS, k, slabs, 128, lo, hi, k % 2 ? from : to, k % 2 ? to : from, grad);
+    updateSlice(ADAM, k, slabs, 128, lo, hi, k % 2 ? from : to, k % 2 ? to : from, grad);
     reduceGradients(half, 128, halfGrad);
-    adamStep(ADAM_DEFAULTS, check.adam, halfGrad, check.w);
+    optimizerStep(ADAM, k, halfGrad, check.w, check.s);
   }
-  if (!Buffer.from((3 % 2 ? to : from).w.slice(lo, hi).buffer).equals(Buffer.from(check.w.buffer))) throw new Error('update: updateSlice and reduceGradients + adamStep differ');
+  if (!Buffer.from((3 % 2 ? to : from).w.slice(lo, hi).buffer).equals(Buffer.from(check.w.buffer))) throw new Error('update: updateSlice and reduceGradients + optimizerStep differ');
 }
 const updateCase = {
   name: `update, ${hi - lo} parameters (half the MLP), 2 slabs`,
-  now: () => { for (let i = 0; i < 200; i++) { t++; updateSlice(ADAM_DEFAULTS, t, slabs, 128, lo, hi, slots[t % 2], slots[(t + 1) % 2], grad); } return 200; },
-  before: () => { for (let i = 0; i < 200; i++) { reduceGradients(half, 128, halfGrad); adamStep(ADAM_DEFAULTS, serial.adam, halfGrad, serial.w); } return 200; },
+  now: () => { for (let i = 0; i < 200; i++) { t++; updateSlice(ADAM, t, slabs, 128, lo, hi, slots[t % 2], slots[(t + 1) % 2], grad); } return 200; },
+  before: () => { for (let i = 0; i < 200; i++) { reduceGradients(half, 128, halfGrad); optimizerStep(ADAM, ++serial.t, halfGrad, serial.w, serial.s); } return 200; },
 };
 
 // ---- reduce -------------------------------------------------------------------------

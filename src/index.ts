@@ -25,10 +25,44 @@ export interface TrainerSettings {
   threads?: number | null;
   epochs?: number;
   batchSize?: number;
+  /** sgd | momentum | rmsprop | adam (default) | adamax | adagrad (tf.train's) | adamw (Adam with decoupled weight decay). */
+  optimizer?: Config['optimizer'];
+  /** The learning rate (default 0.001); a schedule's first rate. */
   lr?: number;
+  /** adam, adamax, adamw (default 0.9). */
   beta1?: number;
+  /** adam, adamax, adamw (default 0.999). */
   beta2?: number;
+  /** adam, adamax, adamw, rmsprop (default 1e-7). */
   eps?: number;
+  /** momentum, rmsprop; null (default): 0.9 for momentum, 0 for rmsprop. */
+  momentum?: number | null;
+  /** momentum: Nesterov's update (default false). */
+  useNesterov?: boolean;
+  /** rmsprop: the discount of the squared gradients' mean (default 0.9; Keras' rho). */
+  decay?: number;
+  /** rmsprop (default false). */
+  centered?: boolean;
+  /** adagrad (default 0.1). */
+  initialAccumulatorValue?: number;
+  /** adamw: the decoupled weight decay (default 0.004, Keras'). */
+  weightDecay?: number;
+  /** constant (default) | exponential | piecewise | cosine: the learning rate per step, as Keras' schedules. */
+  lrSchedule?: Config['lrSchedule'];
+  /** exponential: steps per decayRate; cosine: steps to decay over. */
+  decaySteps?: number | null;
+  /** exponential: the factor per decaySteps steps. */
+  decayRate?: number | null;
+  /** exponential: decay in whole intervals (default false). */
+  staircase?: boolean;
+  /** piecewise: the steps at which the rate changes, ascending. */
+  boundaries?: number[];
+  /** piecewise: the rates, one more than the boundaries. */
+  lrValues?: number[];
+  /** cosine: the fraction of lr it ends at (default 0). */
+  alpha?: number;
+  /** A linear warm-up before the schedule: step k < N runs at (k + 1) / N of its first rate (default 0). */
+  warmupSteps?: number;
   seed?: number;
   /** odd | even | all | classes=1,3,7: which classes get condition 1. */
   mask?: string;

@@ -5,7 +5,7 @@
 //   DIR/latest.json               {checkpoint, files: {file: sha256}}: the commit point
 //   DIR/ckpt-000000468/           one checkpoint, named by the global step, zero-padded
 //     model.json + weights.bin    the model in the TensorFlow.js Layers format
-//     optimizer.bin               Adam m then v, float32 little-endian
+//     optimizer.bin               the optimiser's state vectors one after the other (Adam: m then v), float32 little-endian
 //     best-weights.bin            early stopping's best epoch's weights (with --restore-best-weights, once it has one)
 //     state.json                  counters, RNG state, Adam t, config, model, layout
 //     checksums.json              {files}: validates this checkpoint after the pointer moved on
@@ -20,7 +20,7 @@ import type { ConfigJson } from '../settings/config.js';
 import { injectWriteFault, parseWriteFaults } from '../engine/faults.js';
 import { bestEffort, fsStep, fsyncDir, parseJson, readBytes, readJson, writeDurable } from '../files/files.js';
 import { asWriteError, makeDirs, WriteError } from '../files/outputs.js';
-import type { AdamState } from '../optim/adam.js';
+import type { OptimizerState } from '../optim/optimizers.js';
 import { paramLayout } from '../model/layout.js';
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
 
@@ -33,7 +33,8 @@ export interface TrainingState {
   stepInEpoch: number; // index within that epoch of the next step
   weightsVersion: number;
   rngState: number; // uint32 state of the shuffle RNG (Rng.state)
-  adam: AdamState;
+  /** The optimiser's step count and state vectors (in the order of its stateNames). */
+  optimizer: OptimizerState;
   weights: Float32Array; // flat, in layout order
   layout: ParamLayout;
   model: ModelSpec;
@@ -106,7 +107,8 @@ export function writeCheckpoint(dir: string, state: TrainingState, keep: number)
   if (layoutProblem) throw new CheckpointError(`layout does not match model: ${layoutProblem}`);
   const n = state.layout.numParams;
   const best = state.earlyStopping?.bestWeights;
-  for (const [what, a] of [['weights', state.weights], ['adam.m', state.adam.m], ['adam.v', state.adam.v], ...(best ? [['earlyStopping.bestWeights', best] as const] : [])] as const) {
+  const vectors: [string, Float32Array][] = [['weights', state.weights], ...state.optimizer.state.map((v, k): [string, Float32Array] => [`optimizer.state[${k}]`, v]), ...(best ? [['earlyStopping.bestWeights', best] as [string, Float32Array]] : [])];
+  for (const [what, a] of vectors) {
     if (a.length !== n) throw new CheckpointError(`${what}: ${a.length} values, the layout has ${n}`);
   }
   assertLittleEndian();
@@ -239,7 +241,7 @@ function encode(s: TrainingState): Record<DataFile, Uint8Array> & { [BEST_WEIGHT
   const es = s.earlyStopping;
   const state = {
     formatVersion: CHECKPOINT_FORMAT_VERSION, step: s.step, epoch: s.epoch, stepInEpoch: s.stepInEpoch,
-    weightsVersion: s.weightsVersion, rngState: s.rngState, adam: { t: s.adam.t }, model: s.model, layout: s.layout, config: s.config,
+    weightsVersion: s.weightsVersion, rngState: s.rngState, optimizer: { t: s.optimizer.t, vectors: s.optimizer.state.length }, model: s.model, layout: s.layout, config: s.config,
     // The layout follows from model.json's topology (a task model), not from `model`.
     ...(s.topology ? { taskModel: true } : {}),
     ...(es ? { earlyStopping: { monitor: es.monitor, best: es.best, bestEpoch: es.bestEpoch, wait: es.wait, bestWeights: es.bestWeights !== null } } : {}),
@@ -252,7 +254,7 @@ function encode(s: TrainingState): Record<DataFile, Uint8Array> & { [BEST_WEIGHT
     'state.json': Buffer.from(`${JSON.stringify(state, null, 2)}\n`),
     'model.json': Buffer.from(JSON.stringify(modelJson)),
     'weights.bin': bytesOf(s.weights),
-    'optimizer.bin': Buffer.concat([bytesOf(s.adam.m), bytesOf(s.adam.v)]),
+    'optimizer.bin': Buffer.concat(s.optimizer.state.map(bytesOf)),
     ...(es?.bestWeights ? { [BEST_WEIGHTS]: bytesOf(es.bestWeights) } : {}),
   };
 }
@@ -304,7 +306,8 @@ function validate(name: string, path: string, pointerFiles: FileHashes | null): 
   if (typeof state === 'string') return `${where('state.json')}: ${state}`;
   // Sizes before hashes, so a truncated file says so.
   const n = state.layout.numParams;
-  for (const [f, expected] of [['weights.bin', 4 * n], ['optimizer.bin', 8 * n]] as const) {
+  const k = state.optimizer.vectors;
+  for (const [f, expected] of [['weights.bin', 4 * n], ['optimizer.bin', 4 * k * n]] as const) {
     if (bytes[f].length !== expected) return `${where(f)}: ${bytes[f].length} bytes, expected ${expected} for ${n} parameters`;
   }
   for (const f of ['model.json', 'weights.bin', 'optimizer.bin'] as const) {
@@ -329,20 +332,22 @@ function validate(name: string, path: string, pointerFiles: FileHashes | null): 
   }
   return {
     checkpoint: name, step, epoch, stepInEpoch, weightsVersion, rngState, model: spec, layout, config, ...(topology ? { topology } : {}), ...(earlyStopping ? { earlyStopping } : {}), ...(dataFromArrays ? { dataFromArrays } : {}),
-    weights: floatsOf(bytes['weights.bin'], 0, n), adam: { t: state.adam.t, m: floatsOf(opt, 0, n), v: floatsOf(opt, n, n) },
+    weights: floatsOf(bytes['weights.bin'], 0, n), optimizer: { t: state.optimizer.t, state: Array.from({ length: k }, (_, i) => floatsOf(opt, i * n, n)) },
   };
 }
 
-type StateJson = Omit<TrainingState, 'weights' | 'adam' | 'topology' | 'earlyStopping'> & {
-  adam: { t: number }; taskModel?: boolean; earlyStopping?: Omit<EarlyStoppingState, 'bestWeights'> & { bestWeights: boolean };
+type StateJson = Omit<TrainingState, 'weights' | 'optimizer' | 'topology' | 'earlyStopping'> & {
+  optimizer: { t: number; vectors: number }; taskModel?: boolean; earlyStopping?: Omit<EarlyStoppingState, 'bestWeights'> & { bestWeights: boolean };
 };
 
 function parseState(buf: Buffer, name: string): StateJson | string {
   const { value: o, problem } = parseJson(buf);
   if (!isRecord(o)) return problem ?? 'not a JSON object';
   if (o.formatVersion !== CHECKPOINT_FORMAT_VERSION) return `format version ${JSON.stringify(o.formatVersion)}, this build reads ${CHECKPOINT_FORMAT_VERSION}`;
-  const adam = isRecord(o.adam) ? o.adam : {};
-  for (const [k, v] of [['step', o.step], ['epoch', o.epoch], ['stepInEpoch', o.stepInEpoch], ['weightsVersion', o.weightsVersion], ['adam.t', adam.t]] as const) {
+  // A checkpoint written before the optimiser was a setting holds Adam's t, and its m and v.
+  if (o.optimizer === undefined && isRecord(o.adam)) o.optimizer = { t: o.adam.t, vectors: 2 };
+  const opt = isRecord(o.optimizer) ? o.optimizer : {};
+  for (const [k, v] of [['step', o.step], ['epoch', o.epoch], ['stepInEpoch', o.stepInEpoch], ['weightsVersion', o.weightsVersion], ['optimizer.t', opt.t], ['optimizer.vectors', opt.vectors]] as const) {
     if (!isCount(v)) return `${k}: expected an integer >= 0, got ${JSON.stringify(v)}`;
   }
   if (checkpointName(o.step as number) !== name) return `step ${o.step as number} does not match the directory name`;

@@ -2,7 +2,9 @@
 // once at start-up. Both sides import this file; nothing here runs TensorFlow.js.
 import type { ParamLayout } from '../model/layout.js';
 import type { SharedBuffers } from './shared-memory.js';
-import type { AdamConfig, Normalize } from '../optim/adam.js';
+import type { Normalize } from '../optim/update.js';
+import type { OptimizerConfig } from '../optim/optimizers.js';
+import type { LrSchedule } from '../optim/schedules.js';
 import type { BackendName } from '../model/backends.js';
 
 /** Handed to every worker once, through Piscina's `workerData`. */
@@ -18,8 +20,8 @@ export interface WorkerInit {
    * the engine passes it on without reading it.
    */
   path: { name: string; settings: unknown };
-  /** Adam's settings for the update phase (default: tf.train.adam's). */
-  adam?: AdamConfig;
+  /** The optimiser of the update phase (its `lr` is the schedule's rate of each step), and the learning rate's schedule. */
+  optimizer: { config: OptimizerConfig; schedule: LrSchedule };
 }
 
 /** Rows an evaluation runs through the model at a time. */
@@ -70,7 +72,7 @@ export interface LoopTask {
   waitTimeoutMs: number;
 }
 
-/** What a loop needs for its update phase (src/optim/adam.ts updateSlice). */
+/** What a loop needs for its update phase (src/optim/update.ts updateSlice). */
 export interface UpdateTask {
   numShards: number;
   /** The global normaliser: the batch size, or every shard's weight sum (1 if 0). */
@@ -79,8 +81,8 @@ export interface UpdateTask {
   /** This shard's slice [start, end) of the parameters. */
   sliceStart: number;
   sliceEnd: number;
-  /** Adam's step count before firstStep. */
-  adamT: number;
+  /** The optimiser's step count before firstStep. */
+  optT: number;
   /** false: reduce into `grad`, update nothing (oneStepGradient). */
   apply: boolean;
   /** Ranges [start, end) of non-trainable parameters: after the step they take shard 0's values in `state`. */

@@ -12,8 +12,9 @@
 //   testImages    as trainImages  numTest * inputSize        the data reader       once, at load
 //   testLabels    Uint8Array      numTest                    the IDX reader        once, at load
 //   weights       Float32Array    2 * numParams (two slots)  worker i, its slice   the update phase of a step
-//   adamM, adamV  Float32Array    2 * numParams each         worker i, its slice   the update phase of a step
-//                 The weights (and Adam's m and v) after k steps are in slot k % 2: step k
+//   optState      Float32Array    2 * K * numParams          worker i, its slice   the update phase of a step
+//                 (K: the optimiser's state vectors, Adam's m and v, src/optim/optimizers.ts)
+//                 The weights (and the optimiser's state) after k steps are in slot k % 2: step k
 //                 reads slot k % 2 and writes slot (k + 1) % 2, so a step that fails half
 //                 way leaves the state before it whole, and is recomputed from it.
 //   grad          Float32Array    numParams                  worker i, its slice   a step without update (oneStepGradient)
@@ -88,8 +89,8 @@ export interface SharedBuffers {
   testLabels: SharedArrayBuffer;
   testY: SharedArrayBuffer;
   weights: SharedArrayBuffer;
-  adamM: SharedArrayBuffer;
-  adamV: SharedArrayBuffer;
+  /** The optimiser's state vectors, slot 0's then slot 1's. */
+  optState: SharedArrayBuffer;
   grad: SharedArrayBuffer;
   slabs: SharedArrayBuffer;
   state: SharedArrayBuffer;
@@ -115,6 +116,8 @@ export interface SharedDataset {
 export interface SharedSizes {
   numTrain: number;
   numParams: number;
+  /** The optimiser's state vectors (stateNames). */
+  numStates: number;
   /** One per worker, or one per micro-shard in deterministic mode. */
   numSlabs: number;
   /** Result records and control words for this many step-loop tasks: one per worker, the most a run has (threads <= workers). */
@@ -129,8 +132,7 @@ export function allocShared(data: SharedDataset, s: SharedSizes): SharedBuffers 
     ...data,
     numTrain: s.numTrain,
     weights: new SharedArrayBuffer(2 * s.numParams * 4),
-    adamM: new SharedArrayBuffer(2 * s.numParams * 4),
-    adamV: new SharedArrayBuffer(2 * s.numParams * 4),
+    optState: new SharedArrayBuffer(2 * s.numStates * s.numParams * 4),
     grad: new SharedArrayBuffer(s.numParams * 4),
     slabs: new SharedArrayBuffer(s.numSlabs * s.numParams * 4),
     state: new SharedArrayBuffer(s.hasState ? s.numParams * 4 : 0),
@@ -152,10 +154,9 @@ export interface SharedViews {
   testY: Float32Array;
   /** Slot 0 of the weights: what set-up code and single-step tests write (see weightsAt). */
   weights: Float32Array;
-  /** The weights after k steps are weightSlots[k % 2]; Adam's m and v likewise. */
+  /** The weights after k steps are weightSlots[k % 2]; the optimiser's state vectors optSlots[k % 2]. */
   weightSlots: [Float32Array, Float32Array];
-  adamM: [Float32Array, Float32Array];
-  adamV: [Float32Array, Float32Array];
+  optSlots: [Float32Array[], Float32Array[]];
   /** The reduced gradient of a step run without update (oneStepGradient). */
   grad: Float32Array;
   /** The non-trainable weights after shard 0's step, at their layout offsets. */
@@ -180,6 +181,7 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
     throw new Error(`parameter layout mismatch: the shared weights hold ${b.weights.byteLength / 8} parameters, the layout ${numParams}`);
   }
   const numSlabs = b.slabs.byteLength / (numParams * 4);
+  const numStates = b.optState.byteLength / (2 * numParams * 4);
   const slots = (sab: SharedArrayBuffer): [Float32Array, Float32Array] => [new Float32Array(sab, 0, numParams), new Float32Array(sab, numParams * 4, numParams)];
   const weightSlots = slots(b.weights);
   const { numTrain } = b;
@@ -198,8 +200,7 @@ export function viewsOf(b: SharedBuffers, numParams: number): SharedViews {
     testLabels: new Uint8Array(b.testLabels),
     weights: weightSlots[0],
     weightSlots,
-    adamM: slots(b.adamM),
-    adamV: slots(b.adamV),
+    optSlots: [0, 1].map((slot) => Array.from({ length: numStates }, (_, k) => new Float32Array(b.optState, ((slot * numStates) + k) * numParams * 4, numParams))) as [Float32Array[], Float32Array[]],
     grad: new Float32Array(b.grad),
     slabs,
     batch: new Int32Array(b.batch),
@@ -219,6 +220,9 @@ export function batchSlot(views: SharedViews, step: number): Int32Array {
 
 /** The weights after `steps` steps (slot steps % 2). */
 export const weightsAt = (views: SharedViews, steps: number): Float32Array => views.weightSlots[steps % 2];
+
+/** The optimiser's state vectors after `steps` steps (slot steps % 2). */
+export const optStateAt = (views: SharedViews, steps: number): Float32Array[] => views.optSlots[steps % 2];
 
 /** Shard `shard`'s record of step `step` in the results ring. */
 function recordOf(views: SharedViews, shard: number, step: number): Float64Array {

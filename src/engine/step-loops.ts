@@ -1,14 +1,14 @@
 // A step as the coordinator sees it: one long-running step loop per shard (StepLoops)
 // runs every step, gradient and update (each loop reduces and updates its own slice of
-// the parameters, src/optim/adam.ts updateSlice); the coordinator reads every shard's
+// the parameters, src/optim/update.ts updateSlice); the coordinator reads every shard's
 // result behind them, checks it and restarts a shard that fails. The equivalence tests
 // and the scale script's exactness check call `oneStepGradient`, which runs the same
 // loops for a single step without updating. There is no other way to a gradient.
 import type { WorkerPool } from './pool.js';
 import type { LoopResult, LoopTask, UpdateTask } from './protocol.js';
 import { TASK, TASK_FAULT } from './protocol.js';
-import { normaliserOf } from '../optim/adam.js';
-import type { Normalize } from '../optim/adam.js';
+import { normaliserOf } from '../optim/update.js';
+import type { Normalize } from '../optim/update.js';
 import { readResult, readTiming } from './shared-memory.js';
 import type { ShardResult, SharedViews } from './shared-memory.js';
 import type { ShardPlan } from './shards.js';
@@ -147,7 +147,7 @@ export class StepLoops {
   private readonly loops: { promise: Promise<unknown>; abort: AbortController; error: Error | null; settled: boolean; result: LoopResult | null }[] = [];
   /** The first step and Adam's step count before it, of this set of loops (a restart at step s continues from them). */
   private firstStep = 0;
-  private adamT = 0;
+  private optT = 0;
   private lastYield = performance.now();
   /** The last step timed and when its last loop ended (timing). */
   private lastTimed = -2;
@@ -176,12 +176,12 @@ export class StepLoops {
 
   /**
    * Starts every shard's loop at `firstStep`, whose weights are version `firstVersion`
-   * and come after `adamT` Adam steps (the steps before it count as done).
+   * and come after `optT` optimiser steps (the steps before it count as done).
    */
-  start(firstStep: number, firstVersion: number, adamT: number): void {
+  start(firstStep: number, firstVersion: number, optT: number): void {
     this.firstStep = firstStep;
     this.lastTimed = -2; // a first step of these loops counts from their start (timing)
-    this.adamT = adamT;
+    this.optT = optT;
     this.channel.reset(firstStep);
     for (let i = 0; i < this.plan.tasks.length; i++) this.startShard(i, firstStep, firstVersion, 0);
   }
@@ -192,7 +192,7 @@ export class StepLoops {
     const abort = new AbortController();
     const numShards = this.plan.tasks.length;
     const [sliceStart, sliceEnd] = splitShards(this.views.weights.length, numShards)[shard];
-    const update: UpdateTask = { ...this.update, numShards, sliceStart, sliceEnd, adamT: this.adamT + (firstStep - this.firstStep) };
+    const update: UpdateTask = { ...this.update, numShards, sliceStart, sliceEnd, optT: this.optT + (firstStep - this.firstStep) };
     // A loop waits for its peers at the barriers: longer than the coordinator waits for a
     // hung one (--step-timeout), so that the hung one, not a healthy one, is blamed.
     const waitTimeoutMs = Math.max(60_000, this.policy.stepTimeoutMs + 30_000);

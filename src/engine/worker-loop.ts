@@ -7,12 +7,13 @@ import { threadId } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { scaledRows } from '../data/pixels.js';
 import { heldBuffers } from '../model/kernels.js';
-import { ADAM_DEFAULTS, normaliserOf, updateSlice } from '../optim/adam.js';
+import { normaliserOf, updateSlice } from '../optim/update.js';
+import { learningRateAt } from '../optim/schedules.js';
 import { collectGarbageEvery, faultFor, parseFaults } from './faults.js';
 import type { PathWorker } from './model-path.js';
 import { PREDICT_ROWS, TASK } from './protocol.js';
 import type { LoopResult, LoopTask, PingResult, PredictResult, PredictTask, Task, WorkerInit } from './protocol.js';
-import { batchSlot, recordSummary, weightsAt, writeResult, writeTiming } from './shared-memory.js';
+import { batchSlot, optStateAt, recordSummary, weightsAt, writeResult, writeTiming } from './shared-memory.js';
 import type { ShardResult, SharedViews } from './shared-memory.js';
 import { blockFor, Stopped, WorkerChannel } from './step-channel.js';
 
@@ -136,11 +137,13 @@ export class StepWorker {
       weightSum += r.weightSum; // in shard order, as the coordinator sums them
     }
     const normaliser = normaliserOf(u.normalize, u.batchSize, weightSum);
-    const from = { w: weightsAt(views, step), m: views.adamM[step % 2], v: views.adamV[step % 2] };
-    const to = u.apply ? { w: weightsAt(views, step + 1), m: views.adamM[(step + 1) % 2], v: views.adamV[(step + 1) % 2] } : null;
-    const t = u.adamT + (step - task.firstStep) + 1;
-    updateSlice(this.init.adam ?? ADAM_DEFAULTS, t, views.slabs, normaliser, u.sliceStart, u.sliceEnd, from, to, views.grad);
-    // BatchNorm's moving statistics: Adam left them alone (their gradient is zero); they
+    const from = { w: weightsAt(views, step), s: optStateAt(views, step) };
+    const to = u.apply ? { w: weightsAt(views, step + 1), s: optStateAt(views, step + 1) } : null;
+    const t = u.optT + (step - task.firstStep) + 1;
+    // The schedule's rate of this step: step t - 1 of the whole run, a resumed one included.
+    const { config, schedule } = this.init.optimizer;
+    updateSlice({ ...config, lr: learningRateAt(schedule, t - 1) }, t, views.slabs, normaliser, u.sliceStart, u.sliceEnd, from, to, views.grad);
+    // BatchNorm's moving statistics: the optimiser left them alone (their gradient is zero); they
     // take the values shard 0's step computed.
     if (to && views.state.length > 0) {
       for (const [a, b] of u.stateRanges) {

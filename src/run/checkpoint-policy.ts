@@ -3,7 +3,7 @@
 // shard failed for good. Each holds exactly the weights of the steps completed so far.
 import { hold } from '../engine/faults.js';
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
-import type { AdamState } from '../optim/adam.js';
+import type { OptimizerState } from '../optim/optimizers.js';
 import { removeTemps, writeCheckpoint } from '../checkpoint/checkpoint.js';
 import type { EarlyStoppingState } from '../checkpoint/checkpoint.js';
 import { configJson } from '../settings/config.js';
@@ -15,8 +15,8 @@ import { round } from '../metrics/step-stats.js';
 
 /** What a checkpoint copies: the shared buffers of a step count, read synchronously while no step writes them. */
 export interface CheckpointSource {
-  /** The weights and Adam's state after `steps` steps (their slot, steps % 2). */
-  stateAt: (steps: number) => { weights: Float32Array; adam: AdamState };
+  /** The weights and the optimiser's state after `steps` steps (their slot, steps % 2). */
+  stateAt: (steps: number) => { weights: Float32Array; optimizer: OptimizerState };
   layout: ParamLayout;
   model: ModelSpec;
   topology: object | null;

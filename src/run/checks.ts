@@ -6,6 +6,7 @@ import { rowsOf } from './plan.js';
 import { describeLayoutDifference } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { ConfigError, configJson, defaultConfig } from '../settings/config.js';
+import { SETTINGS } from '../settings/settings.js';
 import { maskToString } from '../model/labels.js';
 import type { RunModel } from '../paths/path.js';
 import { topologyDifference } from '../task/topology.js';
@@ -55,6 +56,29 @@ export function checkEffects(config: Config, data: Dataset, base?: Record<string
     if (set('restoreBestWeights')) throw new ConfigError('--restore-best-weights: has no effect without --early-stopping-patience');
   }
   if (config.evaluate === 'none' && set('evalLimit')) throw new ConfigError(`--eval-limit ${config.evalLimit}: has no effect with --eval none`);
+  checkOptimizerEffects(config, set);
+}
+
+/** Which optimisers and schedules read each of their settings: one set for another is refused, naming both. */
+const OPTIMIZER_KEYS: Partial<Record<keyof Config, readonly string[]>> = {
+  beta1: ['adam', 'adamax', 'adamw'], beta2: ['adam', 'adamax', 'adamw'], eps: ['adam', 'adamax', 'adamw', 'rmsprop'],
+  momentum: ['momentum', 'rmsprop'], useNesterov: ['momentum'], decay: ['rmsprop'], centered: ['rmsprop'],
+  initialAccumulatorValue: ['adagrad'], weightDecay: ['adamw'],
+};
+const SCHEDULE_KEYS: Partial<Record<keyof Config, readonly string[]>> = {
+  decaySteps: ['exponential', 'cosine'], decayRate: ['exponential'], staircase: ['exponential'],
+  boundaries: ['piecewise'], lrValues: ['piecewise'], alpha: ['cosine'],
+};
+
+function checkOptimizerEffects(config: Config, set: (key: keyof Config) => boolean): void {
+  const flagOf = (key: keyof Config) => `--${SETTINGS[key as keyof typeof SETTINGS].flag?.name ?? key}`;
+  for (const [key, users] of Object.entries(OPTIMIZER_KEYS) as [keyof Config, readonly string[]][]) {
+    if (set(key) && !users.includes(config.optimizer)) throw new ConfigError(`${flagOf(key)}: has no effect with --optimizer ${config.optimizer} (it is ${users.join(', ')}'s)`);
+  }
+  for (const [key, users] of Object.entries(SCHEDULE_KEYS) as [keyof Config, readonly string[]][]) {
+    if (set(key) && !users.includes(config.lrSchedule)) throw new ConfigError(`${flagOf(key)}: has no effect with --lr-schedule ${config.lrSchedule} (it is ${users.join(', ')}'s)`);
+  }
+  if (config.lrSchedule === 'piecewise' && set('lr')) throw new ConfigError(`--lr ${config.lr}: has no effect with --lr-schedule piecewise (its rates are --lr-values)`);
 }
 
 /** Early stopping watches a figure every epoch has: the loss, or a validation figure when there is validation. */
@@ -96,7 +120,8 @@ export function checkResume(config: Config, ckpt: LoadedCheckpoint, run: RunMode
   const diff = topo ?? describeLayoutDifference(ckpt.layout, run.layout);
   if (diff) throw new ConfigError(`${what}: the model differs from ${ckpt.checkpoint}: ${diff}`);
   const defaults = defaultConfig();
-  for (const key of ['batchSize', 'limit', 'seed', 'validationSplit'] as const) {
+  // The optimiser's state vectors are the checkpoint's: another optimiser cannot go on from them.
+  for (const key of ['batchSize', 'limit', 'seed', 'validationSplit', 'optimizer', 'centered'] as const) {
     // A key an older checkpoint does not have was its default.
     const was = ckpt.config[key] === undefined ? defaults[key] : ckpt.config[key];
     if (was !== config[key]) {

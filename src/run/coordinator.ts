@@ -1,6 +1,6 @@
 // The training run, top to bottom, as its plan (plan.ts) lays it out: data into shared
-// memory, weights and Adam (fresh or from a checkpoint), the pool, then the
-// coordinator's loop: the step loops run every step themselves (gradient, reduce, Adam),
+// memory, the weights and the optimiser's state (fresh or from a checkpoint), the pool, then the
+// coordinator's loop: the step loops run every step themselves (gradient, reduce, update),
 // and it publishes batches ahead and reads results behind them (check, log, checkpoint,
 // stop), then the evaluation. Accounting and logs (run-log.ts), the checkpoint policy
 // (checkpoint-policy.ts), the evaluation (evaluate.ts) and the step loops
@@ -8,7 +8,8 @@
 import type { Dataset } from '../data/idx.js';
 import { closePool, createPool } from '../engine/pool.js';
 import type { WorkerPool } from '../engine/pool.js';
-import { batchSlot, RING, weightsAt } from '../engine/shared-memory.js';
+import { batchSlot, optStateAt, RING, weightsAt } from '../engine/shared-memory.js';
+import { initState } from '../optim/optimizers.js';
 import type { SharedViews } from '../engine/shared-memory.js';
 import { checkStep, ShardFailedError, StepAbandoned, StepLoops } from '../engine/step-loops.js';
 import type { FaultPolicy, StopReason } from '../engine/step-loops.js';
@@ -59,9 +60,9 @@ export async function runPlan(plan: RunPlan, log: Logger, data: Dataset, options
   const { config, schedule, model, resumeFrom: resume } = plan;
   // 1. The dataset and label rows in shared memory, with the weights and slabs.
   const { buffers, views } = loadShared(data, plan);
-  // 2. Weights, Adam and position: fresh, or exactly as a checkpoint left them, in the
+  // 2. Weights, the optimiser and position: fresh, or exactly as a checkpoint left them, in the
   //    slot of their step count (the weights after k steps are in slot k % 2).
-  const adamT = resume ? restore(resume, views, schedule.firstStep) : (model.init(weightsAt(views, 0)), 0);
+  const optT = resume ? restore(resume, views, schedule.firstStep) : fresh(plan, views);
   // A stop that came while loading: no thread is started.
   const early = options.stopRequested?.();
   if (early) return stoppedEarly(log, early, weightsAt(views, schedule.firstStep), model.layout, schedule.firstStep);
@@ -72,12 +73,12 @@ export async function runPlan(plan: RunPlan, log: Logger, data: Dataset, options
   try {
     logStart(log, plan, wp, performance.now() - runStart);
     const stateAt = (steps: number) => ({
-      weights: weightsAt(views, steps), adam: { t: adamT + (steps - schedule.firstStep), m: views.adamM[steps % 2], v: views.adamV[steps % 2] },
+      weights: weightsAt(views, steps), optimizer: { t: optT + (steps - schedule.firstStep), state: optStateAt(views, steps) },
     });
     // Early stopping decides at an epoch's end; a resumed run goes on from its checkpoint's state.
     const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping, resume?.earlyStopping) : null;
     const run: Steps = {
-      plan, options, views, wp, adamT, early,
+      plan, options, views, wp, optT, early,
       loops: new StepLoops(wp, views, plan.shards, schedule.totalSteps, faultPolicy(plan, log), 'builtin' in model.task.ref ? null : model.task.name, {
         ...plan.update, stateRanges: [...plan.update.stateRanges], apply: true,
       }),
@@ -86,7 +87,8 @@ export async function runPlan(plan: RunPlan, log: Logger, data: Dataset, options
         stateAt, layout: model.layout, model: model.spec, topology: model.topology, earlyStopping: () => early?.state() ?? null,
       }, log, resume?.weightsVersion ?? 0),
       runLog: new RunLog(log, schedule, config.batchSize, plan.progressEvery, options,
-        options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null),
+        options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null,
+        plan.worker.optimizer.schedule),
     };
     // 4. The steps.
     const { completed, stoppedBy } = await runSteps(run, resume?.weightsVersion ?? 0);
@@ -133,8 +135,8 @@ interface Steps {
   options: RunOptions;
   views: SharedViews;
   wp: WorkerPool;
-  /** Adam's step count before the schedule's first step. */
-  adamT: number;
+  /** The optimiser's step count before the schedule's first step. */
+  optT: number;
   loops: StepLoops;
   /** Early stopping (--early-stopping-patience); null: off. */
   early: EarlyStopping | null;
@@ -195,7 +197,7 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
   const validateEpoch = async (steps: number): Promise<Validation> => {
     await loops.stop(plan.faults.stepTimeoutMs);
     const figures = await validate(plan, r.wp, steps);
-    if (steps < schedule.totalSteps) loops.start(steps, versionOf(steps), r.adamT + (steps - schedule.firstStep));
+    if (steps < schedule.totalSteps) loops.start(steps, versionOf(steps), r.optT + (steps - schedule.firstStep));
     return figures;
   };
   /**
@@ -213,7 +215,7 @@ async function runSteps(r: Steps, firstVersion: number): Promise<{ completed: nu
   // A stop that came while starting the pool: no step is started.
   let stoppedBy = options.stopRequested?.() ?? null;
   if (completed < schedule.totalSteps && !stoppedBy) {
-    loops.start(completed, firstVersion, r.adamT);
+    loops.start(completed, firstVersion, r.optT);
     publishAhead();
     for (let step = completed; step < schedule.totalSteps; step++) {
       const version = versionOf(step);
@@ -285,12 +287,18 @@ function stoppedEarly(log: Logger, reason: StopReason, weights: Float32Array, la
   return { weights: weights.slice(), layout, steps, epochs: [], overall: none, eval: null, stoppedBy: reason };
 }
 
-/** A checkpoint of `steps` steps into slot steps % 2; returns Adam's step count. */
+/** The first weights and the optimiser's first state into slot 0; returns the optimiser's step count, 0. */
+function fresh(plan: RunPlan, views: SharedViews): number {
+  plan.model.init(weightsAt(views, 0));
+  initState(plan.worker.optimizer.config, optStateAt(views, 0));
+  return 0;
+}
+
+/** A checkpoint of `steps` steps into slot steps % 2; returns the optimiser's step count. */
 function restore(ckpt: LoadedCheckpoint, views: SharedViews, steps: number): number {
   weightsAt(views, steps).set(ckpt.weights);
-  views.adamM[steps % 2].set(ckpt.adam.m);
-  views.adamV[steps % 2].set(ckpt.adam.v);
-  return ckpt.adam.t;
+  optStateAt(views, steps).forEach((s, k) => s.set(ckpt.optimizer.state[k]));
+  return ckpt.optimizer.t;
 }
 
 function faultPolicy(plan: RunPlan, log: Logger): FaultPolicy {

@@ -10,7 +10,8 @@ import type { WorkerInit } from '../engine/protocol.js';
 import { planShards } from '../engine/shards.js';
 import type { ShardPlan } from '../engine/shards.js';
 import type { FaultPolicy } from '../engine/step-loops.js';
-import type { Normalize } from '../optim/adam.js';
+import type { Normalize } from '../optim/update.js';
+import { optimizerOf, scheduleOf as lrScheduleOf } from '../settings/config.js';
 import type { RunModel } from '../paths/path.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { threadsOf } from '../settings/config.js';
@@ -100,7 +101,7 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
     worker: {
       layout: model.layout, backend: config.backend, inputSize: model.spec.inputSize, labelWidth: model.task.labelWidth,
       path: { name: model.path, settings: model.workerSettings },
-      adam: { lr: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps },
+      optimizer: { config: optimizerOf(config), schedule: lrScheduleOf(config) },
     },
     update: {
       batchSize: config.batchSize, normalize: config.normalize,

@@ -3,6 +3,8 @@
 // onBatchEnd / onEpochEnd callbacks. Log objects are built only when a line is due.
 import { collectGarbage } from '../engine/faults.js';
 import type { ProgressLine } from './progress-line.js';
+import { learningRateAt } from '../optim/schedules.js';
+import type { LrSchedule } from '../optim/schedules.js';
 import type { ShardResult } from '../engine/shared-memory.js';
 import type { Logger } from './log.js';
 import type { Schedule } from './schedule.js';
@@ -45,6 +47,8 @@ export class RunLog {
     private readonly progressEvery: number,
     private readonly callbacks: StepCallbacks,
     private readonly line: ProgressLine | null,
+    /** The learning rate's schedule: each progress event tells the rate of its last step. */
+    private readonly lrSchedule: LrSchedule,
   ) {
     this.overall = new StepStats(Math.max(1, schedule.totalSteps - schedule.warmupUntil));
     this.epoch = new StepStats(schedule.stepsPerEpoch);
@@ -65,7 +69,7 @@ export class RunLog {
     this.line?.update(completed, loss);
     this.callbacks.onBatchEnd?.(completed, { loss, epoch });
     if (completed % this.progressEvery === 0) {
-      this.log.info({ event: 'progress', epoch, step: completed, ...this.window.summary(this.batchSize) }, 'progress');
+      this.log.info({ event: 'progress', epoch, step: completed, lr: learningRateAt(this.lrSchedule, step), ...this.window.summary(this.batchSize) }, 'progress');
       this.window = new StepStats(this.progressEvery);
     }
     if (!this.schedule.endsEpoch(step)) return false;

@@ -7,6 +7,7 @@ import { sharedBytes } from '../data/shared.js';
 import { allocShared, viewsOf } from '../engine/shared-memory.js';
 import type { SharedBuffers } from '../engine/shared-memory.js';
 import type { RunPlan } from './plan.js';
+import { stateNames } from '../optim/optimizers.js';
 
 export function loadShared(data: Dataset, plan: RunPlan) {
   const { model } = plan;
@@ -16,7 +17,7 @@ export function loadShared(data: Dataset, plan: RunPlan) {
     testImages: sharedBytes(data.test.images), testLabels: sharedBytes(data.test.labels),
     trainY: model.labelRows.train.buffer as SharedArrayBuffer, testY: model.labelRows.test.buffer as SharedArrayBuffer,
   }, {
-    numTrain: plan.numRows, numParams: model.layout.numParams, batchSize: plan.config.batchSize,
+    numTrain: plan.numRows, numParams: model.layout.numParams, numStates: stateNames(plan.worker.optimizer.config).length, batchSize: plan.config.batchSize,
     numSlabs: plan.shards.numSlabs, numShards: plan.config.workers, hasState: plan.update.stateRanges.length > 0,
   });
   return { buffers, views: viewsOf(buffers, model.layout.numParams) };

@@ -19,6 +19,12 @@ export const nonNegative: Check<number> = (v) => (typeof v === 'number' && Numbe
 export const unit: Check<number> = (v) => (typeof v === 'number' && v >= 0 && v < 1 ? null : 'a number in [0, 1)');
 export const oneOf = <T extends string>(choices: readonly T[]): ChoiceCheck<T> =>
   Object.assign((v: unknown) => (typeof v === 'string' && (choices as readonly string[]).includes(v) ? null : `one of ${choices.join(', ')}`), { choices });
+/** Numbers in ascending order (strictly), each passing `each`: piecewise boundaries and values. */
+export const numbers = (each: Check<number>, ascending = false): Check<number[]> => (v) => {
+  const what = `a list of ${ascending ? 'ascending ' : ''}numbers, each ${each(NaN) ?? ''}`.replace(/, each $/, '');
+  if (!Array.isArray(v) || v.some((x) => each(x) !== null)) return what;
+  return ascending && v.some((x, i) => i > 0 && x <= v[i - 1]) ? what : null;
+};
 export const nullable = <T>(c: Check<T>): Check<T | null> => (v) => (v === null ? null : c(v));
 export const str: Check<string> = (v) => (typeof v === 'string' && v.length > 0 ? null : 'a non-empty string');
 /** The mask's text (odd, classes=1,3,7, ...); the run parses it once (src/settings/config.ts). */

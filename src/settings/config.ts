@@ -12,6 +12,8 @@ import type { MaskRule } from '../model/labels.js';
 import { helpText } from './render.js';
 import { ENTRIES, SETTINGS, defaults, settingOf } from './settings.js';
 import type { Flag, SettingValues } from './settings.js';
+import type { OptimizerConfig } from '../optim/optimizers.js';
+import type { LrSchedule } from '../optim/schedules.js';
 
 export class ConfigError extends Error {
   readonly code = 'E_CONFIG';
@@ -59,6 +61,11 @@ export class HelpRequested extends Error {}
 
 function flagValue(flag: string, text: string, kind: Flag['kind']): unknown {
   if (kind === 'string') return text;
+  if (kind === 'numbers') {
+    const list = text.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
+    if (!list.every(Number.isFinite)) throw new ConfigError(`--${flag}: expected numbers separated by commas, got "${text}"`);
+    return list;
+  }
   const n = text.trim() === '' ? NaN : Number(text);
   if (!Number.isFinite(n)) throw new ConfigError(`--${flag}: expected a number, got "${text}"`);
   return n;
@@ -188,6 +195,13 @@ export function checkAcrossKeys(c: Config): void {
   if (c.batchSize < c.workers) {
     throw new ConfigError(`--batch-size: ${c.batchSize} is smaller than --workers ${c.workers}; every worker needs at least one row`);
   }
+  // What each learning-rate schedule needs.
+  const needs = (flag: string, what: string) => new ConfigError(`--lr-schedule ${c.lrSchedule}: needs ${flag} (${what})`);
+  if ((c.lrSchedule === 'exponential' || c.lrSchedule === 'cosine') && c.decaySteps === null) throw needs('--decay-steps N', c.lrSchedule === 'cosine' ? 'the steps to decay over' : 'the steps per --decay-rate');
+  if (c.lrSchedule === 'exponential' && c.decayRate === null) throw needs('--decay-rate X', 'the factor per --decay-steps steps');
+  if (c.lrSchedule === 'piecewise' && (c.boundaries.length === 0 || c.lrValues.length !== c.boundaries.length + 1)) {
+    throw needs('--boundaries S1,... and --lr-values X0,X1,...', `one more rate than boundaries; got ${c.boundaries.length} boundaries and ${c.lrValues.length} rates`);
+  }
 }
 
 /**
@@ -197,6 +211,23 @@ export function checkAcrossKeys(c: Config): void {
  */
 export function threadsOf(c: Pick<Config, 'workers' | 'threads'>): number {
   return c.threads ?? Math.min(c.workers, availableParallelism());
+}
+
+/** The optimiser's settings of a config (its `lr` the schedule's first rate; momentum's default follows the optimiser). */
+export function optimizerOf(c: Config): OptimizerConfig {
+  return {
+    optimizer: c.optimizer, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps,
+    momentum: c.momentum ?? (c.optimizer === 'momentum' ? 0.9 : 0), useNesterov: c.useNesterov,
+    decay: c.decay, centered: c.centered, initialAccumulatorValue: c.initialAccumulatorValue, weightDecay: c.weightDecay,
+  };
+}
+
+/** The learning rate's schedule of a config. */
+export function scheduleOf(c: Config): LrSchedule {
+  return {
+    schedule: c.lrSchedule, lr: c.lr, decaySteps: c.decaySteps ?? 1, decayRate: c.decayRate ?? 1, staircase: c.staircase,
+    boundaries: c.boundaries, values: c.lrValues, alpha: c.alpha, warmupSteps: c.warmupSteps,
+  };
 }
 
 /** A resolved config as its settings are written (logs, checkpoints): the mask rule as its text. */

@@ -6,8 +6,10 @@
 // unit test fails when they are stale). The order here is the order of the "allowed:"
 // list in the unknown-key errors, of --help and of both files.
 import { BACKENDS } from '../model/backends.js';
-import { NORMALIZE_MODES } from '../optim/adam.js';
-import { bool, int, mask, model, nonNegative, nullable, oneOf, positive, str, unit } from './checks.js';
+import { NORMALIZE_MODES } from '../optim/update.js';
+import { OPTIMIZERS } from '../optim/optimizers.js';
+import { LR_SCHEDULES } from '../optim/schedules.js';
+import { bool, int, mask, model, nonNegative, nullable, numbers, oneOf, positive, str, unit } from './checks.js';
 import type { Check } from './checks.js';
 
 // The choices of the settings that take one of a few names, each written once: the
@@ -25,7 +27,7 @@ export type LogFormat = typeof LOG_FORMATS[number];
 
 /** The command line's side of a setting: `--flag ARG`, or a bare `--flag` for a boolean. */
 export type Flag =
-  | { name: string; arg: string; kind: 'number' | 'string'; help: string }
+  | { name: string; arg: string; kind: 'number' | 'string' | 'numbers'; help: string }
   | { name: string; kind: 'boolean'; help: string };
 
 export interface Setting<T> {
@@ -81,26 +83,119 @@ export const SETTINGS = {
     why: "The seed's batch size; split across workers, so the math does not change with them.",
     doc: 'the **global** batch size (must be >= workers)',
   }),
+  optimizer: setting({
+    check: oneOf(OPTIMIZERS), default: 'adam',
+    flag: { name: 'optimizer', arg: 'NAME', kind: 'string', help: 'sgd | momentum | rmsprop | adam | adamax | adagrad | adamw (tf.train\'s, and AdamW)' },
+    why: "The seed's optimiser, tf.train.adam.",
+    doc: "the optimiser: `sgd`, `momentum`, `rmsprop`, `adam`, `adamax`, `adagrad` (each as `tf.train`'s) or `adamw` (Adam with decoupled weight decay, as Keras' `AdamW`)",
+  }),
   lr: setting({
     check: positive, default: 0.001,
-    flag: { name: 'lr', arg: 'X', kind: 'number', help: 'Adam learning rate, > 0' },
+    flag: { name: 'lr', arg: 'X', kind: 'number', help: 'learning rate, > 0 (a schedule starts from it)' },
     why: "tf.train.adam's (and Keras') default.",
-    doc: 'Adam learning rate (> 0), as `tf.train.adam`',
+    doc: "learning rate (> 0), the optimiser's `learningRate`; a schedule's initial rate",
   }),
   beta1: setting({
     check: unit, default: 0.9,
+    flag: { name: 'beta1', arg: 'X', kind: 'number', help: 'adam, adamax, adamw: decay of the running mean of the gradients, [0, 1)' },
     why: "tf.train.adam's (and Keras') default.",
-    doc: "Adam's decay of the gradients' running mean, in [0, 1)",
+    doc: "adam, adamax, adamw: decay of the gradients' running mean, in [0, 1)",
   }),
   beta2: setting({
     check: unit, default: 0.999,
+    flag: { name: 'beta2', arg: 'X', kind: 'number', help: 'adam, adamax, adamw: decay of the running mean of the squared (adamax: largest) gradients, [0, 1)' },
     why: "tf.train.adam's (and Keras') default.",
-    doc: "Adam's decay of the squared gradients' running mean, in [0, 1)",
+    doc: "adam, adamw: decay of the squared gradients' running mean; adamax: of the infinity norm; in [0, 1)",
   }),
   eps: setting({
     check: positive, default: 1e-7,
-    why: "tf.train.adam's (and Keras') default.",
-    doc: "Adam's epsilon (> 0), added to the denominator",
+    flag: { name: 'eps', arg: 'X', kind: 'number', help: 'adam, adamax, adamw, rmsprop: epsilon, > 0' },
+    why: "tf.train.adam's (and Keras') default; tf.train.rmsprop's too (the backend's epsilon).",
+    doc: 'adam, adamax, adamw, rmsprop: epsilon (> 0) of the denominator',
+  }),
+  momentum: setting({
+    check: nullable(unit), default: null, defaultText: '0.9 (momentum), 0 (rmsprop)',
+    flag: { name: 'momentum', arg: 'X', kind: 'number', help: 'momentum, rmsprop: the momentum, [0, 1) (default 0.9 for momentum, 0 for rmsprop)' },
+    why: "null: 0.9 for momentum (Keras' usual choice; tf.train.momentum has no default), 0 for rmsprop (tf.train.rmsprop's).",
+    doc: 'momentum and rmsprop: the momentum, in [0, 1)',
+  }),
+  useNesterov: setting({
+    check: bool, default: false,
+    flag: { name: 'nesterov', kind: 'boolean', help: "momentum: Nesterov's update" },
+    why: "tf.train.momentum's default.",
+    doc: "momentum: Nesterov's update (`useNesterov`)",
+  }),
+  decay: setting({
+    check: unit, default: 0.9,
+    flag: { name: 'decay', arg: 'X', kind: 'number', help: 'rmsprop: decay of the running mean of the squared gradients, [0, 1)' },
+    why: "tf.train.rmsprop's default (Keras' rho).",
+    doc: "rmsprop: decay of the squared gradients' running mean, in [0, 1) (Keras' `rho`)",
+  }),
+  centered: setting({
+    check: bool, default: false,
+    flag: { name: 'centered', kind: 'boolean', help: "rmsprop: divide by the gradients' estimated variance" },
+    why: "tf.train.rmsprop's default.",
+    doc: "rmsprop: divide by the gradients' estimated variance rather than their second moment",
+  }),
+  initialAccumulatorValue: setting({
+    check: nonNegative, default: 0.1,
+    flag: { name: 'initial-accumulator-value', arg: 'X', kind: 'number', help: "adagrad: the accumulator's first value, >= 0" },
+    why: "tf.train.adagrad's default.",
+    doc: "adagrad: the accumulator's first value (>= 0)",
+  }),
+  weightDecay: setting({
+    check: nonNegative, default: 0.004,
+    flag: { name: 'weight-decay', arg: 'X', kind: 'number', help: 'adamw: decoupled weight decay, >= 0 (each step w -= lr * X * w)' },
+    why: "Keras' AdamW default.",
+    doc: 'adamw: the decoupled weight decay (>= 0): each step also subtracts `lr * X * w`',
+  }),
+  lrSchedule: setting({
+    check: oneOf(LR_SCHEDULES), default: 'constant',
+    flag: { name: 'lr-schedule', arg: 'NAME', kind: 'string', help: 'constant | exponential | piecewise | cosine (Keras\' schedules), per step' },
+    why: 'The seed trains at one rate.',
+    doc: "the learning rate per step: `constant`, `exponential` (Keras' `ExponentialDecay`), `piecewise` (`PiecewiseConstantDecay`) or `cosine` (`CosineDecay`)",
+  }),
+  decaySteps: setting({
+    check: nullable(int(1)), default: null,
+    flag: { name: 'decay-steps', arg: 'N', kind: 'number', help: 'exponential: steps per decayRate; cosine: steps to decay over' },
+    why: 'Required by exponential and cosine; no sensible default.',
+    doc: 'exponential: the steps over which the rate is multiplied by `--decay-rate`; cosine: the steps over which it falls to `--alpha` of `--lr`',
+  }),
+  decayRate: setting({
+    check: nullable(positive), default: null,
+    flag: { name: 'decay-rate', arg: 'X', kind: 'number', help: 'exponential: the factor per decaySteps, > 0' },
+    why: 'Required by exponential; no sensible default.',
+    doc: 'exponential: the factor per `--decay-steps` steps (> 0)',
+  }),
+  staircase: setting({
+    check: bool, default: false,
+    flag: { name: 'staircase', kind: 'boolean', help: 'exponential: decay in whole intervals of decaySteps' },
+    why: "Keras' ExponentialDecay default.",
+    doc: 'exponential: decay in whole intervals of `--decay-steps`',
+  }),
+  boundaries: setting({
+    check: numbers(int(0), true), default: [], defaultText: 'none',
+    flag: { name: 'boundaries', arg: 'S1,S2,...', kind: 'numbers', help: 'piecewise: the steps where the rate changes, ascending' },
+    why: 'Required by piecewise.',
+    doc: 'piecewise: the steps at which the rate changes, ascending',
+  }),
+  lrValues: setting({
+    check: numbers(positive), default: [], defaultText: 'none',
+    flag: { name: 'lr-values', arg: 'X0,X1,...', kind: 'numbers', help: 'piecewise: the rates, one more than the boundaries' },
+    why: 'Required by piecewise.',
+    doc: "piecewise: the rates, one more than the boundaries: `X0` up to step `S1`, ... (Keras' `values`)",
+  }),
+  alpha: setting({
+    check: unit, default: 0,
+    flag: { name: 'alpha', arg: 'X', kind: 'number', help: 'cosine: the fraction of lr it ends at, [0, 1)' },
+    why: "Keras' CosineDecay default.",
+    doc: 'cosine: the fraction of `--lr` it ends at, in [0, 1)',
+  }),
+  warmupSteps: setting({
+    check: int(0), default: 0,
+    flag: { name: 'warmup-steps', arg: 'N', kind: 'number', help: "a linear warm-up before the schedule: step k < N runs at (k + 1) / N of the schedule's first rate" },
+    why: 'No warm-up, as the seed.',
+    doc: "a linear warm-up before any schedule: step `k < N` runs at `(k + 1) / N` of the schedule's first rate, then the schedule starts at its step 0",
   }),
   seed: setting({
     check: int(0, 2 ** 32 - 1), default: 42,

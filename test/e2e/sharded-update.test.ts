@@ -1,16 +1,18 @@
 // The sharded update against the serial one, end to end: runPlan, where every
-// thread reduces and applies Adam to its slice of the parameters, must end with the
-// weights, byte for byte, of a coordinator that takes each step's reduced gradient
-// (oneStepGradient: one thread per worker, the same shards) and applies Adam to the
-// whole vector itself (adamStep, tested against tf.train.adam): also when the workers'
-// shards run on fewer threads.
+// thread reduces and applies the optimiser to its slice of the parameters, must end with
+// the weights, byte for byte, of a coordinator that takes each step's reduced gradient
+// (oneStepGradient: one thread per worker, the same shards) and applies the optimiser to
+// the whole vector itself (optimizerStep, tested against tf.train's optimisers) at the
+// schedule's rate of the step: also when the workers' shards run on fewer threads, and
+// for every optimiser.
 import { describe, expect, it } from 'vitest';
 import { closePool } from '../../src/engine/pool.js';
 import { batchSlot } from '../../src/engine/shared-memory.js';
 import { planShards } from '../../src/engine/shards.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
-import { adamStep, newAdamState } from '../../src/optim/adam.js';
-import { resolveConfig } from '../../src/settings/config.js';
+import { newOptimizerState, optimizerStep } from '../../src/optim/optimizers.js';
+import { learningRateAt } from '../../src/optim/schedules.js';
+import { optimizerOf, resolveConfig, scheduleOf as lrScheduleOf } from '../../src/settings/config.js';
 import { BatchOrder, scheduleOf } from '../../src/run/schedule.js';
 import { planOf, startPlan, trainPlanned } from '../helpers.js';
 
@@ -26,13 +28,14 @@ async function serialReference(args: string[]): Promise<Float32Array> {
   const schedule = scheduleOf(NUM_TRAIN, config.batchSize, config.epochs, 0, STEPS);
   const order = new BatchOrder(config.seed, NUM_TRAIN, config.batchSize, schedule);
   const plan = planShards(config.batchSize, config.workers, config.deterministic ? config.microShardRows : 0);
-  const adam = newAdamState(numParams);
+  const optimizer = optimizerOf(config);
+  const state = newOptimizerState(optimizer, numParams);
   const grad = new Float32Array(numParams);
   try {
     for (let step = 0; step < STEPS; step++) {
       order.fill(step, batchSlot(views, 0));
       await oneStepGradient(wp, views, plan, config.normalize, grad);
-      adamStep({ lr: config.lr, beta1: config.beta1, beta2: config.beta2, eps: config.eps }, adam, grad, views.weights);
+      optimizerStep({ ...optimizer, lr: learningRateAt(lrScheduleOf(config), step) }, ++state.t, grad, views.weights, state.state);
     }
   } finally {
     await closePool(wp);
@@ -40,7 +43,7 @@ async function serialReference(args: string[]): Promise<Float32Array> {
   return views.weights.slice();
 }
 
-describe('sharded update vs serial reduce and Adam', () => {
+describe('sharded update vs serial reduce and update', () => {
   it.each([
     ['1 worker', ['--workers', '1']],
     ['2 workers', ['--workers', '2']],
@@ -49,6 +52,12 @@ describe('sharded update vs serial reduce and Adam', () => {
     ['3 workers on 2 threads, --deterministic', ['--workers', '3', '--threads', '2', '--deterministic']],
     ['3 workers, --normalize condition', ['--workers', '3', '--normalize', 'condition']],
     ['2 workers, --deterministic', ['--workers', '2', '--deterministic']],
+    ['2 workers, --optimizer sgd, a piecewise schedule', ['--workers', '2', '--optimizer', 'sgd', '--lr-schedule', 'piecewise', '--boundaries', '20,40', '--lr-values', '0.1,0.05,0.01']],
+    ['2 workers, --optimizer momentum --nesterov', ['--workers', '2', '--optimizer', 'momentum', '--nesterov', '--lr', '0.01']],
+    ['3 workers on 2 threads, --optimizer rmsprop --centered --momentum 0.5', ['--workers', '3', '--threads', '2', '--optimizer', 'rmsprop', '--centered', '--momentum', '0.5']],
+    ['2 workers, --optimizer adamax, cosine after a warm-up', ['--workers', '2', '--optimizer', 'adamax', '--lr-schedule', 'cosine', '--decay-steps', '40', '--warmup-steps', '10']],
+    ['2 workers, --optimizer adagrad', ['--workers', '2', '--optimizer', 'adagrad', '--lr', '0.05']],
+    ['2 workers, --optimizer adamw, exponential decay', ['--workers', '2', '--optimizer', 'adamw', '--weight-decay', '0.1', '--lr-schedule', 'exponential', '--decay-steps', '10', '--decay-rate', '0.5']],
   ])(`%s, ${STEPS} steps: the weights byte for byte`, async (_name, extra) => {
     const args = ['--batch-size', '100', '--epochs', '3', '--limit', String(NUM_TRAIN), '--seed', '5', ...extra];
     const config = resolveConfig(args);
