@@ -47,6 +47,8 @@ export interface TrainerSettings {
   initialAccumulatorValue?: number;
   /** adamw: the decoupled weight decay (default 0.004, Keras'). */
   weightDecay?: number;
+  /** Clip the whole reduced gradient to this global norm before the update (Keras' global_clipnorm); null (default): none. */
+  clipNorm?: number | null;
   /** constant (default) | exponential | piecewise | cosine: the learning rate per step, as Keras' schedules. */
   lrSchedule?: Config['lrSchedule'];
   /** exponential: steps per decayRate; cosine: steps to decay over. */

@@ -87,6 +87,8 @@ export interface UpdateTask {
   apply: boolean;
   /** Ranges [start, end) of non-trainable parameters: after the step they take shard 0's values in `state`. */
   stateRanges: [number, number][];
+  /** Clip the reduced gradient to this global norm (--clip-norm); null: no clipping. */
+  clipNorm: number | null;
 }
 
 export interface LoopResult {

@@ -25,7 +25,7 @@
 //   predictions   Uint8Array      numTrain + numTest         task owning the rows  during evaluation only
 //   results       Float64Array    RING * numShards * FIELDS  shard i's loop task   its record of step s in ring slot s % RING
 //   slabLoss      Float64Array    RING * numSlabs            the task owning slab  as results
-//   control       Int32Array      4 + 3 * numShards          see step-channel.ts
+//   control       Int32Array      4 + 4 * numShards          see step-channel.ts
 //
 // Byte images stay bytes (47 MB for MNIST instead of 188 MB as floats); workers scale
 // the rows they read to [0, 1] while building their shard's input. Float32 images

@@ -11,6 +11,8 @@
 //   wake            shard i's loop       counts those wake-ups (the word the coordinator sleeps on)
 //   arrived(i)      shard i's loop       its gradient (and result record) of step arrived - 1 is written
 //   done(i)         shard i's loop       it has finished step done - 1: its slice of the weights updated
+//   reduced(i)      shard i's loop       its slice of step reduced - 1's reduced gradient is written
+//                                        (with --clip-norm: the global norm needs every slice)
 //   failed(i)       shard i's loop       1 = it threw; the coordinator learns why from Piscina
 //
 // One step s, as the words move (the coordinator is not in it: it publishes batches
@@ -38,12 +40,13 @@ const BATCH_STEP = 0;
 const STOP = 1;
 const WAKE_AT = 2;
 const WAKE = 3;
-const arrivedSlot = (shard: number): number => 4 + 3 * shard;
-const doneSlot = (shard: number): number => 5 + 3 * shard;
-const failedSlot = (shard: number): number => 6 + 3 * shard;
+const arrivedSlot = (shard: number): number => 4 + 4 * shard;
+const doneSlot = (shard: number): number => 5 + 4 * shard;
+const failedSlot = (shard: number): number => 6 + 4 * shard;
+const reducedSlot = (shard: number): number => 7 + 4 * shard;
 
 /** Int32 words the control region needs for `numShards` shards. */
-export const controlWords = (numShards: number): number => 4 + 3 * numShards;
+export const controlWords = (numShards: number): number => 4 + 4 * numShards;
 
 /** Blocks this thread for `ms` (no spinning): test-only holds and the injected hang. */
 export function blockFor(ms: number): void {
@@ -63,6 +66,7 @@ export class CoordinatorChannel {
     for (let i = 0; i < this.numShards; i++) {
       Atomics.store(this.control, arrivedSlot(i), firstStep);
       Atomics.store(this.control, doneSlot(i), firstStep);
+      Atomics.store(this.control, reducedSlot(i), firstStep);
       Atomics.store(this.control, failedSlot(i), 0);
     }
   }
@@ -155,6 +159,17 @@ export class WorkerChannel {
   /** Waits until every shard's gradient of `step` is written. */
   waitArrived(step: number): void {
     for (let i = 0; i < this.numShards; i++) this.waitFor(arrivedSlot(i), step + 1, Infinity, `shard ${i}'s gradient of step ${step}`);
+  }
+
+  /** This shard's slice of step `step`'s reduced gradient is written. */
+  markReduced(shard: number, step: number): void {
+    Atomics.store(this.control, reducedSlot(shard), step + 1);
+    Atomics.notify(this.control, reducedSlot(shard));
+  }
+
+  /** Waits until every shard's slice of step `step`'s reduced gradient is written: the whole gradient is. */
+  waitReduced(step: number): void {
+    for (let i = 0; i < this.numShards; i++) this.waitFor(reducedSlot(i), step + 1, Infinity, `shard ${i}'s reduced gradient of step ${step}`);
   }
 
   /** Step `step`'s batch is published (without waiting). */

@@ -114,7 +114,7 @@ export async function oneStepGradient(
   wp: WorkerPool, views: SharedViews, plan: ShardPlan, normalize: Normalize, grad: Float32Array,
 ): Promise<StepGradient & { results: ShardResult[] }> {
   const batchSize = plan.tasks[plan.tasks.length - 1].end;
-  const loops = new StepLoops(wp, views, plan, 1, NO_FAULT_TOLERANCE, null, { batchSize, normalize, apply: false, stateRanges: [] });
+  const loops = new StepLoops(wp, views, plan, 1, NO_FAULT_TOLERANCE, null, { batchSize, normalize, apply: false, stateRanges: [], clipNorm: null });
   loops.start(0, 0, 0);
   loops.publishBatch(0);
   try {
@@ -145,7 +145,7 @@ export async function oneStepGradient(
 export class StepLoops {
   readonly channel: CoordinatorChannel;
   private readonly loops: { promise: Promise<unknown>; abort: AbortController; error: Error | null; settled: boolean; result: LoopResult | null }[] = [];
-  /** The first step and Adam's step count before it, of this set of loops (a restart at step s continues from them). */
+  /** The first step and the optimiser's step count before it, of this set of loops (a restart at step s continues from them). */
   private firstStep = 0;
   private optT = 0;
   private lastYield = performance.now();
@@ -163,8 +163,8 @@ export class StepLoops {
     private readonly policy: FaultPolicy,
     /** A task module's path, named in a non-finite result's error (null: the built-in task). */
     private readonly taskName: string | null,
-    /** The update phase's settings: the normaliser's inputs, whether to update, BatchNorm's ranges. */
-    private readonly update: Pick<UpdateTask, 'batchSize' | 'normalize' | 'apply' | 'stateRanges'>,
+    /** The update phase's settings: the normaliser's inputs, whether to update, BatchNorm's ranges, clipping. */
+    private readonly update: Pick<UpdateTask, 'batchSize' | 'normalize' | 'apply' | 'stateRanges' | 'clipNorm'>,
   ) {
     this.channel = new CoordinatorChannel(views.control, plan.tasks.length);
   }

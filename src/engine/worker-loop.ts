@@ -7,7 +7,7 @@ import { threadId } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { scaledRows } from '../data/pixels.js';
 import { heldBuffers } from '../model/kernels.js';
-import { normaliserOf, updateSlice } from '../optim/update.js';
+import { applySlice, clipFactor, normaliserOf, reduceSlice, updateSlice } from '../optim/update.js';
 import { learningRateAt } from '../optim/schedules.js';
 import { collectGarbageEvery, faultFor, parseFaults } from './faults.js';
 import type { PathWorker } from './model-path.js';
@@ -22,6 +22,8 @@ export class StepWorker {
   /** The step whose rows are already gathered (while the loop waited at a barrier), and their weight sum; -1: none. */
   private readonly gathered = { step: -1, weightSum: 0 };
   private readonly faults = parseFaults(process.env.TRAINER_FAULTS);
+  /** The clipped gradient of this thread's slice (--clip-norm). */
+  private clipBuffer = new Float32Array(0);
 
   constructor(
     private readonly init: WorkerInit, private readonly views: SharedViews, private readonly path: PathWorker,
@@ -65,7 +67,7 @@ export class StepWorker {
         }
         channel.waitArrived(step);
         const tUpdate = performance.now();
-        if (!this.update(task, step)) return { steps: step - task.firstStep, halted: step };
+        if (!this.update(channel, task, step)) return { steps: step - task.firstStep, halted: step };
         const now = performance.now();
         writeTiming(this.views, shard, step, { updateMs: now - tUpdate, stepMs: now - stepStart, endAt: performance.timeOrigin + now });
         stepStart = now;
@@ -127,7 +129,7 @@ export class StepWorker {
    * A non-finite loss or gradient anywhere stops every loop here, before any weight
    * changes (each reads the same records); returns false then.
    */
-  private update(task: LoopTask, step: number): boolean {
+  private update(channel: WorkerChannel, task: LoopTask, step: number): boolean {
     const { views } = this;
     const u = task.update;
     let weightSum = 0;
@@ -142,7 +144,20 @@ export class StepWorker {
     const t = u.optT + (step - task.firstStep) + 1;
     // The schedule's rate of this step: step t - 1 of the whole run, a resumed one included.
     const { config, schedule } = this.init.optimizer;
-    updateSlice({ ...config, lr: learningRateAt(schedule, t - 1) }, t, views.slabs, normaliser, u.sliceStart, u.sliceEnd, from, to, views.grad);
+    const cfg = { ...config, lr: learningRateAt(schedule, t - 1) };
+    if (!to || u.clipNorm === null) {
+      updateSlice(cfg, t, views.slabs, normaliser, u.sliceStart, u.sliceEnd, from, to, views.grad);
+    } else {
+      // --clip-norm: the factor needs the norm of the whole reduced gradient, so every
+      // loop writes its slice, waits for the others', then computes the same factor.
+      reduceSlice(views.slabs, normaliser, u.sliceStart, u.sliceEnd, views.grad);
+      channel.markReduced(task.shard, step);
+      channel.waitReduced(step);
+      const { factor } = clipFactor(views.grad, u.clipNorm);
+      const g = views.grad.subarray(u.sliceStart, u.sliceEnd);
+      // Scaled into this thread's own buffer: the others still read the shared gradient.
+      applySlice(cfg, t, u.sliceStart, u.sliceEnd, from, to, factor === 1 ? g : this.scaled(g, factor));
+    }
     // BatchNorm's moving statistics: the optimiser left them alone (their gradient is zero); they
     // take the values shard 0's step computed.
     if (to && views.state.length > 0) {
@@ -153,6 +168,14 @@ export class StepWorker {
       }
     }
     return true;
+  }
+
+  /** `g` times `factor`, in a buffer of this thread's, kept across steps. */
+  private scaled(g: Float32Array, factor: number): Float32Array {
+    if (this.clipBuffer.length < g.length) this.clipBuffer = new Float32Array(g.length);
+    const out = this.clipBuffer.subarray(0, g.length);
+    for (let i = 0; i < g.length; i++) out[i] = g[i] * factor;
+    return out;
   }
 
   /**

@@ -75,9 +75,17 @@ export function updateSlice(
   cfg: OptimizerConfig, t: number, slabs: readonly Float32Array[], normaliser: number, lo: number, hi: number,
   from: ParamSlot, to: ParamSlot | null, grad: Float32Array,
 ): void {
-  const g = grad.subarray(lo, hi);
-  reduceGradients(slabs.map((s) => s.subarray(lo, hi)), normaliser, g);
-  if (!to) return;
+  reduceSlice(slabs, normaliser, lo, hi, grad);
+  if (to) applySlice(cfg, t, lo, hi, from, to, grad.subarray(lo, hi));
+}
+
+/** The reduce half of updateSlice: slice [lo, hi) of the reduced gradient into `grad`. */
+export function reduceSlice(slabs: readonly Float32Array[], normaliser: number, lo: number, hi: number, grad: Float32Array): void {
+  reduceGradients(slabs.map((s) => s.subarray(lo, hi)), normaliser, grad.subarray(lo, hi));
+}
+
+/** The update half of updateSlice: slot `to` takes slot `from`'s slice, then the optimiser's step `t` with `g`, the slice's gradient. */
+export function applySlice(cfg: OptimizerConfig, t: number, lo: number, hi: number, from: ParamSlot, to: ParamSlot, g: Float32Array): void {
   const w = to.w.subarray(lo, hi);
   w.set(from.w.subarray(lo, hi));
   const state = to.s.map((s, k) => {
@@ -86,4 +94,17 @@ export function updateSlice(
     return slice;
   });
   optimizerStep(cfg, t, g, w, state);
+}
+
+/**
+ * Gradient clipping by global norm (Keras' global_clipnorm, tf.clipByGlobalNorm): the
+ * factor clipNorm / max(norm, clipNorm) of the whole reduced gradient `grad`, its norm
+ * summed in float64 in index order: every worker computes the same factor, for any
+ * worker or thread count. 1 when the norm is within clipNorm.
+ */
+export function clipFactor(grad: Float32Array, clipNorm: number): { norm: number; factor: number } {
+  let sum = 0;
+  for (let i = 0; i < grad.length; i++) sum += grad[i] * grad[i];
+  const norm = Math.sqrt(sum);
+  return { norm, factor: norm > clipNorm ? clipNorm / norm : 1 };
 }

@@ -70,7 +70,7 @@ export interface RunPlan {
   /** What every worker gets once, but the shared memory the run allocates. */
   readonly worker: Omit<WorkerInit, 'buffers'>;
   /** The update phase: the normaliser's inputs, and BatchNorm's ranges that take shard 0's values. */
-  readonly update: { readonly batchSize: number; readonly normalize: Normalize; readonly stateRanges: readonly [number, number][] };
+  readonly update: { readonly batchSize: number; readonly normalize: Normalize; readonly stateRanges: readonly [number, number][]; readonly clipNorm: number | null };
   readonly faults: Omit<FaultPolicy, 'onFault'>;
   /** Where checkpoints go (--checkpoint-dir, else the --resume directory), how often, how many kept. */
   readonly checkpoints: { readonly dir: string | null; readonly every: number | null; readonly keep: number };
@@ -106,6 +106,7 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
     update: {
       batchSize: config.batchSize, normalize: config.normalize,
       stateRanges: model.layout.params.filter((_, i) => !model.trainable[i]).map((p) => [p.offset, p.offset + p.size]),
+      clipNorm: config.clipNorm,
     },
     faults: { stepTimeoutMs: config.stepTimeout, maxRetries: config.maxRetries },
     checkpoints: { dir: config.checkpointDir ?? config.resume, every: config.checkpointEvery, keep: config.keep },

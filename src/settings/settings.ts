@@ -149,6 +149,12 @@ export const SETTINGS = {
     why: "Keras' AdamW default.",
     doc: 'adamw: the decoupled weight decay (>= 0): each step also subtracts `lr * X * w`',
   }),
+  clipNorm: setting({
+    check: nullable(positive), default: null, defaultText: 'none',
+    flag: { name: 'clip-norm', arg: 'X', kind: 'number', help: 'clip the reduced gradient to global norm X, > 0 (Keras\' global_clipnorm)' },
+    why: 'null: no clipping, as the seed.',
+    doc: "clip the whole reduced gradient to global norm X (> 0) before the update: `g * X / max(norm, X)`, Keras' `global_clipnorm`; the same for every worker count",
+  }),
   lrSchedule: setting({
     check: oneOf(LR_SCHEDULES), default: 'constant',
     flag: { name: 'lr-schedule', arg: 'NAME', kind: 'string', help: 'constant | exponential | piecewise | cosine (Keras\' schedules), per step' },

@@ -35,6 +35,11 @@ async function serialReference(args: string[]): Promise<Float32Array> {
     for (let step = 0; step < STEPS; step++) {
       order.fill(step, batchSlot(views, 0));
       await oneStepGradient(wp, views, plan, config.normalize, grad);
+      if (config.clipNorm !== null) {
+        // One process's clipping of the whole gradient: g * c / max(|g|, c).
+        const norm = Math.sqrt(grad.reduce((a, g) => a + g * g, 0));
+        if (norm > config.clipNorm) for (let i = 0; i < grad.length; i++) grad[i] *= config.clipNorm / norm;
+      }
       optimizerStep({ ...optimizer, lr: learningRateAt(lrScheduleOf(config), step) }, ++state.t, grad, views.weights, state.state);
     }
   } finally {
@@ -57,6 +62,8 @@ describe('sharded update vs serial reduce and update', () => {
     ['3 workers on 2 threads, --optimizer rmsprop --centered --momentum 0.5', ['--workers', '3', '--threads', '2', '--optimizer', 'rmsprop', '--centered', '--momentum', '0.5']],
     ['2 workers, --optimizer adamax, cosine after a warm-up', ['--workers', '2', '--optimizer', 'adamax', '--lr-schedule', 'cosine', '--decay-steps', '40', '--warmup-steps', '10']],
     ['2 workers, --optimizer adagrad', ['--workers', '2', '--optimizer', 'adagrad', '--lr', '0.05']],
+    ['1 worker, --clip-norm 0.05', ['--workers', '1', '--clip-norm', '0.05']],
+    ['3 workers on 2 threads, --clip-norm 0.05, --optimizer momentum', ['--workers', '3', '--threads', '2', '--clip-norm', '0.05', '--optimizer', 'momentum', '--lr', '0.05']],
     ['2 workers, --optimizer adamw, exponential decay', ['--workers', '2', '--optimizer', 'adamw', '--weight-decay', '0.1', '--lr-schedule', 'exponential', '--decay-steps', '10', '--decay-rate', '0.5']],
   ])(`%s, ${STEPS} steps: the weights byte for byte`, async (_name, extra) => {
     const args = ['--batch-size', '100', '--epochs', '3', '--limit', String(NUM_TRAIN), '--seed', '5', ...extra];
@@ -71,4 +78,17 @@ describe('sharded update vs serial reduce and update', () => {
     (await planOf(config)).model.init(init);
     expect(bytes(r.weights).equals(bytes(init))).toBe(false);
   }, 60_000);
+});
+
+describe('--clip-norm', () => {
+  it('--deterministic with 1, 2 and 3 workers: the weights bit for bit, as one process clips the full-batch gradient; and clipping changed them', async () => {
+    const run = async (workers: number, clip: boolean) => {
+      const args = ['--batch-size', '96', '--limit', '1920', '--epochs', '1', '--seed', '9', '--deterministic', '--micro-shard-rows', '16', '--workers', String(workers), ...(clip ? ['--clip-norm', '0.05'] : [])];
+      return (await trainPlanned(resolveConfig(args), { evaluate: false })).weights;
+    };
+    const bytes = (a: Float32Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const one = await run(1, true);
+    for (const w of [2, 3]) expect(bytes(await run(w, true)).equals(bytes(one))).toBe(true);
+    expect(bytes(await run(2, false)).equals(bytes(one))).toBe(false);
+  }, 120_000);
 });
