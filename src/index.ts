@@ -98,6 +98,8 @@ export interface TrainerSettings {
   microShardRows?: number;
   stepTimeout?: number;
   maxRetries?: number;
+  /** Fine-tuning: start from a saved TF.js Layers model's weights (a model.json, its directory, or a checkpoint directory); null (default): the model's own. */
+  initFrom?: string | null;
   checkpointDir?: string | null;
   checkpointEvery?: number | null;
   keep?: number;

@@ -57,6 +57,7 @@ export function checkEffects(config: Config, data: Dataset, base?: Record<string
   }
   if (config.evaluate === 'none' && set('evalLimit')) throw new ConfigError(`--eval-limit ${config.evalLimit}: has no effect with --eval none`);
   checkOptimizerEffects(config, set);
+  if (config.resume && set('initFrom')) throw new ConfigError(`--init-from ${config.initFrom}: has no effect with --resume (a resumed run goes on from its checkpoint's weights)`);
 }
 
 /** Which optimisers and schedules read each of their settings: one set for another is refused, naming both. */

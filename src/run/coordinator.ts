@@ -287,9 +287,10 @@ function stoppedEarly(log: Logger, reason: StopReason, weights: Float32Array, la
   return { weights: weights.slice(), layout, steps, epochs: [], overall: none, eval: null, stoppedBy: reason };
 }
 
-/** The first weights and the optimiser's first state into slot 0; returns the optimiser's step count, 0. */
+/** The first weights (the model's, or --init-from's) and the optimiser's first state into slot 0; returns the optimiser's step count, 0. */
 function fresh(plan: RunPlan, views: SharedViews): number {
-  plan.model.init(weightsAt(views, 0));
+  if (plan.initFrom) weightsAt(views, 0).set(plan.initFrom);
+  else plan.model.init(weightsAt(views, 0));
   initState(plan.worker.optimizer.config, optStateAt(views, 0));
   return 0;
 }

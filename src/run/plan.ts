@@ -82,13 +82,15 @@ export interface RunPlan {
   readonly earlyStopping: EarlyStoppingPlan | null;
   /** The checkpoint the run continues from, already checked against the rest of the plan. */
   readonly resumeFrom: LoadedCheckpoint | null;
+  /** --init-from's weights, in layout order (a fresh run's first weights); null: the model's own. */
+  readonly initFrom: Float32Array | null;
 }
 
 /**
  * The plan of a run of `config` on `data` with `model` (the registry's choice, built and
  * checked), from `resumeFrom` when resuming. Assumes prepareRun's checks have passed.
  */
-export function planRun(config: Config, data: Dataset, model: RunModel, resumeFrom: LoadedCheckpoint | null, limits: RunLimits = {}): RunPlan {
+export function planRun(config: Config, data: Dataset, model: RunModel, resumeFrom: LoadedCheckpoint | null, limits: RunLimits = {}, initFrom: Float32Array | null = null): RunPlan {
   const { numRows, numTrain } = rowsOf(config, data);
   const threads = threadsOf(config);
   const plan: RunPlan = {
@@ -119,6 +121,7 @@ export function planRun(config: Config, data: Dataset, model: RunModel, resumeFr
       patience: config.earlyStoppingPatience, minDelta: config.minDelta, restoreBestWeights: config.restoreBestWeights,
     },
     resumeFrom: resumeFrom ?? null,
+    initFrom,
   };
   // Frozen all the way down, but for the model itself (it holds the task module, typed
   // arrays and functions) and the checkpoint's arrays: a consumer that tried to re-derive

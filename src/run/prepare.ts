@@ -8,6 +8,7 @@ import { withValidationData } from '../data/arrays.js';
 import type { ArraySplit } from '../data/arrays.js';
 import { hold } from '../engine/faults.js';
 import { listCheckpoints, readLatestCheckpoint } from '../checkpoint/checkpoint.js';
+import { readInitWeights } from '../checkpoint/init-from.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { checkAgainstData, checkBackend, checkEarlyStopping, checkEffects, checkResume } from './checks.js';
 import { checkAcrossKeys, ConfigError, resolveSettings } from '../settings/config.js';
@@ -73,7 +74,9 @@ export async function prepareRun(
   const model = await planPath(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
   checkEarlyStopping(config, model, dataset);
   if (resumeFrom) checkResume(config, resumeFrom, model);
-  return { plan: planRun(config, dataset, model, resumeFrom ?? null, limits), data: dataset, invalid };
+  // A fresh run's first weights from a saved model (a resumed one's are the checkpoint's).
+  const initFrom = config.initFrom && !resumeFrom ? readInitWeights(config.initFrom, model.layout) : null;
+  return { plan: planRun(config, dataset, model, resumeFrom ?? null, limits, initFrom), data: dataset, invalid };
 }
 
 /**

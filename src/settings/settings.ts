@@ -351,6 +351,12 @@ export const SETTINGS = {
     why: 'Three failures in a row of the same shard is a bug, not bad luck: stop.',
     doc: 'stop after R consecutive failures of the same shard',
   }),
+  initFrom: setting({
+    check: nullable(str), default: null, defaultText: 'none',
+    flag: { name: 'init-from', arg: 'PATH', kind: 'string', help: "start from a saved TF.js Layers model's weights: a model.json, its directory, or a checkpoint directory" },
+    why: "null: the model's own initial weights.",
+    doc: "fine-tuning: start from the weights of a saved TensorFlow.js Layers model (a `model.json`, a directory holding one, or a checkpoint directory: its newest checkpoint), matched to the run's model by weight name and shape; the optimiser starts fresh",
+  }),
   checkpointDir: setting({
     ownRun: true,
     check: nullable(str), default: null, defaultText: 'none',

@@ -29,8 +29,21 @@ const snake = (cls: string) => cls.replace(/(.)([A-Z][a-z0-9]+)/g, '$1_$2').repl
 
 /** The topology with tfjs-layers' auto-generated layer and model names renamed the Keras way. */
 export function canonicalTopology(topology: object): object {
-  const copy = structuredClone(topology) as Json;
-  const named = layersOf(copy);
+  const renames = canonicalRenames(topology);
+  // Layer names also appear in a functional model's inbound_nodes, input_layers and
+  // output_layers: every string equal to a renamed name is renamed.
+  const rename = (v: Json): Json => {
+    if (typeof v === 'string') return renames.get(v) ?? v;
+    if (Array.isArray(v)) return v.map(rename);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rename(x)]));
+    return v;
+  };
+  return rename(structuredClone(topology) as Json) as object;
+}
+
+/** tfjs-layers' auto-generated layer and model names of a topology, each to its Keras-way name. */
+export function canonicalRenames(topology: object): Map<string, string> {
+  const named = layersOf(topology as Json);
   const taken = new Set(named.map((l) => l.config.name!));
   const renames = new Map<string, string>();
   const counts = new Map<string, number>();
@@ -52,15 +65,7 @@ export function canonicalTopology(topology: object): object {
       }
     }
   }
-  // Layer names also appear in a functional model's inbound_nodes, input_layers and
-  // output_layers: every string equal to a renamed name is renamed.
-  const rename = (v: Json): Json => {
-    if (typeof v === 'string') return renames.get(v) ?? v;
-    if (Array.isArray(v)) return v.map(rename);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, rename(x)]));
-    return v;
-  };
-  return rename(copy) as object;
+  return renames;
 }
 
 /** The first place two topologies differ, as `path: A in the first, B in the second`, or null. */
