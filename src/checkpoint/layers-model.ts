@@ -1,8 +1,7 @@
 // What `eval` and `predict` share: opening a checkpoint (a root or one ckpt-* directory) as a TensorFlow.js Layers model,
 // and batched prediction over IDX image bytes.
 import { basename, dirname, join, resolve } from 'node:path';
-import { io, reshape, slice, tensor, tidy } from '@tensorflow/tfjs-core';
-import type { Tensor } from '@tensorflow/tfjs-core';
+import { concat, io, reshape, slice, tensor, tidy } from '@tensorflow/tfjs-core';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { CHECKPOINT_NAME, CheckpointError, readCheckpoint, readLatestCheckpoint } from './checkpoint.js';
@@ -100,6 +99,7 @@ export async function loadCheckpointModel(opened: OpenedCheckpoint): Promise<Lay
  * outputs, say, which are not classes).
  */
 export function classColumns(model: LayersModel, numClasses: number): number | null {
+  if (model.outputs.length > 1) return null; // several outputs: each one's raw values
   const output = model.outputs[0].shape;
   return output.length === 2 && (output[1] ?? 0) >= numClasses ? numClasses : null;
 }
@@ -115,16 +115,21 @@ export function classColumns(model: LayersModel, numClasses: number): number | n
 export function predictRows(model: LayersModel, images: Uint8Array | Float32Array, inputSize: number, batchSize: number, columns?: number): Float32Array {
   const count = images.length / inputSize;
   const rowShape = model.inputs[0].shape.slice(1) as number[];
-  const width = columns ?? model.outputs[0].shape.slice(1).reduce<number>((a, b) => a * (b ?? NaN), 1);
+  // Several outputs: each flattened, side by side in output order.
+  const width = columns ?? outputWidths(model).reduce((a, b) => a + b, 0);
   const out = new Float32Array(count * width);
   const x = new Float32Array(Math.min(batchSize, count) * inputSize); // reused by every batch
   for (let start = 0; start < count; start += batchSize) {
     const rows = Math.min(batchSize, count - start);
     scaledRows(images, start, rows, inputSize, x);
     tidy(() => {
-      const p = reshape(model.predictOnBatch(tensor(x.subarray(0, rows * inputSize), [rows, ...rowShape])) as Tensor, [rows, -1]);
+      const pred = model.predictOnBatch(tensor(x.subarray(0, rows * inputSize), [rows, ...rowShape]));
+      const p = Array.isArray(pred) ? concat(pred.map((o) => reshape(o, [rows, -1])), 1) : reshape(pred, [rows, -1]);
       out.set(slice(p, [0, 0], [-1, width]).dataSync(), start * width);
     });
   }
   return out;
 }
+
+/** Each output's values per row. */
+export const outputWidths = (model: LayersModel): number[] => model.outputs.map((o) => o.shape.slice(1).reduce<number>((a, b) => a * (b ?? NaN), 1));

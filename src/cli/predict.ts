@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { DataError, readIdx } from '../data/idx.js';
 import { parseFlags } from '../settings/config.js';
 import { asWriteError, makeDirs, probeFile } from '../files/outputs.js';
-import { classColumns, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictRows } from '../checkpoint/layers-model.js';
+import { classColumns, DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, outputWidths, predictRows } from '../checkpoint/layers-model.js';
 import { readNpyRows } from '../data/npy.js';
 import { argmaxRows } from '../model/labels.js';
 import { intFlag, requiredFlag, runCommand } from './command.js';
@@ -51,13 +51,16 @@ async function run(argv: string[]): Promise<void> {
   // 2. Predict in batches; one line per row.
   const classes = classColumns(model, numClasses);
   const outputs = predictRows(model, data, inputSize, batchSize, classes ?? undefined);
+  const widths = outputWidths(model);
   model.dispose();
   const width = outputs.length / count;
   const lines: string[] = new Array(count);
   const best = classes ? argmaxRows(outputs, classes) : null;
   for (let i = 0; i < count; i++) {
     const row = Array.from(outputs.subarray(i * width, (i + 1) * width));
-    lines[i] = `${JSON.stringify(best ? { index: i, class: best[i], probabilities: row } : { index: i, outputs: row })}\n`;
+    // A model with several outputs: one list per output.
+    const split = widths.length > 1 ? widths.map((w, k) => row.slice(widths.slice(0, k).reduce((a, b) => a + b, 0), widths.slice(0, k + 1).reduce((a, b) => a + b, 0))) : row;
+    lines[i] = `${JSON.stringify(best ? { index: i, class: best[i], probabilities: row } : { index: i, outputs: split })}\n`;
   }
   const text = lines.join('');
 

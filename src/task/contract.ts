@@ -26,7 +26,11 @@ export interface ModelContext<TF = any> extends TaskContext<TF> {
 export interface TaskModule<TF = any, Tensor = any, Model = any> {
   /** Builds the model (a tf.LayersModel), once, on the coordinator; every worker rebuilds it from its topology JSON. */
   model(ctx: ModelContext<TF>): Model;
-  /** The per-sample loss, shape [rows]; the trainer sums it over a shard and divides the batch's sum once by the global normaliser. */
+  /**
+   * The per-sample loss, shape [rows]; the trainer sums it over a shard and divides the
+   * batch's sum once by the global normaliser. A model with several outputs passes the
+   * list of them as yPred (Tensor[]), as tf.LayersModel.apply returns them.
+   */
   loss(ctx: TaskContext<TF>, yTrue: Tensor, yPred: Tensor): Tensor;
   /** Columns of one combined-label row (default: numClasses one-hot + 1 condition column from --mask). */
   labelWidth?: number;

@@ -16,8 +16,8 @@ import type { MaskRule } from '../model/labels.js';
 import { builtinTask } from './builtin.js';
 import type { BuiltinSpec } from './builtin.js';
 import { TaskError } from './contract.js';
-import { metricsOf } from './metrics.js';
-import type { Metric } from './metrics.js';
+import { metricsForOutputs, metricsOf } from './metrics.js';
+import type { Metric, OutputInfo } from './metrics.js';
 import type { TaskModule } from './contract.js';
 import type { Task } from './tf.js';
 import { STOCK_CLASSES, tf } from './tf.js';
@@ -120,8 +120,15 @@ export interface ModelPlan {
   inputShape: number[];
   /** The model's initial weights, flat, in layout order. */
   init: Float32Array;
-  /** The output's class columns can be evaluated: rank 2 with at least numClasses columns. */
+  /** The first output's class columns can be evaluated: rank 2 with at least numClasses columns. */
   classOutput: boolean;
+  /** Each output's layer name and values per row (a model may have several: the loss gets the list). */
+  outputs: OutputInfo[];
+}
+
+/** A model's outputs: each one's layer name and values per row. */
+export function outputsOf(model: LayersModel): OutputInfo[] {
+  return model.outputs.map((o, k) => ({ name: model.outputNames[k], width: o.shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) }));
 }
 
 /** Runs `fn` with Math.random seeded: the initializers and layers that take no seed draw from it. */
@@ -165,8 +172,8 @@ export async function planModel(
     throw new TaskError(`${name}: export "model": its topology cannot be rebuilt from JSON (${firstLine(e)})`);
   }
   try {
-    if (model.inputs.length !== 1 || model.outputs.length !== 1) {
-      throw new TaskError(`${name}: export "model": ${model.inputs.length} inputs and ${model.outputs.length} outputs; the trainer feeds one input and one output`);
+    if (model.inputs.length !== 1) {
+      throw new TaskError(`${name}: export "model": ${model.inputs.length} inputs; the trainer feeds one input a row: concatenate the features into one row (the data's x) and give the model one tf.input, split inside by tf.layers.reshape to [1, n, 1] and a tf.layers.cropping2D per part`);
     }
     const inputShape = model.inputs[0].shape.slice(1) as number[];
     const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -194,9 +201,10 @@ export async function planModel(
       if (v.shape.join() !== p.shape.join()) throw new TaskError(`${name}: export "model": weight ${i} has shape [${v.shape}], its JSON rebuilds ${p.name} as [${p.shape}]`);
       init.set(v.dataSync() as Float32Array, p.offset);
     });
-    checkLoss(task, model, inputShape, probe);
+    const outputs = outputsOf(model);
+    checkLoss(task, model, inputShape, probe, metricsForOutputs(task.metrics, outputs));
     const out = model.outputs[0].shape;
-    return { topology, layout, trainable, inputShape, init, classOutput: out.length === 2 && (out[1] ?? 0) >= numClasses };
+    return { topology, layout, trainable, inputShape, init, outputs, classOutput: out.length === 2 && (out[1] ?? 0) >= numClasses };
   } finally {
     model.dispose();
     try { user.dispose(); } catch { /* a model of another TF.js copy, or already disposed */ }
@@ -217,7 +225,7 @@ function constraintOf(topology: object): string | null {
  * gradient of the loss sum, in training mode, as the workers will take it (a loss that
  * does not reach the weights fails here, named, rather than in a worker).
  */
-function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], probe: { x: Float32Array; y: Float32Array; rows: number }): void {
+function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], probe: { x: Float32Array; y: Float32Array; rows: number }, metrics: readonly Metric[]): void {
   const { rows } = probe;
   const m = task.module as Task;
   /** The export's result on the probe rows, checked to be one value per sample. */
@@ -238,12 +246,14 @@ function checkLoss(task: LoadedTask, model: LayersModel, inputShape: number[], p
     const x = tfc.tensor(probe.x.subarray(0, rows * inputShape.reduce((a, b) => a * b, 1)), [rows, ...inputShape]);
     const y = tfc.tensor2d(probe.y.subarray(0, rows * task.labelWidth), [rows, task.labelWidth]);
     if (m.weight) perSample('weight', () => m.weight!({ tf }, y));
-    // Every metric on the model's output (inference), as the evaluation will take it.
-    const out = model.apply(x, { training: false }) as tfc.Tensor;
-    for (const metric of task.metrics) perSample(`metrics" metric "${metric.name}`, () => metric.fn({ tf }, y, out));
+    // Every metric on the model's output (inference; the list of outputs of a model with
+    // several), as the evaluation will take it.
+    const out = model.apply(x, { training: false });
+    for (const metric of metrics) perSample(`metrics" metric "${metric.name}`, () => metric.fn({ tf }, y, out));
     const vars = model.trainableWeights.map((w) => (w as unknown as { val: tfc.Variable }).val);
     try {
       withSeededRandom(0, () => tfc.variableGrads(() => {
+        // The list of outputs, for a model with several (the contract types one).
         const pred = model.apply(x, { training: true }) as tfc.Tensor;
         return tfc.sum(perSample('loss', () => m.loss({ tf }, y, pred))) as tfc.Scalar;
       }, vars));

@@ -15,6 +15,8 @@ export type BuiltinMetric = typeof BUILTIN_METRICS[number];
  */
 export interface Metric {
   name: string;
+  /** Set for a built-in metric: a model with several outputs gets it once per output (metricsForOutputs). */
+  builtin?: BuiltinMetric;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   fn: (ctx: TaskContext, yTrue: any, yPred: any) => any;
 }
@@ -50,8 +52,38 @@ export function metricsOf(exported: unknown, taskName: string, numClasses: numbe
     throw bad(`must be a list of metric names or an object of names to metrics, got ${typeof exported}`);
   }
   return entries.map(([name, v]) => {
-    if (isBuiltin(v)) return { name, fn: builtin(v, numClasses) };
+    if (isBuiltin(v)) return { name, builtin: v, fn: builtin(v, numClasses) };
     if (typeof v === 'function' && !Array.isArray(exported)) return { name, fn: v as Metric['fn'] };
     throw bad(`has ${JSON.stringify(name)}: ${typeof v === 'string' ? `an unknown metric (built-in: ${BUILTIN_METRICS.join(', ')})` : 'not a metric name or a function ({ tf }, yTrue, yPred) => [rows]'}`);
+  });
+}
+
+/** One output of a model: its layer's name and its values per row. */
+export interface OutputInfo {
+  name: string;
+  width: number;
+}
+
+/**
+ * The metrics of a model with these outputs. One output: as they are. Several (Keras'
+ * multi-output models): a function gets the list of outputs as yPred; a built-in metric
+ * is computed for each output against the label columns it predicts (the outputs' targets
+ * lie side by side at the start of the combined label, in output order), named
+ * `<output>_<metric>` as Keras names them; `accuracy` only for outputs of 2 or more
+ * columns (their argmax).
+ */
+export function metricsForOutputs(metrics: readonly Metric[], outputs: readonly OutputInfo[]): Metric[] {
+  if (outputs.length <= 1) return [...metrics];
+  const offsets = outputs.map((_, k) => outputs.slice(0, k).reduce((a, o) => a + o.width, 0));
+  return metrics.flatMap((m) => {
+    if (!m.builtin) return [m];
+    const name = m.builtin;
+    return outputs.flatMap((o, k) => (name === 'accuracy' && o.width < 2 ? [] : [{
+      name: `${o.name}_${m.name}`, builtin: name,
+      fn: (ctx: TaskContext, yTrue: tfc.Tensor, yPred: tfc.Tensor[]) => {
+        const rows = yTrue.shape[0];
+        return builtin(name, o.width)(ctx as TaskContext<Tf>, tfc.slice(yTrue, [0, offsets[k]], [-1, o.width]), tfc.reshape(yPred[k], [rows, o.width]));
+      },
+    }]));
   });
 }

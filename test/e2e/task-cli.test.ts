@@ -37,6 +37,12 @@ describe('a task module that misbehaves at start-up: exit 2, one line naming the
     ['weight throws', (s) => s.replace('return yTrue.slice([0, 10]', 'throw new Error("heavy");\n  return yTrue.slice([0, 10]'), /bad\.mjs: export "weight" threw on 2 rows: heavy/],
     ['an unknown metric', (s) => `${s}\nexport const metrics = ['accuracy', 'f1'];\n`, /bad\.mjs: export "metrics" has "f1": an unknown metric \(built-in: accuracy, binaryAccuracy, mae, mse\)/],
     ['a metric of the wrong shape', (s) => `${s}\nexport const metrics = { total: ({ tf }, yTrue, yPred) => tf.sum(yPred) };\n`, /bad\.mjs: export "metrics" metric "total" returned shape \[\] for 2 rows; expected \[2\], one value per sample/],
+    ['two inputs', (s) => s.replace(/export function model\(\{ tf, inputShape, numClasses \}\) \{[\s\S]*?\n\}\n/, `export function model({ tf, inputShape, numClasses }) {
+  const [a, b] = [tf.input({ shape: inputShape }), tf.input({ shape: inputShape })];
+  const merged = tf.layers.concatenate().apply([tf.layers.flatten().apply(a), tf.layers.flatten().apply(b)]);
+  return tf.model({ inputs: [a, b], outputs: tf.layers.dense({ units: numClasses, activation: 'softmax' }).apply(merged) });
+}
+`), /bad\.mjs: export "model": 2 inputs; the trainer feeds one input a row: concatenate the features into one row \(the data's x\) and give the model one tf\.input, split inside by tf\.layers\.reshape to \[1, n, 1\] and a tf\.layers\.cropping2D per part/],
     ['input of another size', (s) => s.replace('targetShape: [...inputShape, 1], inputShape', 'targetShape: [28, 14, 1], inputShape: [28, 14]'), /bad\.mjs: export "model" takes rows of shape \[28,14\]; the data's rows are \[28,28\]/],
   ];
   for (const [name, patch, message] of cases) {

@@ -127,6 +127,35 @@ describe.each([1, 3])('the LSTM task (fused on the workers) on %i worker(s) agai
   });
 });
 
+describe.each([1, 3])('a model with two outputs (examples/two-heads.mjs) on %i worker(s) against one process on the full batch', (workers) => {
+  it('reduced gradient within 1e-5: the loss gets the list of outputs on both sides', async () => {
+    const s = await setUp({ task: example('two-heads.mjs'), workers, batchSize: 50, seed: 5 });
+    try {
+      const batch = Int32Array.from({ length: 50 }, (_, i) => 3 + 19 * i);
+      s.shared.views.batch.set(batch);
+      const grad = new Float32Array(s.run.layout.numParams);
+      await oneStepGradient(s.wp, s.shared.views, planShards(50, workers), 'batch', grad);
+      expect(maxRelDiff(grad, await fullBatchGradient(s, batch, 'batch'))).toBeLessThan(1e-5);
+      // Both heads get a gradient: the odd head's kernel is the last but one parameter.
+      const odd = s.run.layout.params.find((p) => p.name === 'odd/kernel')!;
+      expect(Math.max(...grad.subarray(odd.offset, odd.offset + odd.size).map(Math.abs))).toBeGreaterThan(1e-4);
+    } finally {
+      await closePool(s.wp);
+    }
+  });
+});
+
+describe('a model with two outputs: the evaluation', () => {
+  it("reports each built-in metric per output (Keras' names), the class report of the first output, and its accuracy metric equals that report's", async () => {
+    const r = await train({ task: example('two-heads.mjs'), limit: 1280, epochs: 1, evaluate: 'test', validationSplit: 0.2 });
+    const test = r.eval!.test!;
+    if (!('accuracy' in test)) throw new Error('expected the class report of the first output');
+    expect(Object.keys(test.metrics!)).toEqual(['digit_accuracy', 'digit_binaryAccuracy', 'odd_binaryAccuracy']); // no accuracy of a 1-column output
+    expect(test.metrics!.digit_accuracy).toBeCloseTo(test.accuracy, 6);
+    expect(Object.keys(r.history.history).filter((k) => k.startsWith('val_')).sort()).toEqual(['val_digit_accuracy', 'val_digit_binaryAccuracy', 'val_loss', 'val_odd_binaryAccuracy']);
+  });
+});
+
 describe('the weighted-sample task: weights in [0, 1] normalised by their global sum', () => {
   it.each([1, 3])('%i worker(s) equal one process within 1e-5', async (workers) => {
     const s = await setUp({ task: example('weighted.mjs'), workers, batchSize: 64, normalize: 'weight' });

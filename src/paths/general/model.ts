@@ -15,7 +15,9 @@ import type { ParamLayout } from '../../model/layout.js';
 import { paramView } from '../../model/layout.js';
 import { fuseLayers } from '../../model/fused/index.js';
 import type { LoadedTask } from '../../task/load.js';
-import { firstLine } from '../../task/load.js';
+import { firstLine, outputsOf } from '../../task/load.js';
+import { metricsForOutputs } from '../../task/metrics.js';
+import type { Metric } from '../../task/metrics.js';
 import { tf as tfNamespace } from '../../task/tf.js';
 import type { Task } from '../../task/tf.js';
 
@@ -34,6 +36,8 @@ export class GeneralModel {
   private readonly vars: LayerVar[];
   private readonly trainableVars: tf.Variable[];
   private readonly inputSize: number;
+  /** The task's metrics for this model's outputs (one per output for a built-in metric of a model with several). */
+  private readonly metrics: Metric[];
 
   /** On wasm, a tensor's values are read in place from the module's heap (one copy fewer than dataSync). */
   private readonly read: (t: tf.Tensor) => Float32Array;
@@ -50,6 +54,7 @@ export class GeneralModel {
     this.vars = model.weights as unknown as LayerVar[];
     this.trainableVars = this.vars.filter((v) => v.trainable).map((v) => v.val);
     this.inputSize = inputShape.reduce((a, b) => a * b, 1);
+    this.metrics = metricsForOutputs(task.metrics, outputsOf(model));
   }
 
   /** Rebuilds the model from its JSON; its weights must follow `layout` (the coordinator's). */
@@ -112,7 +117,7 @@ export class GeneralModel {
       const { xt, yt } = this.inputs(rows, x, y);
       const weightSum = this.weightSum(yt, rows);
       const { value, grads } = tf.variableGrads(() => {
-        const pred = this.model.apply(xt, { training: true }) as tf.Tensor;
+        const pred = this.model.apply(xt, { training: true }) as tf.Tensor | tf.Tensor[];
         return tf.sum(this.lossOf(yt, pred, rows)) as tf.Scalar;
       }, this.trainableVars);
       this.layout.params.forEach((p, i) => {
@@ -142,10 +147,12 @@ export class GeneralModel {
   predict(rows: number, x: Float32Array, y: Float32Array, numClasses: number, classes: Uint8Array | null): PredictSums {
     return tf.tidy(() => {
       const { xt, yt } = this.inputs(rows, x, y);
-      const pred = this.model.apply(xt, { training: false }) as tf.Tensor;
-      if (classes) classes.set(tf.argMax(tf.slice(pred, [0, 0], [-1, numClasses]), 1).dataSync());
-      const w = this.task.metrics.length > 0 ? this.sampleWeights(yt, rows) : null;
-      const metricSums = this.task.metrics.map((m) => {
+      // The list of outputs of a model with several: the loss and the metrics get it as it is.
+      const pred = this.model.apply(xt, { training: false }) as tf.Tensor | tf.Tensor[];
+      const first = Array.isArray(pred) ? pred[0] : pred;
+      if (classes) classes.set(tf.argMax(tf.slice(first, [0, 0], [-1, numClasses]), 1).dataSync());
+      const w = this.metrics.length > 0 ? this.sampleWeights(yt, rows) : null;
+      const metricSums = this.metrics.map((m) => {
         let v: tf.Tensor;
         try {
           v = m.fn({ tf: tfNamespace }, yt, pred);
@@ -180,10 +187,10 @@ export class GeneralModel {
     };
   }
 
-  private lossOf(yt: tf.Tensor, pred: tf.Tensor, rows: number): tf.Tensor {
+  private lossOf(yt: tf.Tensor, pred: tf.Tensor | tf.Tensor[], rows: number): tf.Tensor {
     let l: tf.Tensor;
     try {
-      l = (this.task.module as Task).loss({ tf: tfNamespace }, yt, pred);
+      l = (this.task.module as Task).loss({ tf: tfNamespace }, yt, pred as tf.Tensor);
     } catch (e) {
       throw new TaskRuntimeError(`${this.task.name}: export "loss" threw: ${firstLine(e)}`);
     }

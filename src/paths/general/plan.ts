@@ -9,6 +9,7 @@ import type { ModelSpec } from '../../model/layout.js';
 import type { Config } from '../../settings/config.js';
 import { buildLabelRows } from '../../task/label-rows.js';
 import { planModel } from '../../task/load.js';
+import { metricsForOutputs } from '../../task/metrics.js';
 import type { LoadedTask } from '../../task/load.js';
 import type { RunModel } from '../path.js';
 import type { GeneralSettings } from './worker.js';
@@ -26,7 +27,9 @@ export async function generalModel(config: Config, data: Dataset, task: LoadedTa
   const spec: ModelSpec = { inputSize: n, hidden: builtin ? config.model.hidden : [], numClasses: task.numClasses };
   const workerSettings: GeneralSettings = { task: task.ref, topology: plan.topology, mask: config.mask, seed: config.seed, weighted: config.normalize !== 'batch', classOutput: plan.classOutput };
   return {
-    path: 'general', task, spec, layout: plan.layout, topology: plan.topology, trainable: plan.trainable, classOutput: plan.classOutput,
+    // A model with several outputs has a built-in metric once per output: the evaluation
+    // names its figures after the metrics the workers compute.
+    path: 'general', task: { ...task, metrics: metricsForOutputs(task.metrics, plan.outputs) }, spec, layout: plan.layout, topology: plan.topology, trainable: plan.trainable, classOutput: plan.classOutput,
     labelRows: { train: new Float32Array(labels.trainY), test: new Float32Array(labels.testY) },
     // The built-in task starts from the fast path's initial weights, so the two paths
     // train the same numbers from the same seed.
