@@ -95,7 +95,7 @@ export function listCheckpoints(dir: string): string[] {
 /**
  * Writes `state` as DIR/ckpt-<step>, moves latest.json to it, then keeps only the newest
  * `keep` checkpoints. Returns the checkpoint's directory name. One writer per DIR.
- * Synchronous on purpose: the bytes are taken from the live weights and Adam buffers
+ * Synchronous on purpose: the bytes are taken from the live weights and optimiser buffers
  * before control returns to the training loop, so no step can change them mid-write.
  */
 export function writeCheckpoint(dir: string, state: TrainingState, keep: number): string {

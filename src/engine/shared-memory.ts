@@ -64,7 +64,7 @@ export interface ShardResult {
 
 /** When a shard's loop finished a step, and its update phase (written after its gradient: see writeTiming). */
 export interface StepTiming {
-  /** Reduce and Adam over the shard's slice of the parameters. */
+  /** Reduce and the optimiser's update over the shard's slice of the parameters. */
   updateMs: number;
   /** The step's wall time in this loop's thread: from the end of its previous step (or its start) to the end of this one. */
   stepMs: number;

@@ -3,7 +3,7 @@
 // coordinator is asleep while they run, src/engine/step-loops.ts):
 //   step:     the slowest loop's step, end of its previous step to end of this one
 //   compute:  the slowest shard's gradient with its weights in hand (forward, backward, write)
-//   update:   the slowest slice's reduce and Adam (the update phase)
+//   update:   the slowest slice's reduce and update (the update phase)
 //   wait:     step - compute - update: the gather, the barriers (imbalance between the
 //             shards, thread wake-ups) and anything that took a core from the loops
 
