@@ -126,8 +126,8 @@ export interface ModelPlan {
   outputs: OutputInfo[];
 }
 
-/** A model's outputs: each one's layer name and values per row. */
-export function outputsOf(model: LayersModel): OutputInfo[] {
+/** A model's outputs: each one's layer name and values per row. (Typed by the fields it reads: the package's declarations import no TF.js types.) */
+export function outputsOf(model: { outputs: { shape: (number | null)[] }[]; outputNames: string[] }): OutputInfo[] {
   return model.outputs.map((o, k) => ({ name: model.outputNames[k], width: o.shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) }));
 }
 
