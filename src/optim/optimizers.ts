@@ -83,112 +83,149 @@ export function initState(o: Pick<OptimizerConfig, 'optimizer' | 'initialAccumul
 
 /**
  * One step `t` (from 1) of the optimiser in place over `w` and its `state` vectors (the
- * same slice of each), with the gradient `g`.
+ * same slice of each), with the gradient `g`. One function a rule: each loop stays
+ * monomorphic and free of per-element branches (the update is on every step's path).
  */
 export function optimizerStep(o: OptimizerConfig, t: number, g: Float32Array, w: Float32Array, state: readonly Float32Array[]): void {
-  const { lr } = o;
-  const n = w.length;
   switch (o.optimizer) {
-    case 'sgd':
-      for (let i = 0; i < n; i++) w[i] -= lr * g[i];
-      return;
-    case 'momentum': {
-      // accumulation = momentum a + g; w -= lr a, or with Nesterov lr (g + momentum a).
-      // Op by op in float32, as tf.train.momentum computes it (its -lr and momentum are
-      // float32 scalars): each add and multiply rounded. Computed in float64 instead, the
-      // weights drift from tf.train's by up to 7e-4 of how far they moved in 200 steps,
-      // past the bound Adam meets (test/unit/optimizers.test.ts), since momentum's steps
-      // are small next to a weight's rounding.
-      const f = Math.fround;
-      const [a] = state;
-      const mu = f(o.momentum);
-      const c = f(-lr);
-      for (let i = 0; i < n; i++) {
-        const ai = f(f(mu * a[i]) + g[i]);
-        a[i] = ai;
-        w[i] = o.useNesterov ? f(f(c * f(g[i] + f(ai * mu))) + w[i]) : f(f(c * ai) + w[i]);
-      }
-      return;
+    case 'sgd': return sgd(o.lr, g, w);
+    case 'momentum': return momentum(o, g, w, state[0]);
+    case 'rmsprop': return o.centered ? rmspropCentered(o, g, w, state[0], state[1], state[2]) : rmsprop(o, g, w, state[0], state[1]);
+    case 'adam': return adam(o, t, g, w, state[0], state[1]);
+    case 'adamw': return adamw(o, t, g, w, state[0], state[1]);
+    case 'adamax': return adamax(o, t, g, w, state[0], state[1]);
+    case 'adagrad': return adagrad(o.lr, g, w, state[0]);
+  }
+}
+
+function sgd(lr: number, g: Float32Array, w: Float32Array): void {
+  for (let i = 0; i < w.length; i++) w[i] -= lr * g[i];
+}
+
+/**
+ * accumulation = momentum a + g; w -= lr a, or with Nesterov lr (g + momentum a). Op by
+ * op in float32, as tf.train.momentum computes it (its -lr and momentum are float32
+ * scalars): each add and multiply rounded. Computed in float64 instead, the weights
+ * drift from tf.train's by up to 7e-4 of how far they moved in 200 steps, past the bound
+ * Adam meets (test/unit/optimizers.test.ts), since momentum's steps are small next to a
+ * weight's rounding.
+ */
+function momentum(o: OptimizerConfig, g: Float32Array, w: Float32Array, a: Float32Array): void {
+  const f = Math.fround;
+  const mu = f(o.momentum);
+  const c = f(-o.lr);
+  if (o.useNesterov) {
+    for (let i = 0; i < w.length; i++) {
+      const ai = f(f(mu * a[i]) + g[i]);
+      a[i] = ai;
+      w[i] = f(f(c * f(g[i] + f(ai * mu))) + w[i]);
     }
-    case 'rmsprop': {
-      // ms = decay ms + (1 - decay) g^2; moments = momentum moments + lr g / sqrt(ms + eps);
-      // w -= moments (tf.train.rmsprop). Centered: mg = decay mg + (1 - decay) g, and the
-      // root is sqrt(ms - mg^2 + eps), TensorFlow's ApplyCenteredRMSProp and Keras'.
-      // tfjs-core 4.22 computes sqrt(ms - (mg^2 + eps)): NaN for a weight whose gradient
-      // is 0 (ms = mg = 0), so every weight a loss does not reach (tested).
-      const [ms, mom, mg] = state;
-      const { decay, momentum, eps } = o;
-      const a = 1 - decay;
-      for (let i = 0; i < n; i++) {
-        const gi = g[i];
-        const msi = decay * ms[i] + a * gi * gi;
-        ms[i] = msi;
-        let root: number;
-        if (o.centered) {
-          const mgi = decay * mg[i] + a * gi;
-          mg[i] = mgi;
-          root = Math.sqrt(msi - mgi * mgi + eps);
-        } else {
-          root = Math.sqrt(msi + eps);
-        }
-        const mi = momentum * mom[i] + (gi * lr) / root;
-        mom[i] = mi;
-        w[i] -= mi;
-      }
-      return;
+  } else {
+    for (let i = 0; i < w.length; i++) {
+      const ai = f(f(mu * a[i]) + g[i]);
+      a[i] = ai;
+      w[i] = f(f(c * ai) + w[i]);
     }
-    case 'adam':
-    case 'adamw': {
-      // m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
-      // w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)   (tf.train.adam)
-      // adamw also subtracts lr wd w, from the weight before this step (decoupled: the
-      // decay never enters m or v).
-      const [m, v] = state;
-      const { beta1, beta2, eps } = o;
-      // Reciprocals of the bias corrections, so the loop multiplies instead of dividing
-      // (the same formula; the float64 rounding difference vanishes in the float32 store).
-      const inv1 = 1 / (1 - Math.pow(beta1, t));
-      const inv2 = 1 / (1 - Math.pow(beta2, t));
-      const a1 = 1 - beta1;
-      const a2 = 1 - beta2;
-      const wd = o.optimizer === 'adamw' ? o.weightDecay : 0;
-      for (let i = 0; i < n; i++) {
-        const gi = g[i];
-        const mi = beta1 * m[i] + a1 * gi;
-        const vi = beta2 * v[i] + a2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        const step = (lr * (mi * inv1)) / (Math.sqrt(vi * inv2) + eps);
-        w[i] = wd === 0 ? w[i] - step : w[i] - step - lr * wd * w[i];
-      }
-      return;
-    }
-    case 'adamax': {
-      // m = b1 m + (1 - b1) g;  u = max(b2 u, |g|);  w -= lr / (1 - b1^t) m / (u + eps)
-      const [m, u] = state;
-      const { beta1, beta2, eps } = o;
-      const scale = lr / (1 - Math.pow(beta1, t));
-      const a1 = 1 - beta1;
-      for (let i = 0; i < n; i++) {
-        const gi = g[i];
-        const mi = beta1 * m[i] + a1 * gi;
-        const ui = Math.max(beta2 * u[i], Math.abs(gi));
-        m[i] = mi;
-        u[i] = ui;
-        w[i] -= scale * (mi / (ui + eps));
-      }
-      return;
-    }
-    case 'adagrad': {
-      // accumulator += g^2;  w -= lr g / sqrt(accumulator + 1e-7)
-      const [acc] = state;
-      for (let i = 0; i < n; i++) {
-        const gi = g[i];
-        const ai = acc[i] + gi * gi;
-        acc[i] = ai;
-        w[i] -= (lr * gi) / Math.sqrt(ai + ADAGRAD_EPS);
-      }
-      return;
-    }
+  }
+}
+
+/** ms = decay ms + (1 - decay) g^2; moments = momentum moments + lr g / sqrt(ms + eps); w -= moments (tf.train.rmsprop). */
+function rmsprop(o: OptimizerConfig, g: Float32Array, w: Float32Array, ms: Float32Array, mom: Float32Array): void {
+  const { decay, momentum: mu, eps, lr } = o;
+  const a = 1 - decay;
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i];
+    const msi = decay * ms[i] + a * gi * gi;
+    ms[i] = msi;
+    const mi = mu * mom[i] + (gi * lr) / Math.sqrt(msi + eps);
+    mom[i] = mi;
+    w[i] -= mi;
+  }
+}
+
+/**
+ * Centered: also mg = decay mg + (1 - decay) g, and the root is sqrt(ms - mg^2 + eps),
+ * TensorFlow's ApplyCenteredRMSProp and Keras'. tfjs-core 4.22 computes
+ * sqrt(ms - (mg^2 + eps)): NaN for a weight whose gradient is 0 (ms = mg = 0), so for
+ * every weight a loss does not reach (tested).
+ */
+function rmspropCentered(o: OptimizerConfig, g: Float32Array, w: Float32Array, ms: Float32Array, mom: Float32Array, mg: Float32Array): void {
+  const { decay, momentum: mu, eps, lr } = o;
+  const a = 1 - decay;
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i];
+    const msi = decay * ms[i] + a * gi * gi;
+    const mgi = decay * mg[i] + a * gi;
+    ms[i] = msi;
+    mg[i] = mgi;
+    const mi = mu * mom[i] + (gi * lr) / Math.sqrt(msi - mgi * mgi + eps);
+    mom[i] = mi;
+    w[i] -= mi;
+  }
+}
+
+/**
+ * m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+ * w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)   (tf.train.adam)
+ */
+function adam(o: OptimizerConfig, t: number, g: Float32Array, w: Float32Array, m: Float32Array, v: Float32Array): void {
+  const { lr, beta1, beta2, eps } = o;
+  // Reciprocals of the bias corrections, so the loop multiplies instead of dividing
+  // (the same formula; the float64 rounding difference vanishes in the float32 store).
+  const inv1 = 1 / (1 - Math.pow(beta1, t));
+  const inv2 = 1 / (1 - Math.pow(beta2, t));
+  const a1 = 1 - beta1;
+  const a2 = 1 - beta2;
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i];
+    const mi = beta1 * m[i] + a1 * gi;
+    const vi = beta2 * v[i] + a2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    w[i] -= (lr * (mi * inv1)) / (Math.sqrt(vi * inv2) + eps);
+  }
+}
+
+/** Adam, and lr wd w subtracted from the weight before this step: decoupled, the decay never enters m or v. */
+function adamw(o: OptimizerConfig, t: number, g: Float32Array, w: Float32Array, m: Float32Array, v: Float32Array): void {
+  const { lr, beta1, beta2, eps, weightDecay } = o;
+  const inv1 = 1 / (1 - Math.pow(beta1, t));
+  const inv2 = 1 / (1 - Math.pow(beta2, t));
+  const a1 = 1 - beta1;
+  const a2 = 1 - beta2;
+  const decay = lr * weightDecay;
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i];
+    const mi = beta1 * m[i] + a1 * gi;
+    const vi = beta2 * v[i] + a2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    const wi = w[i];
+    w[i] = wi - (lr * (mi * inv1)) / (Math.sqrt(vi * inv2) + eps) - decay * wi;
+  }
+}
+
+/** m = b1 m + (1 - b1) g;  u = max(b2 u, |g|);  w -= lr / (1 - b1^t) m / (u + eps)   (tf.train.adamax, no decay) */
+function adamax(o: OptimizerConfig, t: number, g: Float32Array, w: Float32Array, m: Float32Array, u: Float32Array): void {
+  const { beta1, beta2, eps } = o;
+  const scale = o.lr / (1 - Math.pow(beta1, t));
+  const a1 = 1 - beta1;
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i];
+    const mi = beta1 * m[i] + a1 * gi;
+    const ui = Math.max(beta2 * u[i], Math.abs(gi));
+    m[i] = mi;
+    u[i] = ui;
+    w[i] -= scale * (mi / (ui + eps));
+  }
+}
+
+/** accumulator += g^2;  w -= lr g / sqrt(accumulator + 1e-7)   (tf.train.adagrad) */
+function adagrad(lr: number, g: Float32Array, w: Float32Array, acc: Float32Array): void {
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i];
+    const ai = acc[i] + gi * gi;
+    acc[i] = ai;
+    w[i] -= (lr * gi) / Math.sqrt(ai + ADAGRAD_EPS);
   }
 }
