@@ -1,13 +1,15 @@
 // Test-only fault injection, read by workers from the TRAINER_FAULTS environment
 // variable (worker threads inherit the environment). Format: comma-separated
-// `kind@step:shard`, kind one of throw | exit | hang | nan; a trailing `!` fires on every
+// `kind@step:shard`, kind one of throw | exit | hang | nan | hangupdate (hangs in the
+// update phase with --clip-norm, after the gradient, before its slice of the reduced
+// gradient is marked written); a trailing `!` fires on every
 // attempt (to exhaust --max-retries), otherwise only on the first. Example:
 //   TRAINER_FAULTS='exit@7:1,hang@12:0,throw@20:1!'
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { blockFor } from './step-channel.js';
 
-export const FAULT_KINDS = ['throw', 'exit', 'hang', 'nan'] as const;
+export const FAULT_KINDS = ['throw', 'exit', 'hang', 'nan', 'hangupdate'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export interface Fault {
@@ -20,8 +22,8 @@ export interface Fault {
 export function parseFaults(spec: string | undefined): Fault[] {
   if (!spec) return [];
   return spec.split(',').map((item) => {
-    const m = /^(throw|exit|hang|nan)@(\d+):(\d+)(!?)$/.exec(item.trim());
-    if (!m) throw new Error(`TRAINER_FAULTS: cannot read "${item}" (expected kind@step:shard, kind throw|exit|hang|nan)`);
+    const m = /^(throw|exit|hang|nan|hangupdate)@(\d+):(\d+)(!?)$/.exec(item.trim());
+    if (!m) throw new Error(`TRAINER_FAULTS: cannot read "${item}" (expected kind@step:shard, kind ${FAULT_KINDS.join('|')})`);
     return { kind: m[1] as FaultKind, step: Number(m[2]), shard: Number(m[3]), always: m[4] === '!' };
   });
 }

@@ -21,7 +21,9 @@
 //   worker i: waitBatch(s), gathers its rows, waitWeights(s) (every done >= s: the
 //   weights after s steps are whole), computes its gradient, arrive(s), waitArrived(s)
 //   (every arrived >= s + 1: every gradient is written), reduces and updates its slice
-//   of the parameters, markDone(s).
+//   of the parameters, markDone(s). With --clip-norm the update has a barrier of its own:
+//   it reduces its slice, markReduced(s), waitReduced(s) (the whole reduced gradient is
+//   written, for its norm), then updates its slice.
 // A loop that stops or fails before arriving holds every other loop at waitArrived(s),
 // so no slice is updated from a partial gradient; a loop restarted at step s recomputes
 // its gradient from the weights after s steps, which step s never writes (two slots).
@@ -89,6 +91,7 @@ export class CoordinatorChannel {
     for (let i = 0; i < this.numShards; i++) {
       Atomics.notify(this.control, arrivedSlot(i));
       Atomics.notify(this.control, doneSlot(i));
+      Atomics.notify(this.control, reducedSlot(i));
     }
   }
 
@@ -100,6 +103,11 @@ export class CoordinatorChannel {
   /** How many steps shard `shard` has written the gradient of. */
   arrived(shard: number): number {
     return Atomics.load(this.control, arrivedSlot(shard));
+  }
+
+  /** How many steps shard `shard` has written its slice of the reduced gradient of (with --clip-norm). */
+  reduced(shard: number): number {
+    return Atomics.load(this.control, reducedSlot(shard));
   }
 
   /** Steps every shard has finished: the weights after them are whole, in slot `completed() % 2`. */

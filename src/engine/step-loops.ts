@@ -265,8 +265,9 @@ export class StepLoops {
    * Blocks until every shard has finished `step` (returns null) or one loop failed
    * (returns it and the cause). The loops of a step wait for each other, so a shard
    * that fails holds the others: every loop is watched at once, and on --step-timeout
-   * the loop blamed is one that has not written its gradient (else one that has not
-   * finished its update). The block is a plain Atomics.wait, in slices of at most
+   * the loop blamed is one that has not written its gradient, else (with --clip-norm) one
+   * that has not written its slice of the reduced gradient, else one that has not
+   * finished its update: the others wait at a barrier for it. The block is a plain Atomics.wait, in slices of at most
    * YIELD_MS, and the event loop runs at least every YIELD_MS, so signals, Piscina's
    * messages (a loop's rejection) and timers are not held up by a long step.
    */
@@ -297,7 +298,10 @@ export class StepLoops {
       if (waiting < 0) return null;
       const left = deadline - performance.now();
       if (left <= 0) {
-        const blamed = [...Array(n).keys()].find((i) => this.channel.arrived(i) < step + 1) ?? waiting;
+        const all = [...Array(n).keys()];
+        const blamed = all.find((i) => this.channel.arrived(i) < step + 1)
+          ?? (this.update.clipNorm !== null ? all.find((i) => this.channel.reduced(i) < step + 1) : undefined)
+          ?? waiting;
         const loop = this.loops[blamed];
         loop.abort.abort(); // Piscina terminates the thread and starts a fresh one
         await loop.promise.catch(() => undefined);

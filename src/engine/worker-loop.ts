@@ -67,7 +67,7 @@ export class StepWorker {
         }
         channel.waitArrived(step);
         const tUpdate = performance.now();
-        if (!this.update(channel, task, step)) return { steps: step - task.firstStep, halted: step };
+        if (!this.update(channel, task, step, attempt)) return { steps: step - task.firstStep, halted: step };
         const now = performance.now();
         writeTiming(this.views, shard, step, { updateMs: now - tUpdate, stepMs: now - stepStart, endAt: performance.timeOrigin + now });
         stepStart = now;
@@ -129,7 +129,7 @@ export class StepWorker {
    * A non-finite loss or gradient anywhere stops every loop here, before any weight
    * changes (each reads the same records); returns false then.
    */
-  private update(channel: WorkerChannel, task: LoopTask, step: number): boolean {
+  private update(channel: WorkerChannel, task: LoopTask, step: number, attempt: number): boolean {
     const { views } = this;
     const u = task.update;
     let weightSum = 0;
@@ -151,6 +151,7 @@ export class StepWorker {
       // --clip-norm: the factor needs the norm of the whole reduced gradient, so every
       // loop writes its slice, waits for the others', then computes the same factor.
       reduceSlice(views.slabs, normaliser, u.sliceStart, u.sliceEnd, views.grad);
+      if (this.faults.length && faultFor(this.faults, step, task.shard, attempt) === 'hangupdate') blockFor(Infinity); // test-only
       channel.markReduced(task.shard, step);
       channel.waitReduced(step);
       const { factor } = clipFactor(views.grad, u.clipNorm);

@@ -30,6 +30,18 @@ describe('worker faults', () => {
     expect(weights(dir).equals(weights(clean))).toBe(true);
   });
 
+  it('--clip-norm: a thread that hangs at the clipping barrier is the one restarted (not a peer waiting there); the weights equal the clean clipped run', () => {
+    const args = [...RUN, '--clip-norm', '0.05', '--workers', '3', '--threads', '3', '--step-timeout', '3000'];
+    const cleanClip = tmpDir();
+    expect(runCli('src/cli/train.js', [...args, '--checkpoint-dir', cleanClip]).status).toBe(0);
+    const dir = tmpDir();
+    const r = runCli('src/cli/train.js', [...args, '--checkpoint-dir', dir], { TRAINER_FAULTS: 'hangupdate@12:2' });
+    expect(r.status, r.stderr).toBe(0);
+    const faults = r.events.filter((e) => e.event === 'worker_fault');
+    expect(faults.map((f) => [f.step, f.workerIndex, f.retry, f.fatal])).toEqual([[12, 2, 1, false]]);
+    expect(weights(dir).equals(weights(cleanClip))).toBe(true);
+  });
+
   it('a shard failing --max-retries times in a row stops the run: checkpoint of the last completed step, exit 1', () => {
     const dir = tmpDir();
     const r = runCli('src/cli/train.js', [...RUN, '--checkpoint-dir', dir, '--max-retries', '2'], { TRAINER_FAULTS: 'throw@7:1!' });
