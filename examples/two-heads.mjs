@@ -4,7 +4,7 @@
 // output order; the loss gets the list of outputs and adds the heads' losses. The
 // evaluation reports the mean loss, the class report of the first output, and each
 // built-in metric per output, named as Keras names them (`digit_accuracy`,
-// `odd_binaryAccuracy`).
+// `odd_accuracy`: a 1-column output's accuracy is binary, as in Keras).
 //
 //   npm run train -- --task examples/two-heads.mjs --workers 2
 

@@ -7,7 +7,7 @@
 //     model.json + weights.bin    the model in the TensorFlow.js Layers format
 //     optimizer.bin               the optimiser's state vectors one after the other (Adam: m then v), float32 little-endian
 //     best-weights.bin            early stopping's best epoch's weights (with --restore-best-weights, once it has one)
-//     state.json                  counters, RNG state, Adam t, config, model, layout
+//     state.json                  counters, RNG state, the optimiser's step count and vectors, config, model, layout
 //     checksums.json              {files}: validates this checkpoint after the pointer moved on
 //   DIR/.tmp-*                    being written or retired; never read, removed by the next write
 //                                 and by removeTemps when a run starts
@@ -24,8 +24,13 @@ import type { OptimizerState } from '../optim/optimizers.js';
 import { paramLayout } from '../model/layout.js';
 import type { ModelSpec, ParamLayout } from '../model/layout.js';
 
-/** Bumped whenever the meaning of a file changes; a reader refuses other versions. */
-export const CHECKPOINT_FORMAT_VERSION = 1;
+/**
+ * Bumped whenever the meaning of a file changes; a reader refuses other versions. 2: the
+ * optimiser's step count and state vectors (`optimizer: {t, vectors}`) where 1 had
+ * Adam's (`adam: {t}`, m and v): this build reads both.
+ */
+export const CHECKPOINT_FORMAT_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
 
 export interface TrainingState {
   step: number; // global steps completed so far
@@ -343,7 +348,7 @@ type StateJson = Omit<TrainingState, 'weights' | 'optimizer' | 'topology' | 'ear
 function parseState(buf: Buffer, name: string): StateJson | string {
   const { value: o, problem } = parseJson(buf);
   if (!isRecord(o)) return problem ?? 'not a JSON object';
-  if (o.formatVersion !== CHECKPOINT_FORMAT_VERSION) return `format version ${JSON.stringify(o.formatVersion)}, this build reads ${CHECKPOINT_FORMAT_VERSION}`;
+  if (!READABLE_VERSIONS.includes(o.formatVersion as number)) return `format version ${JSON.stringify(o.formatVersion)}, this build reads ${READABLE_VERSIONS.join(' and ')}`;
   // A checkpoint written before the optimiser was a setting holds Adam's t, and its m and v.
   if (o.optimizer === undefined && isRecord(o.adam)) o.optimizer = { t: o.adam.t, vectors: 2 };
   const opt = isRecord(o.optimizer) ? o.optimizer : {};

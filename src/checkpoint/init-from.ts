@@ -57,12 +57,17 @@ export function readInitWeights(path: string, layout: ParamLayout): Float32Array
       }
       const size = shape.reduce((a, b) => a * b, 1);
       if (offset + 4 * size > data.length) throw new CheckpointError(`${what}: ${file}: its weight files hold ${data.length} bytes, fewer than its manifest's weights need`);
-      saved.set(canonical(w.name), { shape, values: new Float32Array(new Uint8Array(data.subarray(offset, offset + 4 * size)).buffer) });
+      const key = canonical(w.name);
+      // Two sub-models with a layer of one name each save weights of one name: which is which cannot be told.
+      if (saved.has(key)) throw new CheckpointError(`${what}: ${file}: two weights are named ${key}; name the layers of its sub-models apart`);
+      saved.set(key, { shape, values: new Float32Array(new Uint8Array(data.subarray(offset, offset + 4 * size)).buffer) });
       offset += 4 * size;
     }
     if (offset !== data.length) throw new CheckpointError(`${what}: ${file}: its weight files hold ${data.length} bytes, its manifest's weights ${offset}`);
   }
   const out = new Float32Array(layout.numParams);
+  const twice = layout.params.find((p, i) => layout.params.findIndex((q) => q.name === p.name) !== i);
+  if (twice) throw new CheckpointError(`${what}: this run's model has two weights named ${twice.name}; name the layers of its sub-models apart`);
   for (const p of layout.params) {
     const w = saved.get(p.name);
     if (!w) throw new CheckpointError(`${what}: the model differs: this run's model has ${p.name} [${p.shape}], the saved model has no such weight (it has ${[...saved.keys()].slice(0, 6).join(', ')}${saved.size > 6 ? ', ...' : ''})`);

@@ -17,7 +17,8 @@
 //                 The weights (and the optimiser's state) after k steps are in slot k % 2: step k
 //                 reads slot k % 2 and writes slot (k + 1) % 2, so a step that fails half
 //                 way leaves the state before it whole, and is recomputed from it.
-//   grad          Float32Array    numParams                  worker i, its slice   a step without update (oneStepGradient)
+//   grad          Float32Array    numParams                  worker i, its slice   the update phase of a step (the reduced gradient;
+//                                                                                   read whole with --clip-norm, and by oneStepGradient)
 //   slabs         Float32Array    numSlabs * numParams       the task owning slab  the gradient phase of a step
 //   state         Float32Array    numParams, or 0 without    shard 0's loop task   during a step only
 //                                 non-trainable weights      (BatchNorm's moving statistics after its step)

@@ -116,7 +116,7 @@ export class StepWorker {
     } finally {
       path.release();
     }
-    // A NaN or infinity anywhere in the gradient would poison every weight through Adam:
+    // A NaN or infinity anywhere in the gradient would poison every weight through the optimiser:
     // report it so the run stops at this step instead.
     if (injected === 'nan' && task.parts.length > 0) views.slabs[task.slab][0] = NaN;
     let nonFinite = false;

@@ -5,7 +5,8 @@ import type { Dataset } from '../data/idx.js';
 import { rowsOf } from './plan.js';
 import { describeLayoutDifference } from '../checkpoint/checkpoint.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
-import { ConfigError, configJson, defaultConfig } from '../settings/config.js';
+import { ConfigError, configJson, defaultConfig, optimizerOf } from '../settings/config.js';
+import { stateNames } from '../optim/optimizers.js';
 import { SETTINGS } from '../settings/settings.js';
 import { maskToString } from '../model/labels.js';
 import type { RunModel } from '../paths/path.js';
@@ -57,6 +58,7 @@ export function checkEffects(config: Config, data: Dataset, base?: Record<string
   }
   if (config.evaluate === 'none' && set('evalLimit')) throw new ConfigError(`--eval-limit ${config.evalLimit}: has no effect with --eval none`);
   checkOptimizerEffects(config, set);
+  if (config.resume && set('initialAccumulatorValue')) throw new ConfigError(`--initial-accumulator-value ${config.initialAccumulatorValue}: has no effect with --resume (the accumulator is the checkpoint's)`);
   if (config.resume && set('initFrom')) throw new ConfigError(`--init-from ${config.initFrom}: has no effect with --resume (a resumed run goes on from its checkpoint's weights)`);
 }
 
@@ -128,5 +130,9 @@ export function checkResume(config: Config, ckpt: LoadedCheckpoint, run: RunMode
     if (was !== config[key]) {
       throw new ConfigError(`${what}: ${key} is ${JSON.stringify(config[key])}, ${ckpt.checkpoint} was trained with ${JSON.stringify(was)}`);
     }
+  }
+  const vectors = stateNames(optimizerOf(config)).length;
+  if (ckpt.optimizer.state.length !== vectors) {
+    throw new ConfigError(`${what}: ${ckpt.checkpoint} holds ${ckpt.optimizer.state.length} optimiser state vectors, ${config.optimizer} keeps ${vectors}`);
   }
 }

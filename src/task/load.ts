@@ -128,7 +128,7 @@ export interface ModelPlan {
 
 /** A model's outputs: each one's layer name and values per row. (Typed by the fields it reads: the package's declarations import no TF.js types.) */
 export function outputsOf(model: { outputs: { shape: (number | null)[] }[]; outputNames: string[] }): OutputInfo[] {
-  return model.outputs.map((o, k) => ({ name: model.outputNames[k], width: o.shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1) }));
+  return model.outputs.map((o, k) => ({ name: model.outputNames[k], width: o.shape.slice(1).reduce<number>((a, b) => a * (b ?? 1), 1), rank: o.shape.length }));
 }
 
 /** Runs `fn` with Math.random seeded: the initializers and layers that take no seed draw from it. */
@@ -191,7 +191,7 @@ export async function planModel(
     if (trainable.every((t) => !t)) throw new TaskError(`${name}: export "model" has no trainable weights`);
     const constrained = constraintOf(topology);
     if (constrained) {
-      throw new TaskError(`${name}: export "model": layer ${constrained} has a weight constraint; constraints are not supported (Adam updates the one shared copy of the weights, a constraint would act only inside each worker)`);
+      throw new TaskError(`${name}: export "model": layer ${constrained} has a weight constraint; constraints are not supported (the optimiser updates the one shared copy of the weights, a constraint would act only inside each worker)`);
     }
     const init = new Float32Array(layout.numParams);
     const values = user.getWeights();
@@ -202,7 +202,7 @@ export async function planModel(
       init.set(v.dataSync() as Float32Array, p.offset);
     });
     const outputs = outputsOf(model);
-    checkLoss(task, model, inputShape, probe, metricsForOutputs(task.metrics, outputs));
+    checkLoss(task, model, inputShape, probe, metricsForOutputs(task.metrics, outputs, name));
     const out = model.outputs[0].shape;
     return { topology, layout, trainable, inputShape, init, outputs, classOutput: out.length === 2 && (out[1] ?? 0) >= numClasses };
   } finally {

@@ -62,6 +62,8 @@ export function metricsOf(exported: unknown, taskName: string, numClasses: numbe
 export interface OutputInfo {
   name: string;
   width: number;
+  /** Of its shape [rows, ...]: 2 for [rows, n]. */
+  rank: number;
 }
 
 /**
@@ -69,21 +71,22 @@ export interface OutputInfo {
  * multi-output models): a function gets the list of outputs as yPred; a built-in metric
  * is computed for each output against the label columns it predicts (the outputs' targets
  * lie side by side at the start of the combined label, in output order), named
- * `<output>_<metric>` as Keras names them; `accuracy` only for outputs of 2 or more
- * columns (their argmax).
+ * `<output>_<metric>` as Keras names them; `accuracy` of a 1-column output is its binary
+ * accuracy, as Keras resolves it. An output of rank above 2 takes no built-in metric:
+ * refused, naming it (a TaskError of `taskName`).
  */
-export function metricsForOutputs(metrics: readonly Metric[], outputs: readonly OutputInfo[]): Metric[] {
+export function metricsForOutputs(metrics: readonly Metric[], outputs: readonly OutputInfo[], taskName = 'task'): Metric[] {
   if (outputs.length <= 1) return [...metrics];
   const offsets = outputs.map((_, k) => outputs.slice(0, k).reduce((a, o) => a + o.width, 0));
   return metrics.flatMap((m) => {
     if (!m.builtin) return [m];
-    const name = m.builtin;
-    return outputs.flatMap((o, k) => (name === 'accuracy' && o.width < 2 ? [] : [{
-      name: `${o.name}_${m.name}`, builtin: name,
-      fn: (ctx: TaskContext, yTrue: tfc.Tensor, yPred: tfc.Tensor[]) => {
-        const rows = yTrue.shape[0];
-        return builtin(name, o.width)(ctx as TaskContext<Tf>, tfc.slice(yTrue, [0, offsets[k]], [-1, o.width]), tfc.reshape(yPred[k], [rows, o.width]));
-      },
-    }]));
+    return outputs.map((o, k) => {
+      if (o.rank !== 2) throw new TaskError(`${taskName}: export "metrics" has "${m.name}" for output ${o.name} of rank ${o.rank}: a built-in metric takes outputs of shape [rows, n]; write it as a function ({ tf }, yTrue, yPreds) => [rows]`);
+      const name = m.builtin === 'accuracy' && o.width === 1 ? 'binaryAccuracy' : m.builtin!;
+      return {
+        name: `${o.name}_${m.name}`, builtin: name,
+        fn: (ctx: TaskContext, yTrue: tfc.Tensor, yPred: tfc.Tensor[]) => builtin(name, o.width)(ctx as TaskContext<Tf>, tfc.slice(yTrue, [0, offsets[k]], [-1, o.width]), yPred[k]),
+      };
+    });
   });
 }

@@ -45,6 +45,12 @@ describe('every optimiser resumes exactly', () => {
     const r = runCli('src/cli/train.js', ['--resume', dir, '--optimizer', 'adam', '--epochs', '2']);
     expect(r.status).toBe(2);
     expect(r.stderr).toBe(`error: --resume ${dir}: optimizer is "adam", ckpt-000000005 was trained with "sgd"\n`);
+    // The accumulator of a resumed adagrad is the checkpoint's: another first value does nothing.
+    const ada = join(tmpDir('optim-adagrad-'), 'ckpt');
+    expect(runCli('src/cli/train.js', ['--limit', '640', '--epochs', '1', '--optimizer', 'adagrad', '--checkpoint-dir', ada]).status).toBe(0);
+    const again = runCli('src/cli/train.js', ['--resume', ada, '--initial-accumulator-value', '0.5', '--epochs', '2']);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toBe("error: --initial-accumulator-value 0.5: has no effect with --resume (the accumulator is the checkpoint's)\n");
   });
 });
 

@@ -1,5 +1,6 @@
 // Checkpoints on real files: round trip, loadable by tf.loadLayersModel with the same
 // predictions as an independent forward, retention, corruption and crash fallback.
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -78,6 +79,29 @@ describe('round trip', () => {
     expect(got.rngState).toBe(0xdeadbeef + 3);
     expect(JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8')).checkpoint).toBe(name);
     expect(readdirSync(join(dir, name)).sort()).toEqual(['checksums.json', 'model.json', 'optimizer.bin', 'state.json', 'weights.bin']);
+  });
+});
+
+describe('an older format', () => {
+  it("a version-1 checkpoint (Adam's t under `adam`, m and v) reads as Adam's state", () => {
+    const dir = freshDir();
+    const state = makeState(7);
+    writeCheckpoint(dir, state, 3);
+    // Rewrite its state.json as version 1 wrote it, and its hashes with it.
+    const ckpt = join(dir, 'ckpt-000000007');
+    const json = JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8'));
+    json.formatVersion = 1;
+    json.adam = { t: json.optimizer.t };
+    delete json.optimizer;
+    const text = `${JSON.stringify(json, null, 2)}\n`;
+    writeFileSync(join(ckpt, 'state.json'), text);
+    const hash = createHash('sha256').update(text).digest('hex');
+    for (const f of [join(ckpt, 'checksums.json'), join(dir, 'latest.json')]) {
+      const c = JSON.parse(readFileSync(f, 'utf8'));
+      c.files['state.json'] = hash;
+      writeFileSync(f, JSON.stringify(c));
+    }
+    expectSameState(readLatestCheckpoint(dir), state);
   });
 });
 
