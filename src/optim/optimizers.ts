@@ -170,12 +170,7 @@ function rmspropCentered(o: OptimizerConfig, g: Float32Array, w: Float32Array, m
  */
 function adam(o: OptimizerConfig, t: number, g: Float32Array, w: Float32Array, m: Float32Array, v: Float32Array): void {
   const { lr, beta1, beta2, eps } = o;
-  // Reciprocals of the bias corrections, so the loop multiplies instead of dividing
-  // (the same formula; the float64 rounding difference vanishes in the float32 store).
-  const inv1 = 1 / (1 - Math.pow(beta1, t));
-  const inv2 = 1 / (1 - Math.pow(beta2, t));
-  const a1 = 1 - beta1;
-  const a2 = 1 - beta2;
+  const { inv1, inv2, a1, a2 } = adamConstants(o, t);
   for (let i = 0; i < w.length; i++) {
     const gi = g[i];
     const mi = beta1 * m[i] + a1 * gi;
@@ -186,13 +181,19 @@ function adam(o: OptimizerConfig, t: number, g: Float32Array, w: Float32Array, m
   }
 }
 
+/**
+ * Adam's constants of step t: the reciprocals of the bias corrections, so the loop
+ * multiplies instead of dividing (the same formula; the float64 rounding difference
+ * vanishes in the float32 store), and 1 - beta.
+ */
+function adamConstants(o: OptimizerConfig, t: number) {
+  return { inv1: 1 / (1 - Math.pow(o.beta1, t)), inv2: 1 / (1 - Math.pow(o.beta2, t)), a1: 1 - o.beta1, a2: 1 - o.beta2 };
+}
+
 /** Adam, and lr wd w subtracted from the weight before this step: decoupled, the decay never enters m or v. */
 function adamw(o: OptimizerConfig, t: number, g: Float32Array, w: Float32Array, m: Float32Array, v: Float32Array): void {
   const { lr, beta1, beta2, eps, weightDecay } = o;
-  const inv1 = 1 / (1 - Math.pow(beta1, t));
-  const inv2 = 1 / (1 - Math.pow(beta2, t));
-  const a1 = 1 - beta1;
-  const a2 = 1 - beta2;
+  const { inv1, inv2, a1, a2 } = adamConstants(o, t);
   const decay = lr * weightDecay;
   for (let i = 0; i < w.length; i++) {
     const gi = g[i];
