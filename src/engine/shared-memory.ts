@@ -71,11 +71,13 @@ export interface StepTiming {
   stepMs: number;
   /** When the step ended, as performance.timeOrigin + performance.now(): comparable across threads. */
   endAt: number;
+  /** The reduced gradient's global norm (computed with --clip-norm; NaN without). */
+  gradNorm: number;
 }
 
 /** Shard i's record in `results`: a ShardResult as float64s (micro-shard losses are in slabLoss). */
-const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5, updateMs: 6, stepMs: 7, endAt: 8, heapMB: 9, wasmMB: 10 } as const;
-const RESULT_FIELDS = 11;
+const RESULT = { lossSum: 0, weightSum: 1, nonFinite: 2, weightsVersion: 3, numTensors: 4, computeMs: 5, updateMs: 6, stepMs: 7, endAt: 8, heapMB: 9, wasmMB: 10, gradNorm: 11 } as const;
+const RESULT_FIELDS = 12;
 
 
 export interface SharedBuffers {
@@ -260,12 +262,13 @@ export function writeTiming(views: SharedViews, shard: number, step: number, t: 
   rec[RESULT.updateMs] = t.updateMs;
   rec[RESULT.stepMs] = t.stepMs;
   rec[RESULT.endAt] = t.endAt;
+  rec[RESULT.gradNorm] = t.gradNorm;
 }
 
 /** Shard `shard`'s timing of `step` (coordinator side, once the step is done). */
 export function readTiming(views: SharedViews, shard: number, step: number): StepTiming {
   const rec = recordOf(views, shard, step);
-  return { updateMs: rec[RESULT.updateMs], stepMs: rec[RESULT.stepMs], endAt: rec[RESULT.endAt] };
+  return { updateMs: rec[RESULT.updateMs], stepMs: rec[RESULT.stepMs], endAt: rec[RESULT.endAt], gradNorm: rec[RESULT.gradNorm] };
 }
 
 /** What the update phase reads of every shard's record of `step`: its weight sum and whether it was finite. */

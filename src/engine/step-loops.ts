@@ -241,7 +241,7 @@ export class StepLoops {
    * time (each loop times its own steps in its own thread), the slowest shard's
    * gradient and the slowest slice's update.
    */
-  timing(step: number, results: readonly ShardResult[]): { stepMs: number; computeMs: number; updateMs: number } {
+  timing(step: number, results: readonly ShardResult[]): { stepMs: number; computeMs: number; updateMs: number; gradNorm: number } {
     let firstMs = 0;
     let endAt = 0;
     let computeMs = 0;
@@ -258,7 +258,8 @@ export class StepLoops {
     const stepMs = step === this.lastTimed + 1 ? endAt - this.lastEndAt : firstMs;
     this.lastTimed = step;
     this.lastEndAt = endAt;
-    return { stepMs, computeMs, updateMs };
+    // Every loop computed the same norm (--clip-norm); the first one's is read.
+    return { stepMs, computeMs, updateMs, gradNorm: readTiming(this.views, 0, step).gradNorm };
   }
 
   /**

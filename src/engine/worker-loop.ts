@@ -67,9 +67,10 @@ export class StepWorker {
         }
         channel.waitArrived(step);
         const tUpdate = performance.now();
-        if (!this.update(channel, task, step, attempt)) return { steps: step - task.firstStep, halted: step };
+        const gradNorm = this.update(channel, task, step, attempt);
+        if (gradNorm === false) return { steps: step - task.firstStep, halted: step };
         const now = performance.now();
-        writeTiming(this.views, shard, step, { updateMs: now - tUpdate, stepMs: now - stepStart, endAt: performance.timeOrigin + now });
+        writeTiming(this.views, shard, step, { updateMs: now - tUpdate, stepMs: now - stepStart, endAt: performance.timeOrigin + now, gradNorm });
         stepStart = now;
         channel.markDone(shard, step);
       }
@@ -127,9 +128,10 @@ export class StepWorker {
   /**
    * The update phase of `step` for this shard's slice: every shard's gradient is written.
    * A non-finite loss or gradient anywhere stops every loop here, before any weight
-   * changes (each reads the same records); returns false then.
+   * changes (each reads the same records); returns false then, else the reduced
+   * gradient's global norm (with --clip-norm; NaN without).
    */
-  private update(channel: WorkerChannel, task: LoopTask, step: number, attempt: number): boolean {
+  private update(channel: WorkerChannel, task: LoopTask, step: number, attempt: number): number | false {
     const { views } = this;
     const u = task.update;
     let weightSum = 0;
@@ -145,6 +147,7 @@ export class StepWorker {
     // The schedule's rate of this step: step t - 1 of the whole run, a resumed one included.
     const { config, schedule } = this.init.optimizer;
     const cfg = { ...config, lr: learningRateAt(schedule, t - 1) };
+    let gradNorm = NaN;
     if (!to || u.clipNorm === null) {
       updateSlice(cfg, t, views.slabs, normaliser, u.sliceStart, u.sliceEnd, from, to, views.grad);
     } else {
@@ -154,7 +157,8 @@ export class StepWorker {
       if (this.faults.length && faultFor(this.faults, step, task.shard, attempt) === 'hangupdate') blockFor(Infinity); // test-only
       channel.markReduced(task.shard, step);
       channel.waitReduced(step);
-      const { factor } = clipFactor(views.grad, u.clipNorm);
+      const { norm, factor } = clipFactor(views.grad, u.clipNorm);
+      gradNorm = norm;
       const g = views.grad.subarray(u.sliceStart, u.sliceEnd);
       // Scaled into this thread's own buffer: the others still read the shared gradient.
       applySlice(cfg, t, u.sliceStart, u.sliceEnd, from, to, factor === 1 ? g : this.scaled(g, factor));
@@ -168,7 +172,7 @@ export class StepWorker {
         if (lo < hi) to.w.set(views.state.subarray(lo, hi), lo);
       }
     }
-    return true;
+    return gradNorm;
   }
 
   /** `g` times `factor`, in a buffer of this thread's, kept across steps. */

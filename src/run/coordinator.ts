@@ -88,7 +88,7 @@ export async function runPlan(plan: RunPlan, log: Logger, data: Dataset, options
       }, log, resume?.weightsVersion ?? 0),
       runLog: new RunLog(log, schedule, config.batchSize, plan.progressEvery, options,
         options.progressLine ? ProgressLine.forStderr(schedule.firstStep, schedule.totalSteps, schedule.stepsPerEpoch, config.epochs, config.batchSize) : null,
-        plan.worker.optimizer.schedule),
+        plan.worker.optimizer.schedule, plan.update.clipNorm),
     };
     // 4. The steps.
     const { completed, stoppedBy } = await runSteps(run, resume?.weightsVersion ?? 0);

@@ -29,6 +29,8 @@ export interface StepTimes {
   stepMs: number;
   computeMs: number;
   updateMs: number;
+  /** The reduced gradient's global norm (with --clip-norm; NaN without). */
+  gradNorm: number;
 }
 
 export class RunLog {
@@ -39,6 +41,8 @@ export class RunLog {
   readonly epochs: EpochSummary[] = [];
   private epoch: StepStats;
   private window: StepStats;
+  /** The progress window's gradient norms (--clip-norm). */
+  private norms = { sum: 0, clipped: 0, steps: 0 };
 
   constructor(
     private readonly log: Logger,
@@ -49,6 +53,8 @@ export class RunLog {
     private readonly line: ProgressLine | null,
     /** The learning rate's schedule: each progress event tells the rate of its last step. */
     private readonly lrSchedule: LrSchedule,
+    /** --clip-norm: each progress event tells the window's mean gradient norm and the share of its steps clipped. */
+    private readonly clipNorm: number | null,
   ) {
     this.overall = new StepStats(Math.max(1, schedule.totalSteps - schedule.warmupUntil));
     this.epoch = new StepStats(schedule.stepsPerEpoch);
@@ -63,14 +69,21 @@ export class RunLog {
     if (this.firstStepAt === 0) this.firstStepAt = performance.now();
     this.epoch.add(t.stepMs, loss, t.computeMs, t.updateMs);
     this.window.add(t.stepMs, loss, t.computeMs, t.updateMs);
+    if (this.clipNorm !== null) {
+      this.norms.sum += t.gradNorm;
+      this.norms.clipped += t.gradNorm > this.clipNorm ? 1 : 0;
+      this.norms.steps++;
+    }
     if (step >= this.schedule.warmupUntil) this.overall.add(t.stepMs, loss, t.computeMs, t.updateMs);
     const completed = step + 1;
     const epoch = this.schedule.epochOf(step);
     this.line?.update(completed, loss);
     this.callbacks.onBatchEnd?.(completed, { loss, epoch });
     if (completed % this.progressEvery === 0) {
-      this.log.info({ event: 'progress', epoch, step: completed, lr: learningRateAt(this.lrSchedule, step), ...this.window.summary(this.batchSize) }, 'progress');
+      const clip = this.clipNorm === null ? {} : { gradNorm: Number((this.norms.sum / this.norms.steps).toPrecision(4)), clipped: round(this.norms.clipped / this.norms.steps) };
+      this.log.info({ event: 'progress', epoch, step: completed, lr: learningRateAt(this.lrSchedule, step), ...clip, ...this.window.summary(this.batchSize) }, 'progress');
       this.window = new StepStats(this.progressEvery);
+      this.norms = { sum: 0, clipped: 0, steps: 0 };
     }
     if (!this.schedule.endsEpoch(step)) return false;
     const e = { ...this.epoch.summary(this.batchSize), ...validation };

@@ -14,7 +14,7 @@ import { newOptimizerState, optimizerStep } from '../../src/optim/optimizers.js'
 import { learningRateAt } from '../../src/optim/schedules.js';
 import { optimizerOf, resolveConfig, scheduleOf as lrScheduleOf } from '../../src/settings/config.js';
 import { BatchOrder, scheduleOf } from '../../src/run/schedule.js';
-import { planOf, startPlan, trainPlanned } from '../helpers.js';
+import { planOf, runCli, startPlan, trainPlanned } from '../helpers.js';
 
 const NUM_TRAIN = 2400;
 const STEPS = 60;
@@ -90,5 +90,32 @@ describe('--clip-norm', () => {
     const one = await run(1, true);
     for (const w of [2, 3]) expect(bytes(await run(w, true)).equals(bytes(one))).toBe(true);
     expect(bytes(await run(2, false)).equals(bytes(one))).toBe(false);
+  }, 120_000);
+});
+
+describe('--clip-norm in the log', () => {
+  it("each progress event tells the window's mean gradient norm (the full batch's, as one process computes it) and the share clipped", async () => {
+    const args = ['--batch-size', '100', '--limit', '2400', '--epochs', '1', '--seed', '5', '--workers', '2', '--progress-every', '1', '--eval', 'none'];
+    const loose = runCli('src/cli/train.js', [...args, '--clip-norm', '1000000']);
+    expect(loose.status, loose.stderr).toBe(0);
+    const progress = loose.events.filter((e) => e.event === 'progress') as { gradNorm: number; clipped: number }[];
+    expect(progress).toHaveLength(24);
+    expect(progress.every((p) => p.clipped === 0 && p.gradNorm > 0)).toBe(true);
+    // The first step's norm: one process's reduced gradient at the first weights.
+    const config = resolveConfig(args);
+    const { views, wp } = await startPlan(await planOf(config));
+    const grad = new Float32Array(views.weights.length);
+    try {
+      new BatchOrder(config.seed, 2400, 100, scheduleOf(2400, 100, 1, 0)).fill(0, batchSlot(views, 0));
+      await oneStepGradient(wp, views, planShards(100, 2), config.normalize, grad);
+    } finally {
+      await closePool(wp);
+    }
+    const norm = Math.sqrt(grad.reduce((a, g) => a + g * g, 0));
+    expect(Math.abs(progress[0].gradNorm - norm) / norm).toBeLessThan(1e-3);
+    // Below every step's norm: every step clipped.
+    const tight = runCli('src/cli/train.js', [...args, '--clip-norm', String(Math.min(...progress.map((p) => p.gradNorm)) / 2)]);
+    expect((tight.events.filter((e) => e.event === 'progress') as { clipped: number }[]).every((p) => p.clipped === 1)).toBe(true);
+    expect(runCli('src/cli/train.js', args).events.find((e) => e.event === 'progress')).not.toHaveProperty('gradNorm');
   }, 120_000);
 });
