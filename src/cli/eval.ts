@@ -15,6 +15,7 @@ import { parseFlags } from '../settings/config.js';
 import { DEFAULT_PREDICT_BATCH, loadCheckpointModel, openCheckpoint, predictRows } from '../checkpoint/layers-model.js';
 import type { OpenedCheckpoint } from '../checkpoint/layers-model.js';
 import { evaluateCheckpoint } from '../run/coordinator.js';
+import type { SplitName } from '../run/evaluate.js';
 import { prepareCheckpointEval } from '../run/prepare.js';
 import { rowsOf } from '../run/plan.js';
 import { argmaxRows } from '../model/labels.js';
@@ -54,8 +55,6 @@ Flags:
 `;
 
 const SPLITS = ['test', 'train', 'both'] as const;
-type SplitName = 'train' | 'test';
-type Flags = FlagValues;
 
 async function run(argv: string[]): Promise<void> {
   // 1. Every check before anything is loaded or written: flags, checkpoint, data.
@@ -86,7 +85,7 @@ async function run(argv: string[]): Promise<void> {
 type Reports = { train?: EvalReport; test?: EvalReport; mask?: string };
 
 /** The seed's report, by the checkpoint's Layers model. */
-async function builtinEval(opened: OpenedCheckpoint, flags: Flags, splits: readonly SplitName[], evalLimit: number | null, logFile: string | null): Promise<Reports> {
+async function builtinEval(opened: OpenedCheckpoint, flags: FlagValues, splits: readonly SplitName[], evalLimit: number | null, logFile: string | null): Promise<Reports> {
   const { checkpoint: ckpt } = opened;
   const maskText = (flags.mask as string | undefined) ?? ckpt.config.mask;
   const mask = parseMask(maskText);
@@ -122,7 +121,7 @@ async function builtinEval(opened: OpenedCheckpoint, flags: Flags, splits: reado
 }
 
 /** A task module's report: the trainer's own evaluation of the checkpoint's weights. */
-async function taskEval(opened: OpenedCheckpoint, flags: Flags, splits: readonly SplitName[], evalLimit: number | null, logFile: string | null): Promise<Reports> {
+async function taskEval(opened: OpenedCheckpoint, flags: FlagValues, splits: readonly SplitName[], evalLimit: number | null, logFile: string | null): Promise<Reports> {
   const { checkpoint: ckpt } = opened;
   if (flags['batch-size'] !== undefined) {
     throw new ConfigError(`--batch-size: the evaluation of a task's checkpoint runs on the trainer's worker threads, two jobs a thread; it has no prediction batch`);

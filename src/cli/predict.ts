@@ -56,10 +56,11 @@ async function run(argv: string[]): Promise<void> {
   const width = outputs.length / count;
   const lines: string[] = new Array(count);
   const best = classes ? argmaxRows(outputs, classes) : null;
+  // A model with several outputs: one list per output, each from its offset in the row.
+  const offsets = widths.map((_, k) => widths.slice(0, k).reduce((a, b) => a + b, 0));
   for (let i = 0; i < count; i++) {
     const row = Array.from(outputs.subarray(i * width, (i + 1) * width));
-    // A model with several outputs: one list per output.
-    const split = widths.length > 1 ? widths.map((w, k) => row.slice(widths.slice(0, k).reduce((a, b) => a + b, 0), widths.slice(0, k + 1).reduce((a, b) => a + b, 0))) : row;
+    const split = widths.length > 1 ? widths.map((w, k) => row.slice(offsets[k], offsets[k] + w)) : row;
     lines[i] = `${JSON.stringify(best ? { index: i, class: best[i], probabilities: row } : { index: i, outputs: split })}\n`;
   }
   const text = lines.join('');

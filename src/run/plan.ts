@@ -11,7 +11,7 @@ import { planShards } from '../engine/shards.js';
 import type { ShardPlan } from '../engine/shards.js';
 import type { FaultPolicy } from '../engine/step-loops.js';
 import type { Normalize } from '../optim/update.js';
-import { optimizerOf, scheduleOf as lrScheduleOf } from '../settings/config.js';
+import { optimizerOf, lrScheduleOf } from '../settings/config.js';
 import type { RunModel } from '../paths/path.js';
 import type { LoadedCheckpoint } from '../checkpoint/checkpoint.js';
 import { threadsOf } from '../settings/config.js';

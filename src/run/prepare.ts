@@ -62,16 +62,7 @@ export async function prepareRun(
     throw new ConfigError(`--checkpoint-dir ${config.checkpointDir}: already holds checkpoints; continue with --resume ${config.checkpointDir} or choose an empty directory`);
   }
   hold('loading');
-  // A task module first (its numClasses bounds the data's labels), then the data, then
-  // the model, built once and checked against the data and the loss.
-  const module = config.task ? await taskOf(config, 0) : null;
-  const numClasses = module?.numClasses ?? config.model.numClasses;
-  const loaded = data ? data(numClasses) : loadDataset(config.data ?? builtinMnistDir(), numClasses);
-  const dataset = validationData ? withValidationData(loaded, validationData, numClasses, config.limit) : loaded;
-  checkAgainstData(config, dataset, numClasses);
-  checkEffects(config, dataset, resumeFrom?.config);
-  checkBackend(config);
-  const model = await planPath(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
+  const { dataset, model } = await loadModel(config, data, resumeFrom?.config, validationData);
   checkEarlyStopping(config, model, dataset);
   if (resumeFrom) checkResume(config, resumeFrom, model);
   // A fresh run's first weights from a saved model (a resumed one's are the checkpoint's).
@@ -96,13 +87,25 @@ const experimentOf = (ckpt: LoadedCheckpoint) => Object.fromEntries(Object.entri
 export async function prepareCheckpointEval(ckpt: LoadedCheckpoint, dir: string, settings: Record<string, unknown>, splits: readonly ('train' | 'test')[]): Promise<{ plan: RunPlan; data: Dataset }> {
   const experiment = experimentOf(ckpt);
   const config = resolveSettings(settings, { name: dir, config: experiment });
+  const { dataset, model } = await loadModel(config, undefined, experiment);
+  checkResume(config, ckpt, model, dir);
+  return { plan: planRun(config, dataset, model, ckpt, { evaluate: splits }), data: dataset };
+}
+
+/**
+ * A task module first (its numClasses bounds the data's labels), then the data (given,
+ * else the config's directory, else MNIST; with validation rows given apart), then the
+ * model, built once and checked against the data and the loss. `base`: a checkpoint's
+ * settings, which count as not set by the user.
+ */
+async function loadModel(config: Config, data: ((numClasses: number) => Dataset) | undefined, base: Record<string, unknown> | undefined, validationData?: ArraySplit) {
   const module = config.task ? await taskOf(config, 0) : null;
   const numClasses = module?.numClasses ?? config.model.numClasses;
-  const data = loadDataset(config.data ?? builtinMnistDir(), numClasses);
-  checkAgainstData(config, data, numClasses);
-  checkEffects(config, data, experiment);
+  const loaded = data ? data(numClasses) : loadDataset(config.data ?? builtinMnistDir(), numClasses);
+  const dataset = validationData ? withValidationData(loaded, validationData, numClasses, config.limit) : loaded;
+  checkAgainstData(config, dataset, numClasses);
+  checkEffects(config, dataset, base);
   checkBackend(config);
-  const model = await planPath(config, data, module ?? await taskOf(config, data.train.inputSize));
-  checkResume(config, ckpt, model, dir);
-  return { plan: planRun(config, data, model, ckpt, { evaluate: splits }), data };
+  const model = await planPath(config, dataset, module ?? await taskOf(config, dataset.train.inputSize));
+  return { dataset, model };
 }

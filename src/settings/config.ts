@@ -223,7 +223,7 @@ export function optimizerOf(c: Config): OptimizerConfig {
 }
 
 /** The learning rate's schedule of a config. */
-export function scheduleOf(c: Config): LrSchedule {
+export function lrScheduleOf(c: Config): LrSchedule {
   return {
     schedule: c.lrSchedule, lr: c.lr, decaySteps: c.decaySteps ?? 1, decayRate: c.decayRate ?? 1, staircase: c.staircase,
     boundaries: c.boundaries, values: c.lrValues, alpha: c.alpha, warmupSteps: c.warmupSteps,

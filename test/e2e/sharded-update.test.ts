@@ -12,7 +12,7 @@ import { planShards } from '../../src/engine/shards.js';
 import { oneStepGradient } from '../../src/engine/step-loops.js';
 import { newOptimizerState, optimizerStep } from '../../src/optim/optimizers.js';
 import { learningRateAt } from '../../src/optim/schedules.js';
-import { optimizerOf, resolveConfig, scheduleOf as lrScheduleOf } from '../../src/settings/config.js';
+import { optimizerOf, resolveConfig, lrScheduleOf } from '../../src/settings/config.js';
 import { BatchOrder, scheduleOf } from '../../src/run/schedule.js';
 import { planOf, runCli, startPlan, trainPlanned } from '../helpers.js';
 
